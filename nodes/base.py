@@ -1,0 +1,210 @@
+"""Base classes of the node SDK.
+
+A node type is a subclass of :class:`Node` (blocking), :class:`Sink`
+(non-blocking) or :class:`Producer` (starts and paces a loop). It declares its
+ports and configuration as nested pydantic models::
+
+    class Scale(Node):
+        \"\"\"Multiply a number by a configured factor.\"\"\"
+
+        class Config(NodeConfig):
+            factor: float = 2.0
+
+        class Inputs(Ports):
+            value: float
+
+        class Outputs(Ports):
+            value: float
+
+        def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
+            return self.Outputs(value=inputs.value * self.config.factor)
+
+``run`` may be ``async``. Nothing in a class body runs user input: a workflow
+names a registered type, never a Python path.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from nodes.context import RunContext
+from nodes.errors import NodeDefinitionError
+
+TYPE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+class NodeConfig(BaseModel):
+    """Base of a node type's ``Config``: unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Ports(BaseModel):
+    """Base of a node type's ``Inputs`` and ``Outputs``: each field is a port."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=False)
+
+
+class NodeKind(enum.StrEnum):
+    """What role a node type plays in a loop."""
+
+    TASK = "task"
+    SINK = "sink"
+    PRODUCER = "producer"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a node run needs from the worker that runs it.
+
+    Attributes:
+        gpu: GPUs a run holds; a node type with ``gpu > 0`` runs on the
+            ``gpu`` queue, served by workers that take one task at a time.
+    """
+
+    gpu: int = 0
+
+
+@dataclass(frozen=True)
+class Produced:
+    """One item from a producer plus the cursor that resumes after it."""
+
+    outputs: Ports
+    cursor: JsonValue
+
+
+class Exhausted:
+    """A producer's answer when it has no more items."""
+
+    _instance: ClassVar[Exhausted | None] = None
+
+    def __new__(cls) -> Exhausted:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "EXHAUSTED"
+
+
+EXHAUSTED = Exhausted()
+
+
+class Node:
+    """A blocking node: its loop's next iteration waits for it.
+
+    Class attributes a subclass may set:
+        type_name: Registered name (defaults to the class name).
+        version: Bump when outputs change for the same inputs; part of cache keys.
+        blocking: False makes every use of the type detached.
+        cacheable: True makes every use of the type reuse stored outputs.
+        resources: What a run needs (``Resources(gpu=1)``).
+        subworkflow_field: Name of a config field holding a nested workflow,
+            which validation checks like a top-level one.
+    """
+
+    type_name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    kind: ClassVar[NodeKind] = NodeKind.TASK
+    blocking: ClassVar[bool] = True
+    cacheable: ClassVar[bool] = False
+    resources: ClassVar[Resources] = Resources()
+    subworkflow_field: ClassVar[str | None] = None
+
+    class Config(NodeConfig):
+        """No configuration."""
+
+    class Inputs(Ports):
+        """No inputs."""
+
+    class Outputs(Ports):
+        """No outputs."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type_name" not in cls.__dict__:
+            cls.type_name = cls.__name__
+
+    def __init__(self, config: NodeConfig | None = None) -> None:
+        self.config: Any = config if config is not None else self.Config()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None) -> Node:
+        """Build a node from a JSON config, validating it against ``Config``."""
+        return cls(cls.Config.model_validate(config or {}))
+
+    def run(self, inputs: Any, ctx: RunContext) -> Any | Awaitable[Any]:
+        """Compute ``Outputs`` from ``Inputs``; may be ``async``."""
+        raise NotImplementedError(f"node type {self.type_name!r} does not implement run()")
+
+    @classmethod
+    def is_async(cls) -> bool:
+        """Whether the type's work method is a coroutine function."""
+        method = cls.produce if issubclass(cls, Producer) else cls.run
+        return inspect.iscoroutinefunction(method)
+
+
+class Sink(Node):
+    """A non-blocking node: dispatched beside the loop and never awaited by it."""
+
+    kind = NodeKind.SINK
+    blocking = False
+
+
+class Producer(Node):
+    """Starts and paces a loop: each ``produce`` call yields one iteration's item.
+
+    ``produce`` receives the cursor it returned last time (``None`` at the
+    start) and returns :class:`Produced` or :data:`EXHAUSTED`. The cursor is
+    JSON and stored with the loop, so a restarted loop resumes where it stopped.
+    """
+
+    kind = NodeKind.PRODUCER
+
+    def produce(
+        self, inputs: Any, cursor: JsonValue, ctx: RunContext
+    ) -> Produced | Exhausted | Awaitable[Produced | Exhausted]:
+        """Return the next item and cursor, or ``EXHAUSTED``."""
+        raise NotImplementedError(f"producer {self.type_name!r} does not implement produce()")
+
+    def run(self, inputs: Any, ctx: RunContext) -> Any:
+        raise NodeDefinitionError(
+            f"producer {self.type_name!r} is driven through produce(), not run()"
+        )
+
+
+def check_node_class(cls: object) -> type[Node]:
+    """Check that ``cls`` is a well-formed node type and return it.
+
+    Raises:
+        NodeDefinitionError: naming the class and what is wrong with it.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Node)) or cls in (Node, Sink, Producer):
+        raise NodeDefinitionError(f"{cls!r} is not a node type (subclass Node, Sink or Producer)")
+    name = cls.type_name
+    if not TYPE_NAME_PATTERN.match(name):
+        raise NodeDefinitionError(
+            f"node type name {name!r} of {cls.__qualname__} must match {TYPE_NAME_PATTERN.pattern}"
+        )
+    for part in ("Config", "Inputs", "Outputs"):
+        model = getattr(cls, part)
+        base = NodeConfig if part == "Config" else Ports
+        if not (isinstance(model, type) and issubclass(model, base)):
+            raise NodeDefinitionError(
+                f"{name}.{part} must subclass {base.__name__}, got {model!r}"
+            )
+    if cls.version < 1:
+        raise NodeDefinitionError(f"{name}.version must be at least 1")
+    if cls.resources.gpu < 0:
+        raise NodeDefinitionError(f"{name}.resources.gpu must not be negative")
+    field = cls.subworkflow_field
+    if field is not None and field not in cls.Config.model_fields:
+        raise NodeDefinitionError(f"{name}.subworkflow_field names no Config field {field!r}")
+    return cls
