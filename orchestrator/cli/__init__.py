@@ -1,0 +1,35 @@
+"""The ``segue`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from orchestrator.cli import nodes_cmd
+from orchestrator.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, err
+from orchestrator.cli.validate_cmd import plan, validate
+from orchestrator.errors import SegueError
+
+app = typer.Typer(
+    name="segue",
+    help="Segue: typed dataflow workflows, embedded or on Celery workers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("validate")(validate)
+app.command("plan")(plan)
+app.add_typer(nodes_cmd.app, name="nodes")
+
+
+def main() -> None:
+    """Entry point of the ``segue`` console script."""
+    try:
+        app()
+    except SegueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,64 @@
+"""Errors of the orchestrator, children of the SDK's :class:`SegueError`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nodes.errors import SegueError
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One located fault in a workflow.
+
+    Attributes:
+        message: What is wrong and how to fix it.
+        node: The node id involved, if any.
+        edge: The edge involved, as ``a.x -> b.y``, if any.
+        line: The 1-based line in the workflow file, when it was loaded from one.
+        source: The file name, when it was loaded from one.
+    """
+
+    message: str
+    node: str | None = None
+    edge: str | None = None
+    line: int | None = None
+    source: str | None = None
+
+    def located(self) -> str:
+        """The message prefixed with ``file:line:`` where known."""
+        where = ":".join(str(p) for p in (self.source, self.line) if p is not None)
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_json(self) -> dict[str, str | int | None]:
+        """The issue as the ``segue validate --json`` error object."""
+        return {"message": self.message, "node": self.node, "edge": self.edge, "line": self.line}
+
+
+class WorkflowError(SegueError):
+    """A workflow cannot be loaded or run as written. Never retryable."""
+
+
+class WorkflowParseError(WorkflowError):
+    """A workflow file is not well-formed YAML or JSON, or cannot be read."""
+
+    def __init__(self, message: str, source: str | None = None, line: int | None = None) -> None:
+        self.issue = Issue(message=message, line=line, source=source)
+        super().__init__(self.issue.located())
+
+    @property
+    def issues(self) -> list[Issue]:
+        """The parse error as a one-item issue list."""
+        return [self.issue]
+
+
+class WorkflowInvalid(WorkflowError):
+    """A workflow failed validation; ``issues`` holds every fault found."""
+
+    def __init__(self, issues: Sequence[Issue], name: str | None = None) -> None:
+        self.issues = list(issues)
+        self.name = name
+        head = f"workflow {name!r} is invalid" if name else "workflow is invalid"
+        body = "\n".join(f"  - {issue.located()}" for issue in self.issues)
+        super().__init__(f"{head} ({len(self.issues)} problem(s)):\n{body}")

@@ -1,0 +1,112 @@
+"""The workflow model: what a workflow file says, as frozen pydantic models.
+
+The models check the shape of a workflow (fields, identifiers, ranges);
+whether the graph makes sense is :mod:`orchestrator.validation`'s job.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+ENDPOINT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
+QUEUE_NAME = r"^[A-Za-z0-9_.:-]{1,200}$"
+
+Pool = Literal["thread", "asyncio", "process"]
+OnError = Literal["stop", "continue", "pause"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RetryPolicy(_Spec):
+    """How often a failing node run is tried, and how long to wait between tries.
+
+    The wait before retry ``n`` (1-based) is ``backoff_s * multiplier**(n-1)``,
+    capped at ``max_backoff_s``.
+    """
+
+    attempts: int = Field(1, ge=1, le=1000, description="Total tries, the first included")
+    backoff_s: float = Field(0.0, ge=0, description="Wait before the first retry")
+    max_backoff_s: float = Field(60.0, ge=0, description="Upper bound of any wait")
+    multiplier: float = Field(2.0, ge=1, description="Growth of the wait per retry")
+
+
+class LoopPolicy(_Spec):
+    """How one loop runs: pool, error policy and bounds."""
+
+    pool: Pool = "thread"
+    on_error: OnError = "stop"
+    max_iterations: int | None = Field(None, ge=0)
+    max_inflight_nonblocking: int = Field(64, ge=1)
+
+
+class NodeSpec(_Spec):
+    """One node of a workflow: an id, a registered type, its config and options."""
+
+    id: str = Field(pattern=IDENT)
+    type: str = Field(min_length=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+    retry: RetryPolicy | None = None
+    timeout_s: float | None = Field(None, gt=0)
+    cache: bool | None = None
+    queue: str | None = Field(None, pattern=QUEUE_NAME)
+    blocking: bool | None = None
+
+
+class EdgeSpec(_Spec):
+    """``from: node.port`` → ``to: node.port``; ``feedback`` feeds the next iteration."""
+
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+    feedback: bool = False
+    initial: JsonValue = None
+
+    @field_validator("source", "target")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if not ENDPOINT.match(value):
+            raise ValueError(f"{value!r} is not of the form node.port")
+        return value
+
+    @property
+    def source_node(self) -> str:
+        """The id of the node the edge leaves."""
+        return _split(self.source)[0]
+
+    @property
+    def source_port(self) -> str:
+        """The output port the edge leaves."""
+        return _split(self.source)[1]
+
+    @property
+    def target_node(self) -> str:
+        """The id of the node the edge enters."""
+        return _split(self.target)[0]
+
+    @property
+    def target_port(self) -> str:
+        """The input port the edge enters."""
+        return _split(self.target)[1]
+
+    @property
+    def has_initial(self) -> bool:
+        """Whether the file gave ``initial`` (``null`` included)."""
+        return "initial" in self.model_fields_set
+
+    @property
+    def label(self) -> str:
+        """The edge as ``a.x -> b.y`` (with ``(feedback)`` for a feedback edge)."""
+        return f"{self.source} -> {self.target}" + (" (feedback)" if self.feedback else "")
+
+
+@functools.lru_cache(maxsize=65536)
+def _split(endpoint: str) -> tuple[str, str]:
+    node, _, port = endpoint.partition(".")
+    return node, port

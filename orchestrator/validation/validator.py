@@ -1,0 +1,152 @@
+"""Validate a workflow in one pass, collecting every fault with its location."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from nodes.registry import NodeRegistry
+from orchestrator.errors import Issue, WorkflowError, WorkflowInvalid
+from orchestrator.model.workflow import Workflow, shape_issues
+from orchestrator.validation.checker import Checker, Graph, Limits, ResolvedNode
+from orchestrator.validation.loops import (
+    assign_loops,
+    check_cycles,
+    check_feedback,
+    check_loop_section,
+    check_outputs_and_queues,
+    detached_nodes,
+)
+from orchestrator.validation.nodes_edges import (
+    check_edges,
+    check_nodes,
+    check_required_inputs,
+    check_size,
+)
+
+
+@dataclass(frozen=True)
+class ValidatedWorkflow:
+    """A workflow that passed validation, with what validation worked out.
+
+    Attributes:
+        workflow: The workflow as written.
+        nodes: Each node id's registered type and validated config.
+        graph: Edges usable for planning, keyed by target and by source.
+        order: Node ids in a topological order of the non-feedback edges.
+        loop_of: Each node's loop: ``main`` or its producer's id.
+        detached: Nodes the loop does not wait for.
+    """
+
+    workflow: Workflow
+    nodes: dict[str, ResolvedNode]
+    graph: Graph
+    order: list[str]
+    loop_of: dict[str, str]
+    detached: frozenset[str]
+
+
+def validate(
+    workflow: Workflow, registry: NodeRegistry, limits: Limits | None = None
+) -> list[Issue]:
+    """Every fault of ``workflow``, in file order; empty when it is valid."""
+    issues, _ = _run(workflow, registry, limits or Limits(), depth=0, prefix="")
+    return issues
+
+
+def check(
+    workflow: Workflow, registry: NodeRegistry, limits: Limits | None = None
+) -> ValidatedWorkflow:
+    """Validate ``workflow`` and return what validation worked out.
+
+    Raises:
+        WorkflowInvalid: with every fault found.
+    """
+    issues, validated = _run(workflow, registry, limits or Limits(), depth=0, prefix="")
+    if issues or validated is None:
+        raise WorkflowInvalid(issues, name=workflow.name)
+    return validated
+
+
+def _run(
+    workflow: Workflow, registry: NodeRegistry, limits: Limits, depth: int, prefix: str
+) -> tuple[list[Issue], ValidatedWorkflow | None]:
+    checker = Checker(workflow, prefix=prefix)
+    if not check_size(checker, limits):
+        return checker.issues, None
+    nodes = check_nodes(checker, registry)
+    graph = Graph(nodes=nodes, order=[spec.id for spec in workflow.nodes if spec.id in nodes])
+    check_edges(checker, graph)
+    check_required_inputs(checker, graph)
+    check_loop_section(checker, graph)
+    check_outputs_and_queues(checker, graph)
+    for node in nodes.values():
+        if node.node_type.subworkflow_field:
+            _check_subworkflow(checker, node, registry, limits, depth)
+    validated = None
+    if check_cycles(checker, graph):
+        order, loop_of = assign_loops(checker, graph)
+        detached = detached_nodes(graph, order)
+        check_feedback(checker, graph, loop_of)
+        validated = ValidatedWorkflow(workflow, nodes, graph, order, loop_of, frozenset(detached))
+    issues = sorted(checker.issues, key=lambda i: (i.line is None, i.line or 0))
+    return issues, validated
+
+
+def _check_subworkflow(
+    checker: Checker, node: ResolvedNode, registry: NodeRegistry, limits: Limits, depth: int
+) -> None:
+    field = node.node_type.subworkflow_field
+    assert field is not None
+    where = ("config", field)
+    prefix = f"{checker.prefix}node {node.label()} sub-workflow: "
+    if depth + 1 > limits.max_depth:
+        checker.node_issue(
+            node.index, f"node {node.label()}: sub-workflows nest deeper than {limits.max_depth}",
+            *where,
+        )
+        return
+    data: Any = getattr(node.config, field)
+    try:
+        sub = Workflow.model_validate(data)
+    except ValidationError as exc:
+        for issue in shape_issues(exc, data if isinstance(data, dict) else {}, checker.workflow.source):
+            checker.node_issue(node.index, prefix + issue.message, *where)
+        return
+    issues, validated = _run(sub, registry, limits, depth + 1, prefix="")
+    for issue in issues:
+        checker.node_issue(node.index, prefix + issue.message, *where)
+    if validated is not None:
+        _check_group_boundary(checker, node, validated, prefix)
+
+
+def _check_group_boundary(
+    checker: Checker, node: ResolvedNode, sub: ValidatedWorkflow, prefix: str
+) -> None:
+    producers = [n.id for n in sub.nodes.values() if n.is_producer]
+    if producers:
+        checker.node_issue(
+            node.index, prefix + f"has producers ({', '.join(producers)}); a sub-workflow "
+            "runs once per item and cannot hold loops", "config",
+        )
+    for side, kind in (("input", "Input"), ("output", "Output")):
+        wanted = getattr(node.config, side, None)
+        if not isinstance(wanted, str):
+            continue
+        names = {getattr(n.config, "name", None) for n in sub.nodes.values() if n.spec.type == kind}
+        if wanted not in names:
+            checker.node_issue(
+                node.index,
+                prefix + f"has no {kind} node named {wanted!r} (config `{side}`); "
+                f"its {kind} names are: {', '.join(sorted(str(n) for n in names)) or 'none'}",
+                "config",
+                side,
+            )
+
+
+def validation_errors(exc: WorkflowError) -> list[Issue]:
+    """The issues carried by any workflow error."""
+    issues: list[Issue] = getattr(exc, "issues", [])
+    return issues or [Issue(message=str(exc))]
