@@ -37,6 +37,7 @@ from nodes.errors import (
     UnknownNodeTypeError,
 )
 from nodes.introspect import PortSpec, describe, input_ports, output_ports
+from nodes.library import builtin_registry, default_registry
 from nodes.registry import ENTRY_POINT_GROUP, NodeRegistry
 
 __all__ = [
@@ -67,6 +68,8 @@ __all__ = [
     "SegueError",
     "Sink",
     "UnknownNodeTypeError",
+    "builtin_registry",
+    "default_registry",
     "describe",
     "input_ports",
     "output_ports",

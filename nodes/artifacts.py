@@ -55,9 +55,7 @@ def mime_compatible(produced: tuple[str, ...], accepted: tuple[str, ...]) -> boo
     Both sides may hold wildcards; the edge is compatible when some produced
     pattern and some accepted pattern can denote the same type.
     """
-    return any(
-        mime_matches(p, a) or mime_matches(a, p) for p in produced for a in accepted
-    )
+    return any(mime_matches(p, a) or mime_matches(a, p) for p in produced for a in accepted)
 
 
 @runtime_checkable

@@ -197,9 +197,7 @@ def check_node_class(cls: object) -> type[Node]:
         model = getattr(cls, part)
         base = NodeConfig if part == "Config" else Ports
         if not (isinstance(model, type) and issubclass(model, base)):
-            raise NodeDefinitionError(
-                f"{name}.{part} must subclass {base.__name__}, got {model!r}"
-            )
+            raise NodeDefinitionError(f"{name}.{part} must subclass {base.__name__}, got {model!r}")
     if cls.version < 1:
         raise NodeDefinitionError(f"{name}.version must be at least 1")
     if cls.resources.gpu < 0:

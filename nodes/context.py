@@ -26,7 +26,9 @@ def _ignore_event(kind: str, data: JsonValue) -> None:
 class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """A logger that stamps every record with the run's job, loop, iteration and node."""
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         extra = dict(self.extra or {})
         extra.update(kwargs.get("extra") or {})
         kwargs["extra"] = extra

@@ -76,8 +76,8 @@ __all__ = [
     "WorkflowError",
     "WorkflowInvalid",
     "WorkflowParseError",
+    "builtin_registry",
     "compile_workflow",
     "default_registry",
-    "builtin_registry",
     "validate",
 ]

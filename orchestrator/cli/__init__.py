@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from nodes.errors import SegueError
 from orchestrator.cli import nodes_cmd
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, err
 from orchestrator.cli.validate_cmd import plan, validate
-from orchestrator.errors import SegueError
 
 app = typer.Typer(
     name="segue",

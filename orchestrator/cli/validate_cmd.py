@@ -63,8 +63,10 @@ def plan(file: FileArg, json_: JsonOpt = False) -> None:
         if loop.name == "main" and not loop.nodes:
             continue
         policy = loop.policy
-        title = "main stage" if loop.producer is None else (
-            f"loop [bold]{loop.name}[/bold] (pool {policy.pool}, on_error {policy.on_error})"
+        title = (
+            "main stage"
+            if loop.producer is None
+            else (f"loop [bold]{loop.name}[/bold] (pool {policy.pool}, on_error {policy.on_error})")
         )
         branch = tree.add(title)
         for node_id in loop.nodes:

@@ -61,9 +61,13 @@ def read_text(path: str | Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
     except IsADirectoryError:
         raise WorkflowParseError("is a directory, not a workflow file", source=name) from None
     except PermissionError:
-        raise WorkflowParseError("permission denied reading the workflow file", source=name) from None
+        raise WorkflowParseError(
+            "permission denied reading the workflow file", source=name
+        ) from None
     except UnicodeDecodeError as exc:
-        raise WorkflowParseError(f"workflow file is not UTF-8 text ({exc.reason})", source=name) from None
+        raise WorkflowParseError(
+            f"workflow file is not UTF-8 text ({exc.reason})", source=name
+        ) from None
 
 
 def parse(text: str, source: str | None = None, fmt: str | None = None) -> tuple[Any, SourceMap]:
@@ -89,8 +93,8 @@ def parse(text: str, source: str | None = None, fmt: str | None = None) -> tuple
         try:
             root = yaml.compose(text, Loader=_Loader)
         except yaml.YAMLError:
-            return data, SourceMap(source=source)  # valid JSON that YAML 1.1 reads differently
-        return data, _map(root, source)
+            root = None  # valid JSON that YAML 1.1 reads differently: no line numbers
+        return data, (SourceMap(source=source) if root is None else _map(root, source))
     loader = _Loader(text)
     try:
         root = loader.get_single_node()

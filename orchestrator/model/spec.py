@@ -6,9 +6,8 @@ whether the graph makes sense is :mod:`orchestrator.validation`'s job.
 
 from __future__ import annotations
 
-import functools
 import re
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
@@ -51,7 +50,7 @@ class NodeSpec(_Spec):
 
     id: str = Field(pattern=IDENT)
     type: str = Field(min_length=1)
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, JsonValue] = Field(default_factory=dict)
     description: str | None = None
     retry: RetryPolicy | None = None
     timeout_s: float | None = Field(None, gt=0)
@@ -98,7 +97,7 @@ class EdgeSpec(_Spec):
     @property
     def has_initial(self) -> bool:
         """Whether the file gave ``initial`` (``null`` included)."""
-        return "initial" in self.model_fields_set
+        return "initial" in self.__pydantic_fields_set__
 
     @property
     def label(self) -> str:
@@ -106,7 +105,6 @@ class EdgeSpec(_Spec):
         return f"{self.source} -> {self.target}" + (" (feedback)" if self.feedback else "")
 
 
-@functools.lru_cache(maxsize=65536)
 def _split(endpoint: str) -> tuple[str, str]:
     node, _, port = endpoint.partition(".")
     return node, port

@@ -127,7 +127,10 @@ def _name_of(data: Mapping[str, Any]) -> str | None:
 
 
 def shape_issues(
-    exc: ValidationError, data: Mapping[str, Any], source: SourceMap, prefix: tuple[str | int, ...] = ()
+    exc: ValidationError,
+    data: Mapping[str, Any],
+    source: SourceMap,
+    prefix: tuple[str | int, ...] = (),
 ) -> list[Issue]:
     """Turn pydantic errors on workflow data into located issues."""
     issues = []
@@ -162,7 +165,11 @@ def _subject(data: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[str | None,
     if len(loc) < 2 or not isinstance(loc[1], int):
         return None, None
     items = data.get(loc[0])
-    if not isinstance(items, list) or loc[1] >= len(items) or not isinstance(items[loc[1]], Mapping):
+    if (
+        not isinstance(items, list)
+        or loc[1] >= len(items)
+        or not isinstance(items[loc[1]], Mapping)
+    ):
         return None, None
     item = items[loc[1]]
     if loc[0] == "nodes":

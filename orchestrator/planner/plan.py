@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import JsonValue
 
@@ -14,8 +14,7 @@ from orchestrator.model.spec import LoopPolicy, Pool, RetryPolicy
 QueueScope = Literal["job", "global"]
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """Where a node's runs execute.
 
     Attributes:
@@ -30,9 +29,8 @@ class Route:
     gpu: int
 
 
-@dataclass(frozen=True)
-class InputBinding:
-    """Where one input port takes its value from."""
+class InputBinding(NamedTuple):
+    """Where one input port takes its value from (a named tuple: plans hold many)."""
 
     port: str
     source: str
@@ -42,9 +40,12 @@ class InputBinding:
     has_initial: bool = False
 
 
-@dataclass(frozen=True)
-class PlannedNode:
-    """One node as the scheduler sees it."""
+class PlannedNode(NamedTuple):
+    """One node as the scheduler sees it (a named tuple: plans hold many).
+
+    ``config`` is the entry's JSON config as written; the node type's
+    ``Config`` model validated it and fills in defaults when the node is built.
+    """
 
     id: str
     type_name: str
@@ -156,7 +157,9 @@ class Plan:
             return self.loops[name]
         except KeyError:
             known = ", ".join([self.main.name, *self.loops])
-            raise KeyError(f"workflow {self.workflow!r} has no loop {name!r}; loops: {known}") from None
+            raise KeyError(
+                f"workflow {self.workflow!r} has no loop {name!r}; loops: {known}"
+            ) from None
 
     def all_loops(self) -> tuple[LoopPlan, ...]:
         """The main stage followed by every loop."""
@@ -172,15 +175,21 @@ class Plan:
                     "name": q.name,
                     "scope": q.scope,
                     "writers": [f"{w.loop}/{w.node}" for w in q.writers],
-                    "readers": [f"{r.loop}/{r.node}" + (f"[{r.group}]" if r.group else "")
-                                for r in q.readers],
+                    "readers": [
+                        f"{r.loop}/{r.node}" + (f"[{r.group}]" if r.group else "")
+                        for r in q.readers
+                    ],
                 }
                 for q in self.queues.values()
             ],
-            "inputs": {i.name: {"nodes": list(i.nodes), "required": not i.has_default}
-                       for i in self.inputs.values()},
-            "outputs": {o.name: {"node": o.node, "loop": o.loop, "collect": o.collect}
-                        for o in self.outputs.values()},
+            "inputs": {
+                i.name: {"nodes": list(i.nodes), "required": not i.has_default}
+                for i in self.inputs.values()
+            },
+            "outputs": {
+                o.name: {"node": o.node, "loop": o.loop, "collect": o.collect}
+                for o in self.outputs.values()
+            },
         }
 
 

@@ -10,7 +10,8 @@ from types import MappingProxyType
 from typing import Any
 
 from nodes.registry import NodeRegistry
-from orchestrator.model.spec import LoopPolicy, RetryPolicy
+from orchestrator.graph import gc_paused
+from orchestrator.model.spec import LoopPolicy, Pool, RetryPolicy
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner.plan import (
     InputBinding,
@@ -23,11 +24,11 @@ from orchestrator.planner.plan import (
     QueuePlan,
     Route,
 )
-from orchestrator.validation.checker import MAIN, Limits, ResolvedNode
+from orchestrator.validation.checker import MAIN, Feed, Limits, ResolvedNode
 from orchestrator.validation.validator import ValidatedWorkflow, check
 
 _DEFAULT_RETRY = RetryPolicy()
-_MAIN_POLICY = LoopPolicy()
+_DEFAULT_POLICY = LoopPolicy()
 
 
 def compile_workflow(
@@ -38,105 +39,110 @@ def compile_workflow(
     Raises:
         WorkflowInvalid: with every fault found.
     """
-    return build_plan(check(workflow, registry, limits), registry, limits)
+    with gc_paused():
+        return _build(check(workflow, registry, limits), registry, limits)
 
 
 def build_plan(
     validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits | None = None
 ) -> Plan:
     """The plan of a workflow that passed validation."""
+    with gc_paused():
+        return _build(validated, registry, limits)
+
+
+def _build(validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits | None) -> Plan:
     workflow = validated.workflow
-    policies = {name: workflow.loops.get(name, _MAIN_POLICY) for name in _loop_names(validated)}
-    consumers: dict[str, list[str]] = validated.graph.successors
-    nodes = {
-        node_id: _planned(validated, validated.nodes[node_id], policies, consumers)
-        for node_id in validated.order
+    graph = validated.graph
+    names = [validated.loop_name(at) for at in range(len(graph.nodes))]
+    policies = {MAIN: _DEFAULT_POLICY}
+    for node in graph.nodes:
+        if node.is_producer:
+            policies[node.id] = workflow.loops.get(node.id, _DEFAULT_POLICY)
+    members: dict[str, list[str]] = {name: [] for name in policies}
+    nodes: dict[str, PlannedNode] = {}
+    for at in validated.order:
+        node = graph.nodes[at]
+        loop = names[at]
+        nodes[node.id] = _planned(validated, at, loop, policies[loop].pool)
+        if loop != node.id:  # a producer is put first below
+            members[loop].append(node.id)
+    loops = {
+        name: _loop(name, policies[name], ids if name == MAIN else [name, *ids], nodes)
+        for name, ids in members.items()
     }
-    loops = {name: _loop(name, policies[name], nodes, validated) for name in policies}
     main = loops.pop(MAIN)
-    subplans = {
-        node.id: compile_workflow(
-            Workflow.model_validate(getattr(node.config, node.node_type.subworkflow_field)),
-            registry,
-            limits,
-        )
-        for node in validated.nodes.values()
-        if node.node_type.subworkflow_field
-    }
     return Plan(
         workflow=workflow.name,
         nodes=MappingProxyType(nodes),
         main=main,
         loops=MappingProxyType(loops),
-        queues=MappingProxyType(_queues(validated)),
-        inputs=MappingProxyType(_inputs(validated)),
-        outputs=MappingProxyType(_outputs(validated)),
-        subplans=MappingProxyType(subplans),
+        queues=MappingProxyType(_queues(graph.nodes, names)),
+        inputs=MappingProxyType(_inputs(graph.nodes)),
+        outputs=MappingProxyType(_outputs(graph.nodes, names)),
+        subplans=MappingProxyType(_subplans(graph.nodes, registry, limits)),
     )
 
 
-def _loop_names(validated: ValidatedWorkflow) -> list[str]:
-    producers = [n for n in validated.order if validated.nodes[n].is_producer]
-    return [MAIN, *sorted(producers, key=lambda n: validated.nodes[n].index)]
-
-
-def _planned(
-    validated: ValidatedWorkflow,
-    node: ResolvedNode,
-    policies: dict[str, LoopPolicy],
-    consumers: dict[str, list[str]],
-) -> PlannedNode:
+def _planned(validated: ValidatedWorkflow, at: int, loop: str, pool: Pool) -> PlannedNode:
+    graph = validated.graph
+    node = graph.nodes[at]
     spec, node_type = node.spec, node.node_type
-    loop = validated.loop_of[node.id]
-    pool = policies[loop].pool
     gpu = node_type.resources.gpu
+    nodes = graph.nodes
+    feeds = graph.feeds[at]  # filled in file order, so bindings keep the edges' order
+    inputs = tuple([_binding(port, feed, nodes) for port, feed in feeds.items()]) if feeds else ()
+    successors = graph.successors[at]
+    consumers = tuple(dict.fromkeys([nodes[s].id for s in successors])) if successors else ()
     queue = spec.queue or ("gpu" if gpu else pool)
-    feeds = validated.graph.feeds.get(node.id, {})
-    inputs = tuple(
-        InputBinding(
-            port=port,
-            source=edge.source_node,
-            source_port=edge.source_port,
-            feedback=edge.feedback,
-            initial=edge.initial,
-            has_initial=edge.has_initial,
-        )
-        for port, (_, edge) in sorted(feeds.items(), key=lambda item: item[1][0])
-    )
     return PlannedNode(
-        id=node.id,
-        type_name=spec.type,
-        type_version=node_type.version,
-        kind=node_type.kind,
-        config=MappingProxyType(node.config.model_dump(mode="json")),
-        loop=loop,
-        blocking=node.blocking,
-        detached=node.id in validated.detached,
-        inputs=inputs,
-        consumers=tuple(dict.fromkeys(consumers.get(node.id, ()))),
-        route=Route(pool=pool, queue=queue, gpu=gpu),
-        retry=spec.retry or _DEFAULT_RETRY,
-        timeout_s=spec.timeout_s,
-        cache=spec.cache if spec.cache is not None else node_type.cacheable,
-        position=node.index,
+        node.id,
+        spec.type,
+        node_type.version,
+        node_type.kind,
+        MappingProxyType(spec.config),
+        loop,
+        node.blocking,
+        validated.detached[at],
+        inputs,
+        consumers,
+        _ROUTES.get((pool, queue, gpu)) or _route(pool, queue, gpu),
+        spec.retry or _DEFAULT_RETRY,
+        spec.timeout_s,
+        spec.cache if spec.cache is not None else node_type.cacheable,
+        node.position,
     )
+
+
+_ROUTES: dict[tuple[str, str, int], Route] = {}
+
+
+def _route(pool: Pool, queue: str, gpu: int) -> Route:
+    route = _ROUTES[(pool, queue, gpu)] = Route(pool, queue, gpu)
+    return route
+
+
+def _binding(port: str, feed: Feed, nodes: list[ResolvedNode]) -> InputBinding:
+    source = nodes[feed.source].id
+    if not feed.feedback:
+        return InputBinding(port, source, feed.source_port)
+    edge = feed.edge
+    return InputBinding(port, source, feed.source_port, True, edge.initial, edge.has_initial)
 
 
 def _loop(
-    name: str, policy: LoopPolicy, nodes: dict[str, PlannedNode], validated: ValidatedWorkflow
+    name: str, policy: LoopPolicy, members: list[str], nodes: dict[str, PlannedNode]
 ) -> LoopPlan:
-    members = tuple(n for n in validated.order if validated.loop_of[n] == name)
-    if name != MAIN:  # the producer first, then dataflow order
-        members = (name, *(n for n in members if n != name))
+    planned = [nodes[n] for n in members]
     return LoopPlan(
         name=name,
         producer=None if name == MAIN else name,
         policy=policy,
-        nodes=members,
-        blocking=tuple(n for n in members if not nodes[n].detached),
-        detached=tuple(n for n in members if nodes[n].detached),
-        feedback=tuple((n, b) for n in members for b in nodes[n].inputs if b.feedback),
-        outputs=tuple(n for n in members if nodes[n].type_name == "Output"),
+        nodes=tuple(members),
+        blocking=tuple(n.id for n in planned if not n.detached),
+        detached=tuple(n.id for n in planned if n.detached),
+        feedback=tuple((n.id, b) for n in planned for b in n.inputs if b.feedback),
+        outputs=tuple(n.id for n in planned if n.type_name == "Output"),
     )
 
 
@@ -144,49 +150,59 @@ def _config(node: ResolvedNode, name: str, default: Any = None) -> Any:
     return getattr(node.config, name, default)
 
 
-def _queues(validated: ValidatedWorkflow) -> dict[str, QueuePlan]:
+def _subplans(
+    nodes: list[ResolvedNode], registry: NodeRegistry, limits: Limits | None
+) -> dict[str, Plan]:
+    plans = {}
+    for node in nodes:
+        field = node.node_type.subworkflow_field
+        if field:
+            sub = Workflow.model_validate(_config(node, field))
+            plans[node.id] = compile_workflow(sub, registry, limits)
+    return plans
+
+
+def _queues(nodes: list[ResolvedNode], names: list[str]) -> dict[str, QueuePlan]:
     found: dict[tuple[str, str], tuple[list[QueueEndpoint], list[QueueEndpoint]]] = {}
-    for node_id in sorted(validated.order, key=lambda n: validated.nodes[n].index):
-        node = validated.nodes[node_id]
+    for at, node in enumerate(nodes):
         if node.spec.type not in ("QueueWriter", "QueueReader"):
             continue
         key = (_config(node, "queue"), _config(node, "scope", "job"))
         writers, readers = found.setdefault(key, ([], []))
-        endpoint = QueueEndpoint(
-            loop=validated.loop_of[node_id], node=node_id, group=_config(node, "group")
-        )
+        endpoint = QueueEndpoint(loop=names[at], node=node.id, group=_config(node, "group"))
         (writers if node.spec.type == "QueueWriter" else readers).append(endpoint)
     return {
-        name: QueuePlan(name=name, scope=scope, writers=tuple(w), readers=tuple(r))
+        name: QueuePlan(name=name, scope=scope, writers=tuple(w), readers=tuple(r))  # type: ignore[arg-type]
         for (name, scope), (w, r) in found.items()
     }
 
 
-def _inputs(validated: ValidatedWorkflow) -> dict[str, InputPlan]:
+def _inputs(nodes: list[ResolvedNode]) -> dict[str, InputPlan]:
     plans: dict[str, InputPlan] = {}
-    for node in sorted(validated.nodes.values(), key=lambda n: n.index):
+    for node in nodes:
         if node.spec.type != "Input":
             continue
         name = _config(node, "name", node.id)
         has_default = "default" in node.config.model_fields_set
         known = plans.get(name)
-        plans[name] = InputPlan(
-            name=name,
-            nodes=(*(known.nodes if known else ()), node.id),
-            has_default=has_default or (known is not None and known.has_default),
-            default=_config(node, "default") if has_default else (known.default if known else None),
-        )
+        if known is not None and (known.has_default or not has_default):
+            plans[name] = InputPlan(name, (*known.nodes, node.id), known.has_default, known.default)
+        else:
+            default = _config(node, "default") if has_default else None
+            plans[name] = InputPlan(
+                name, (*(known.nodes if known else ()), node.id), has_default, default
+            )
     return plans
 
 
-def _outputs(validated: ValidatedWorkflow) -> dict[str, OutputPlan]:
+def _outputs(nodes: list[ResolvedNode], names: list[str]) -> dict[str, OutputPlan]:
     return {
         _config(node, "name", node.id): OutputPlan(
             name=_config(node, "name", node.id),
             node=node.id,
-            loop=validated.loop_of[node.id],
+            loop=names[at],
             collect=_config(node, "collect", "list"),
         )
-        for node in sorted(validated.nodes.values(), key=lambda n: n.index)
+        for at, node in enumerate(nodes)
         if node.spec.type == "Output"
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from nodes.base import Node, NodeConfig
 from nodes.introspect import PortSpec, input_ports, output_ports
@@ -12,6 +13,7 @@ from orchestrator.model.spec import EdgeSpec, NodeSpec
 from orchestrator.model.workflow import Workflow
 
 MAIN = "main"
+INVALID = -1
 
 
 @dataclass(frozen=True)
@@ -29,19 +31,30 @@ class Limits:
     max_depth: int = 8
 
 
-@dataclass(frozen=True)
-class ResolvedNode:
-    """A node entry with its registered type and validated config."""
+class ResolvedNode(NamedTuple):
+    """A node entry with its registered type and validated config.
+
+    A named tuple with the derived facts stored, since validation and
+    planning read them for every node of workflows up to 100,000 nodes.
+    """
 
     spec: NodeSpec
-    index: int
+    position: int
     node_type: type[Node]
     config: NodeConfig
+    id: str
+    is_producer: bool
+    blocking: bool
 
-    @property
-    def id(self) -> str:
-        """The node id."""
-        return self.spec.id
+    @classmethod
+    def of(
+        cls, spec: NodeSpec, position: int, node_type: type[Node], config: NodeConfig
+    ) -> ResolvedNode:
+        """Resolve ``spec``: the entry's ``blocking`` wins over the type's."""
+        blocking = spec.blocking if spec.blocking is not None else node_type.blocking
+        return cls(
+            spec, position, node_type, config, spec.id, node_type.kind == "producer", blocking
+        )
 
     @property
     def inputs(self) -> Mapping[str, PortSpec]:
@@ -53,19 +66,9 @@ class ResolvedNode:
         """The type's output ports."""
         return output_ports(self.node_type)
 
-    @property
-    def is_producer(self) -> bool:
-        """Whether the node roots a loop."""
-        return self.node_type.kind == "producer"
-
-    @property
-    def blocking(self) -> bool:
-        """The entry's ``blocking`` when given, else the type's."""
-        return self.spec.blocking if self.spec.blocking is not None else self.node_type.blocking
-
     def label(self) -> str:
         """``'id' (Type)`` for messages."""
-        return f"{self.spec.id!r} ({self.spec.type})"
+        return f"{self.id!r} ({self.spec.type})"
 
 
 @dataclass
@@ -86,7 +89,9 @@ class Checker:
         edge = self.workflow.edges[index]
         self._add(message, ("edges", index), node=node, edge=edge.label)
 
-    def issue(self, message: str, path: tuple[str | int, ...] = (), node: str | None = None) -> None:
+    def issue(
+        self, message: str, path: tuple[str | int, ...] = (), node: str | None = None
+    ) -> None:
         """Record an issue located by a source path."""
         self._add(message, path, node=node)
 
@@ -105,13 +110,45 @@ class Checker:
         )
 
 
+class Feed(NamedTuple):
+    """The edge feeding one input port, with its source already resolved."""
+
+    position: int
+    edge: EdgeSpec
+    source: int
+    source_port: str
+    feedback: bool
+
+
 @dataclass
 class Graph:
-    """The usable part of a workflow after node and edge checks."""
+    """The usable part of a workflow: resolved nodes numbered in declaration order.
 
-    nodes: dict[str, ResolvedNode]
-    order: list[str]
-    edges: list[tuple[int, EdgeSpec]] = field(default_factory=list)
-    feeds: dict[str, dict[str, tuple[int, EdgeSpec]]] = field(default_factory=dict)
-    successors: dict[str, list[str]] = field(default_factory=dict)
-    predecessors: dict[str, list[str]] = field(default_factory=dict)
+    Attributes:
+        nodes: Resolved nodes; a node's number is its position here.
+        index: Node id to number; ``INVALID`` for a declared node that failed its checks.
+        edges: Usable edges as (position in the file, edge).
+        feeds: Per node number, its fed input ports: port to :class:`Feed`.
+        successors: Per node number, the numbers its non-feedback edges enter.
+        predecessors: Per node number, the numbers its non-feedback inputs leave.
+    """
+
+    nodes: list[ResolvedNode]
+    index: dict[str, int]
+    edges: list[tuple[int, EdgeSpec]]
+    feeds: list[dict[str, Feed]]
+    successors: list[list[int]]
+    predecessors: list[list[int]]
+
+    @classmethod
+    def of(cls, nodes: list[ResolvedNode], index: dict[str, int]) -> Graph:
+        """An edgeless graph over ``nodes``; ``index`` maps ids to their numbers."""
+        size = len(nodes)
+        return cls(
+            nodes=nodes,
+            index=index,
+            edges=[],
+            feeds=[{} for _ in range(size)],
+            successors=[[] for _ in range(size)],
+            predecessors=[[] for _ in range(size)],
+        )

@@ -2,128 +2,173 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from nodes.base import Node
 from nodes.errors import UnknownNodeTypeError
+from nodes.introspect import PortSpec, input_ports
 from nodes.registry import NodeRegistry
-from orchestrator.model.spec import EdgeSpec
-from orchestrator.validation.checker import Checker, Graph, Limits, ResolvedNode
+from orchestrator.model.spec import EdgeSpec, NodeSpec
+from orchestrator.validation.checker import (
+    INVALID,
+    Checker,
+    Feed,
+    Graph,
+    Limits,
+    ResolvedNode,
+)
 from orchestrator.validation.typecheck import assignable, mimes_compatible
 
 
-def check_nodes(checker: Checker, registry: NodeRegistry) -> dict[str, ResolvedNode]:
+def check_nodes(checker: Checker, registry: NodeRegistry) -> Graph:
     """Resolve every node's type and config; report duplicates, unknowns, bad configs."""
-    resolved: dict[str, ResolvedNode] = {}
-    first_line: dict[str, int | None] = {}
-    source = checker.workflow.source
-    for index, spec in enumerate(checker.workflow.nodes):
-        if spec.id in first_line:
-            where = f" (first at line {first_line[spec.id]})" if first_line[spec.id] else ""
-            checker.node_issue(index, f"duplicate node id {spec.id!r}{where}; ids must be unique", "id")
+    nodes: list[ResolvedNode] = []
+    index: dict[str, int] = {}
+    for position, spec in enumerate(checker.workflow.nodes):
+        if spec.id in index:
+            _report_duplicate(checker, position, spec.id)
             continue
-        first_line[spec.id] = source.line_for(("nodes", index))
+        index[spec.id] = INVALID
         try:
             node_type = registry.get(spec.type)
         except UnknownNodeTypeError as exc:
-            checker.node_issue(index, f"node {spec.id!r}: {exc}", "type")
+            checker.node_issue(position, f"node {spec.id!r}: {exc}", "type")
             continue
         try:
             config = node_type.Config.model_validate(spec.config)
         except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                loc = tuple(error["loc"])
-                field = ".".join(str(p) for p in loc) or "config"
-                checker.node_issue(
-                    index,
-                    f"node {spec.id!r} ({spec.type}): bad config {field}: {error['msg']}",
-                    "config",
-                    *loc,
-                )
+            _report_config(checker, position, spec, exc)
             continue
-        resolved[spec.id] = ResolvedNode(spec, index, node_type, config)
-        _check_options(checker, resolved[spec.id])
-    return resolved
+        node = ResolvedNode.of(spec, position, node_type, config)
+        index[spec.id] = len(nodes)
+        nodes.append(node)
+        if node.is_producer:
+            _check_producer_options(checker, node)
+    return Graph.of(nodes, index)
 
 
-def _check_options(checker: Checker, node: ResolvedNode) -> None:
-    spec = node.spec
-    if node.is_producer and spec.blocking is False:
+def _report_duplicate(checker: Checker, position: int, node_id: str) -> None:
+    first = next(i for i, spec in enumerate(checker.workflow.nodes) if spec.id == node_id)
+    line = checker.workflow.source.line_for(("nodes", first))
+    where = f" (first at line {line})" if line else ""
+    checker.node_issue(position, f"duplicate node id {node_id!r}{where}; ids must be unique", "id")
+
+
+def _report_config(checker: Checker, position: int, spec: NodeSpec, exc: ValidationError) -> None:
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        field = ".".join(str(p) for p in loc) or "config"
         checker.node_issue(
-            node.index,
+            position,
+            f"node {spec.id!r} ({spec.type}): bad config {field}: {error['msg']}",
+            "config",
+            *loc,
+        )
+
+
+def _check_producer_options(checker: Checker, node: ResolvedNode) -> None:
+    spec = node.spec
+    if spec.blocking is False:
+        checker.node_issue(
+            node.position,
             f"producer {node.label()} cannot be non-blocking: it paces its loop",
             "blocking",
         )
-    if node.is_producer and spec.cache:
+    if spec.cache:
         checker.node_issue(
-            node.index, f"producer {node.label()} cannot be cached: each call yields a new item",
+            node.position,
+            f"producer {node.label()} cannot be cached: each call yields a new item",
             "cache",
         )
 
 
 def check_edges(checker: Checker, graph: Graph) -> None:
     """Check every edge's endpoints, port types and fan-in; fill the graph's adjacency."""
+    nodes, index_of, feeds = graph.nodes, graph.index, graph.feeds
+    successors, predecessors = graph.successors, graph.predecessors
+    checked: dict[tuple[type, str, type, str], PortSpec] = {}
     for index, edge in enumerate(checker.workflow.edges):
-        source = graph.nodes.get(edge.source_node)
-        target = graph.nodes.get(edge.target_node)
-        if not _endpoints_exist(checker, graph, index, edge):
+        source_id, _, source_port = edge.source.partition(".")
+        target_id, _, target_port = edge.target.partition(".")
+        source_at, target_at = index_of.get(source_id, None), index_of.get(target_id, None)
+        if source_at is None or target_at is None or source_at < 0 or target_at < 0:
+            _report_missing(checker, index, edge, source_at, target_at)
             continue
-        assert source is not None and target is not None
-        out_port = source.outputs.get(edge.source_port)
-        in_port = target.inputs.get(edge.target_port)
-        if out_port is None:
-            checker.edge_issue(index, _unknown_port(source, edge.source_port, "output"), source.id)
+        source, target = nodes[source_at], nodes[target_at]
+        key = (source.node_type, source_port, target.node_type, target_port)
+        in_port = checked.get(key)
         if in_port is None:
-            checker.edge_issue(index, _unknown_port(target, edge.target_port, "input"), target.id)
-        if out_port is None or in_port is None:
-            continue
-        taken = graph.feeds.setdefault(target.id, {}).get(edge.target_port)
+            in_port = _check_ports(checker, index, edge, source, target)
+            if in_port is None:
+                continue
+            checked[key] = in_port
+        fed = feeds[target_at]
+        taken = fed.get(target_port)
         if taken is not None:
             checker.edge_issue(
                 index,
-                f"input {edge.target} already has an edge ({taken[1].label}); "
+                f"input {edge.target} already has an edge ({taken.edge.label}); "
                 "an input takes one edge: merge values in a node first",
-                target.id,
-            )
-            continue
-        if not assignable(out_port.annotation, in_port.annotation):
-            checker.edge_issue(
-                index,
-                f"edge {edge.label}: output {edge.source} is {out_port.type_label} but input "
-                f"{edge.target} takes {in_port.type_label}",
-                target.id,
-            )
-            continue
-        if not mimes_compatible(out_port.mime, in_port.mime):
-            checker.edge_issue(
-                index,
-                f"edge {edge.label}: output {edge.source} produces "
-                f"{', '.join(out_port.mime or ())} but input {edge.target} accepts "
-                f"{', '.join(in_port.mime or ())}",
-                target.id,
+                target_id,
             )
             continue
         if edge.feedback and not _initial_fits(checker, index, edge, in_port.annotation):
             continue
-        graph.feeds[target.id][edge.target_port] = (index, edge)
+        fed[target_port] = Feed(index, edge, source_at, source_port, edge.feedback)
         graph.edges.append((index, edge))
         if not edge.feedback:
-            graph.successors.setdefault(source.id, []).append(target.id)
-            graph.predecessors.setdefault(target.id, []).append(source.id)
+            successors[source_at].append(target_at)
+            predecessors[target_at].append(source_at)
 
 
-def _endpoints_exist(checker: Checker, graph: Graph, index: int, edge: EdgeSpec) -> bool:
-    ok = True
-    for node_id, side in ((edge.source_node, "from"), (edge.target_node, "to")):
-        if node_id in graph.nodes:
-            continue
-        ok = False
-        declared = any(spec.id == node_id for spec in checker.workflow.nodes)
-        reason = "is itself invalid" if declared else "is not a node of this workflow"
-        if not declared:
-            checker.edge_issue(index, f"edge {edge.label}: `{side}` node {node_id!r} {reason}")
-    return ok
+def _check_ports(
+    checker: Checker, index: int, edge: EdgeSpec, source: ResolvedNode, target: ResolvedNode
+) -> PortSpec | None:
+    """The target port when the edge's ports exist and their types fit, else ``None``."""
+    out_port = source.outputs.get(edge.source_port)
+    in_port = target.inputs.get(edge.target_port)
+    if out_port is None:
+        checker.edge_issue(index, _unknown_port(source, edge.source_port, "output"), source.id)
+    if in_port is None:
+        checker.edge_issue(index, _unknown_port(target, edge.target_port, "input"), target.id)
+    if out_port is None or in_port is None:
+        return None
+    if not assignable(out_port.annotation, in_port.annotation):
+        checker.edge_issue(
+            index,
+            f"edge {edge.label}: output {edge.source} is {out_port.type_label} but input "
+            f"{edge.target} takes {in_port.type_label}",
+            target.id,
+        )
+        return None
+    if not mimes_compatible(out_port.mime, in_port.mime):
+        checker.edge_issue(
+            index,
+            f"edge {edge.label}: output {edge.source} produces "
+            f"{', '.join(out_port.mime or ())} but input {edge.target} accepts "
+            f"{', '.join(in_port.mime or ())}",
+            target.id,
+        )
+        return None
+    return in_port
+
+
+def _report_missing(
+    checker: Checker, index: int, edge: EdgeSpec, source_at: int | None, target_at: int | None
+) -> None:
+    # A declared node that failed its own checks (INVALID) was reported already.
+    for at, side, node_id in (
+        (source_at, "from", edge.source_node),
+        (target_at, "to", edge.target_node),
+    ):
+        if at is None:
+            checker.edge_issue(
+                index,
+                f"edge {edge.label}: `{side}` node {node_id!r} is not a node of this workflow",
+            )
 
 
 def _unknown_port(node: ResolvedNode, port: str, side: str) -> str:
@@ -144,12 +189,15 @@ def _initial_fits(checker: Checker, index: int, edge: EdgeSpec, annotation: Any)
         adapter = None
     if adapter is None:
         adapter = TypeAdapter(annotation)
+        with contextlib.suppress(TypeError):
+            _adapters[annotation] = adapter
     try:
         adapter.validate_python(edge.initial)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]["msg"]
         checker.edge_issue(
-            index, f"edge {edge.label}: initial {edge.initial!r} does not fit {edge.target}: {first}",
+            index,
+            f"edge {edge.label}: initial {edge.initial!r} does not fit {edge.target}: {first}",
             edge.target_node,
         )
         return False
@@ -158,23 +206,33 @@ def _initial_fits(checker: Checker, index: int, edge: EdgeSpec, annotation: Any)
 
 def check_required_inputs(checker: Checker, graph: Graph) -> None:
     """Every required input must be fed by an edge (a feedback edge needs ``initial``)."""
-    for node in graph.nodes.values():
-        feeds = graph.feeds.get(node.id, {})
-        for port in node.inputs.values():
-            fed = feeds.get(port.name)
-            if fed is None and port.required:
+    for node, feeds in zip(graph.nodes, graph.feeds, strict=True):
+        for port in _required(node.node_type):
+            fed = feeds.get(port)
+            if fed is None:
                 checker.node_issue(
-                    node.index,
-                    f"node {node.label()}: required input {port.name!r} has no edge and no "
+                    node.position,
+                    f"node {node.label()}: required input {port!r} has no edge and no "
                     "default; connect an output to it",
                 )
-            elif fed is not None and fed[1].feedback and port.required and not fed[1].has_initial:
+            elif fed.feedback and not fed.edge.has_initial:
                 checker.edge_issue(
-                    fed[0],
-                    f"feedback edge {fed[1].label} needs `initial`: iteration 0 has no value "
-                    f"for required input {port.name!r}",
+                    fed.position,
+                    f"feedback edge {fed.edge.label} needs `initial`: iteration 0 has no value "
+                    f"for required input {port!r}",
                     node.id,
                 )
+
+
+_REQUIRED: dict[type[Node], tuple[str, ...]] = {}
+
+
+def _required(node_type: type[Node]) -> tuple[str, ...]:
+    names = _REQUIRED.get(node_type)
+    if names is None:
+        ports = input_ports(node_type).values()
+        names = _REQUIRED[node_type] = tuple(port.name for port in ports if port.required)
+    return names
 
 
 def check_size(checker: Checker, limits: Limits) -> bool:

@@ -9,9 +9,11 @@ from pydantic import ValidationError
 
 from nodes.registry import NodeRegistry
 from orchestrator.errors import Issue, WorkflowError, WorkflowInvalid
+from orchestrator.graph import gc_paused
 from orchestrator.model.workflow import Workflow, shape_issues
-from orchestrator.validation.checker import Checker, Graph, Limits, ResolvedNode
+from orchestrator.validation.checker import MAIN, Checker, Graph, Limits, ResolvedNode
 from orchestrator.validation.loops import (
+    MAIN_STAGE,
     assign_loops,
     check_cycles,
     check_feedback,
@@ -31,28 +33,34 @@ from orchestrator.validation.nodes_edges import (
 class ValidatedWorkflow:
     """A workflow that passed validation, with what validation worked out.
 
+    Node numbers are positions in ``graph.nodes``.
+
     Attributes:
         workflow: The workflow as written.
-        nodes: Each node id's registered type and validated config.
-        graph: Edges usable for planning, keyed by target and by source.
-        order: Node ids in a topological order of the non-feedback edges.
-        loop_of: Each node's loop: ``main`` or its producer's id.
-        detached: Nodes the loop does not wait for.
+        graph: Resolved nodes and usable edges.
+        order: Node numbers in a topological order of the non-feedback edges.
+        loop_of: Per node number, its producer's number, or ``MAIN_STAGE``.
+        detached: Per node number, whether its loop does not wait for it.
     """
 
     workflow: Workflow
-    nodes: dict[str, ResolvedNode]
     graph: Graph
-    order: list[str]
-    loop_of: dict[str, str]
-    detached: frozenset[str]
+    order: list[int]
+    loop_of: list[int]
+    detached: list[bool]
+
+    def loop_name(self, at: int) -> str:
+        """The loop name of node number ``at``: its producer's id or ``main``."""
+        loop = self.loop_of[at]
+        return MAIN if loop == MAIN_STAGE else self.graph.nodes[loop].id
 
 
 def validate(
     workflow: Workflow, registry: NodeRegistry, limits: Limits | None = None
 ) -> list[Issue]:
     """Every fault of ``workflow``, in file order; empty when it is valid."""
-    issues, _ = _run(workflow, registry, limits or Limits(), depth=0, prefix="")
+    with gc_paused():
+        issues, _ = _run(workflow, registry, limits or Limits(), depth=0, prefix="")
     return issues
 
 
@@ -64,7 +72,8 @@ def check(
     Raises:
         WorkflowInvalid: with every fault found.
     """
-    issues, validated = _run(workflow, registry, limits or Limits(), depth=0, prefix="")
+    with gc_paused():
+        issues, validated = _run(workflow, registry, limits or Limits(), depth=0, prefix="")
     if issues or validated is None:
         raise WorkflowInvalid(issues, name=workflow.name)
     return validated
@@ -76,21 +85,21 @@ def _run(
     checker = Checker(workflow, prefix=prefix)
     if not check_size(checker, limits):
         return checker.issues, None
-    nodes = check_nodes(checker, registry)
-    graph = Graph(nodes=nodes, order=[spec.id for spec in workflow.nodes if spec.id in nodes])
+    graph = check_nodes(checker, registry)
     check_edges(checker, graph)
     check_required_inputs(checker, graph)
     check_loop_section(checker, graph)
     check_outputs_and_queues(checker, graph)
-    for node in nodes.values():
+    for node in graph.nodes:
         if node.node_type.subworkflow_field:
             _check_subworkflow(checker, node, registry, limits, depth)
     validated = None
-    if check_cycles(checker, graph):
-        order, loop_of = assign_loops(checker, graph)
+    order = check_cycles(checker, graph)
+    if order is not None:
+        loop_of = assign_loops(checker, graph, order)
         detached = detached_nodes(graph, order)
         check_feedback(checker, graph, loop_of)
-        validated = ValidatedWorkflow(workflow, nodes, graph, order, loop_of, frozenset(detached))
+        validated = ValidatedWorkflow(workflow, graph, order, loop_of, detached)
     issues = sorted(checker.issues, key=lambda i: (i.line is None, i.line or 0))
     return issues, validated
 
@@ -104,7 +113,8 @@ def _check_subworkflow(
     prefix = f"{checker.prefix}node {node.label()} sub-workflow: "
     if depth + 1 > limits.max_depth:
         checker.node_issue(
-            node.index, f"node {node.label()}: sub-workflows nest deeper than {limits.max_depth}",
+            node.position,
+            f"node {node.label()}: sub-workflows nest deeper than {limits.max_depth}",
             *where,
         )
         return
@@ -112,12 +122,14 @@ def _check_subworkflow(
     try:
         sub = Workflow.model_validate(data)
     except ValidationError as exc:
-        for issue in shape_issues(exc, data if isinstance(data, dict) else {}, checker.workflow.source):
-            checker.node_issue(node.index, prefix + issue.message, *where)
+        for issue in shape_issues(
+            exc, data if isinstance(data, dict) else {}, checker.workflow.source
+        ):
+            checker.node_issue(node.position, prefix + issue.message, *where)
         return
     issues, validated = _run(sub, registry, limits, depth + 1, prefix="")
     for issue in issues:
-        checker.node_issue(node.index, prefix + issue.message, *where)
+        checker.node_issue(node.position, prefix + issue.message, *where)
     if validated is not None:
         _check_group_boundary(checker, node, validated, prefix)
 
@@ -125,20 +137,22 @@ def _check_subworkflow(
 def _check_group_boundary(
     checker: Checker, node: ResolvedNode, sub: ValidatedWorkflow, prefix: str
 ) -> None:
-    producers = [n.id for n in sub.nodes.values() if n.is_producer]
+    producers = [n.id for n in sub.graph.nodes if n.is_producer]
     if producers:
         checker.node_issue(
-            node.index, prefix + f"has producers ({', '.join(producers)}); a sub-workflow "
-            "runs once per item and cannot hold loops", "config",
+            node.position,
+            prefix + f"has producers ({', '.join(producers)}); a sub-workflow "
+            "runs once per item and cannot hold loops",
+            "config",
         )
     for side, kind in (("input", "Input"), ("output", "Output")):
         wanted = getattr(node.config, side, None)
         if not isinstance(wanted, str):
             continue
-        names = {getattr(n.config, "name", None) for n in sub.nodes.values() if n.spec.type == kind}
+        names = {getattr(n.config, "name", None) for n in sub.graph.nodes if n.spec.type == kind}
         if wanted not in names:
             checker.node_issue(
-                node.index,
+                node.position,
                 prefix + f"has no {kind} node named {wanted!r} (config `{side}`); "
                 f"its {kind} names are: {', '.join(sorted(str(n) for n in names)) or 'none'}",
                 "config",
