@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from nodes.errors import SegueError
@@ -30,6 +32,14 @@ def main() -> None:
         raise SystemExit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         raise SystemExit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        if os.environ.get("SEGUE_DEBUG"):
+            raise
+        err.print(
+            f"[red]internal error:[/red] {type(exc).__name__}: {exc}\n"
+            "This is a bug in Segue. Run again with SEGUE_DEBUG=1 for the traceback and report it."
+        )
+        raise SystemExit(EXIT_FAILED) from None
 
 
 __all__ = ["app", "main"]

@@ -131,6 +131,8 @@ class Graph:
         feeds: Per node number, its fed input ports: port to :class:`Feed`.
         successors: Per node number, the numbers its non-feedback edges enter.
         predecessors: Per node number, the numbers its non-feedback inputs leave.
+        broken_feeds: (node number, port) of inputs whose edge was reported as
+            faulty, so they are not also reported as unconnected.
     """
 
     nodes: list[ResolvedNode]
@@ -139,6 +141,7 @@ class Graph:
     feeds: list[dict[str, Feed]]
     successors: list[list[int]]
     predecessors: list[list[int]]
+    broken_feeds: set[tuple[int, str]] = field(default_factory=set)
 
     @classmethod
     def of(cls, nodes: list[ResolvedNode], index: dict[str, int]) -> Graph:

@@ -96,6 +96,8 @@ def check_edges(checker: Checker, graph: Graph) -> None:
         source_at, target_at = index_of.get(source_id, None), index_of.get(target_id, None)
         if source_at is None or target_at is None or source_at < 0 or target_at < 0:
             _report_missing(checker, index, edge, source_at, target_at)
+            if target_at is not None and target_at >= 0:
+                graph.broken_feeds.add((target_at, target_port))
             continue
         source, target = nodes[source_at], nodes[target_at]
         key = (source.node_type, source_port, target.node_type, target_port)
@@ -103,6 +105,7 @@ def check_edges(checker: Checker, graph: Graph) -> None:
         if in_port is None:
             in_port = _check_ports(checker, index, edge, source, target)
             if in_port is None:
+                graph.broken_feeds.add((target_at, target_port))
                 continue
             checked[key] = in_port
         fed = feeds[target_at]
@@ -206,9 +209,11 @@ def _initial_fits(checker: Checker, index: int, edge: EdgeSpec, annotation: Any)
 
 def check_required_inputs(checker: Checker, graph: Graph) -> None:
     """Every required input must be fed by an edge (a feedback edge needs ``initial``)."""
-    for node, feeds in zip(graph.nodes, graph.feeds, strict=True):
+    for at, (node, feeds) in enumerate(zip(graph.nodes, graph.feeds, strict=True)):
         for port in _required(node.node_type):
             fed = feeds.get(port)
+            if fed is None and (at, port) in graph.broken_feeds:
+                continue
             if fed is None:
                 checker.node_issue(
                     node.position,

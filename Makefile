@@ -1,0 +1,51 @@
+# Segue: `make run` runs an example embedded (no server); `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+EXAMPLE ?= examples/quickstart.yaml
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench services install dev clean
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Segue needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e .
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[dev]'
+	@touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.dev-installed
+
+run: $(VENV)/.installed
+	$(VENV)/bin/segue validate $(EXAMPLE)
+	$(VENV)/bin/segue plan $(EXAMPLE)
+
+services:
+	scripts/ensure-services.sh
+
+test: $(VENV)/.dev-installed services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy orchestrator nodes workers
+
+format: $(VENV)/.dev-installed
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: $(VENV)/.dev-installed
+	$(PY) benchmarks/bench_planner.py
+
+clean:
+	rm -rf $(VENV) .segue .pytest_cache .mypy_cache .ruff_cache .hypothesis
