@@ -1,0 +1,101 @@
+"""What crosses an executor boundary: a request to run one node run, and its result.
+
+Both are JSON (they cross the broker in distributed mode): the node is named by
+its registered type, never pickled.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+RunKind = Literal["run", "produce"]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunRequest(_Message):
+    """Everything a worker needs to execute one attempt of one node run.
+
+    Attributes:
+        run_id: ``{job}:{loop}:{iteration}:{node}``; the Celery task id.
+        kind: ``run`` for a node, ``produce`` for a producer's next item.
+        cursor: The producer cursor to resume from (``produce`` only).
+        inputs: Input port values, JSON (artifacts as their reference objects).
+        job_inputs: The job's inputs, sent only to ``Input`` nodes.
+        cache: Whether to reuse stored outputs for identical type, version,
+            config and inputs.
+        queue: The broker queue the run is routed to.
+    """
+
+    run_id: str
+    job_id: str
+    loop: str
+    iteration: int = Field(ge=0)
+    node_id: str
+    type_name: str
+    type_version: int = 1
+    config: dict[str, JsonValue] = Field(default_factory=dict)
+    inputs: dict[str, JsonValue] = Field(default_factory=dict)
+    attempt: int = Field(1, ge=1)
+    kind: RunKind = "run"
+    cursor: JsonValue = None
+    job_inputs: dict[str, JsonValue] = Field(default_factory=dict)
+    timeout_s: float | None = None
+    cache: bool = False
+    queue: str = "thread"
+    pool: str = "thread"
+    gpu: int = 0
+
+
+class ErrorInfo(_Message):
+    """Why an attempt failed.
+
+    Attributes:
+        type: The exception class name.
+        message: The exception message.
+        retryable: False when retrying cannot help (e.g. ``FatalNodeError``).
+        traceback: The formatted traceback, for operators.
+    """
+
+    type: str
+    message: str
+    retryable: bool = True
+    traceback: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+
+class RunResult(_Message):
+    """The outcome of one attempt of one node run.
+
+    Attributes:
+        status: ``succeeded``, ``cached`` (outputs reused) or ``failed``.
+        outputs: Output port values (JSON) when it succeeded.
+        cursor: The producer's next cursor (``produce`` only).
+        exhausted: The producer had no more items (``produce`` only).
+        idle: A queue reader found no message yet (``produce`` only).
+        delivery: The queue message to acknowledge when the iteration ends.
+    """
+
+    run_id: str
+    attempt: int = 1
+    status: Literal["succeeded", "cached", "failed"]
+    outputs: dict[str, JsonValue] = Field(default_factory=dict)
+    cursor: JsonValue = None
+    exhausted: bool = False
+    idle: bool = False
+    delivery: str | None = None
+    error: ErrorInfo | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the attempt produced outputs."""
+        return self.status != "failed"

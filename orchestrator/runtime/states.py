@@ -1,0 +1,86 @@
+"""The states of jobs, loops and node runs (DESIGN section 3), and node health."""
+
+from __future__ import annotations
+
+import enum
+
+
+class JobStatus(enum.StrEnum):
+    """``pending → running → completed | failed | cancelled``."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the job has ended."""
+        return self in _JOB_TERMINAL
+
+
+class LoopStatus(enum.StrEnum):
+    """``pending → running ⇄ paused → completed | stopped | failed | cancelled``."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the loop has ended."""
+        return self in _LOOP_TERMINAL
+
+
+class RunStatus(enum.StrEnum):
+    """``queued → running → succeeded | failed | skipped | cancelled``, plus
+    ``retrying`` between attempts and ``cached`` for a cache hit."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    CACHED = "cached"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the run has ended."""
+        return self in _RUN_TERMINAL
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run produced outputs (succeeded or cached)."""
+        return self in (RunStatus.SUCCEEDED, RunStatus.CACHED)
+
+
+class DesiredLoopState(enum.StrEnum):
+    """What an operator asked of a loop."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+class Health(enum.StrEnum):
+    """A node's health within a job."""
+
+    HEALTHY = "healthy"
+    RETRYING = "retrying"
+    FAILING = "failing"
+
+
+_JOB_TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+_LOOP_TERMINAL = frozenset(
+    {LoopStatus.COMPLETED, LoopStatus.STOPPED, LoopStatus.FAILED, LoopStatus.CANCELLED}
+)
+_RUN_TERMINAL = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.CACHED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED}
+)

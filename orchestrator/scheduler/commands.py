@@ -1,0 +1,118 @@
+"""What the scheduler decides: runs to dispatch or revoke, messages to
+acknowledge, and the state changes the driver must record.
+
+The driver (the embedded engine or the coordinator) carries these out: it
+never decides anything itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from orchestrator.planner.plan import PlannedNode
+from orchestrator.runtime.messages import RunKind, RunRequest
+
+
+class Dispatch(NamedTuple):
+    """Run one attempt of one node run (a named tuple: there is one per run).
+
+    Attributes:
+        inputs: Input port values for this attempt.
+        cursor: Where a producer resumes (``kind == "produce"``).
+        writers_done: For a queue reader: every writer of its queue has ended,
+            so an empty queue means the reader is exhausted.
+        deadline: When the attempt times out (``None``: never).
+    """
+
+    run_id: str
+    node: PlannedNode
+    loop: str
+    iteration: int
+    attempt: int
+    inputs: dict[str, Any]
+    kind: RunKind = "run"
+    cursor: Any = None
+    writers_done: bool = False
+    deadline: float | None = None
+
+    def to_request(self, job_id: str, job_inputs: dict[str, Any]) -> RunRequest:
+        """The JSON request a worker receives for this dispatch."""
+        node = self.node
+        return RunRequest(
+            run_id=self.run_id,
+            job_id=job_id,
+            loop=self.loop,
+            iteration=self.iteration,
+            node_id=self.run_id.rsplit(":", 1)[-1],
+            type_name=node.type_name,
+            type_version=node.type_version,
+            config=dict(node.config),
+            inputs=self.inputs,
+            attempt=self.attempt,
+            kind=self.kind,
+            cursor=self.cursor,
+            job_inputs=job_inputs if node.type_name == "Input" else {},
+            timeout_s=node.timeout_s,
+            cache=node.cache,
+            queue=node.route.queue,
+            pool=node.route.pool,
+            gpu=node.route.gpu,
+        )
+
+
+@dataclass(frozen=True)
+class Revoke:
+    """Stop an attempt that is no longer wanted (timed out or cancelled)."""
+
+    run_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Acknowledge a queue message: its reader's iteration has ended."""
+
+    loop: str
+    node: str
+    delivery: str
+
+
+class RunChanged(NamedTuple):
+    """A node run reached a recorded state (retrying, a final state)."""
+
+    run_id: str
+    loop: str
+    iteration: int
+    node: PlannedNode
+    status: str
+    attempt: int
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+
+
+@dataclass(frozen=True)
+class LoopChanged:
+    """A loop's recorded state changed."""
+
+    loop: str
+    status: str
+    desired: str
+    iterations: int
+    failed_iterations: int
+    cursor: Any = None
+
+
+@dataclass(frozen=True)
+class JobChanged:
+    """The job's state changed; ``outputs`` and ``error`` are final once it ended."""
+
+    status: str
+    outputs: dict[str, Any]
+    error: str | None = None
+
+
+Command = Dispatch | Revoke | Ack | RunChanged | LoopChanged | JobChanged

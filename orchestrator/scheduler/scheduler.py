@@ -1,0 +1,215 @@
+"""The scheduler: a pure state machine over one job.
+
+``Scheduler.handle(event, now)`` takes an event and the current time and
+returns commands; it reads no clock, touches no broker, store or thread.
+The embedded engine and the distributed coordinator drive the same class,
+and a test can drive it step by step, or replay a job's events and get the
+same decisions.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from orchestrator.planner.plan import Plan
+from orchestrator.runtime.states import Health, LoopStatus, RunStatus
+from orchestrator.scheduler.backoff import attempts_left, retry_delay
+from orchestrator.scheduler.commands import Command, Revoke
+from orchestrator.scheduler.events import (
+    CancelJob,
+    Event,
+    LoopControl,
+    RunFinished,
+    RunStarted,
+    Start,
+    Tick,
+)
+from orchestrator.scheduler.loops import LoopMachine
+from orchestrator.scheduler.state import JobState, LoopState, NodeHealth, RunState
+
+
+class Scheduler(LoopMachine):
+    """Decides what one job does next.
+
+    Args:
+        job_id: The job's id (the first part of every run id).
+        plan: The compiled workflow.
+        inputs: The job's inputs, read by ``Input`` nodes.
+    """
+
+    def __init__(self, job_id: str, plan: Plan, inputs: dict[str, Any] | None = None) -> None:
+        self.state = JobState(job_id, plan, dict(inputs or {}))
+        self.out: list[Command] = []
+        self.now = 0.0
+
+    def handle(self, event: Event, now: float) -> list[Command]:
+        """Apply ``event`` at time ``now``; return what to do, in order."""
+        self.now = now
+        out: list[Command] = []
+        self.out = out
+        state = self.state
+        if isinstance(event, RunFinished):
+            if not state.status.terminal:
+                self._run_finished(event)
+        elif isinstance(event, Tick):
+            self._tick()
+        elif isinstance(event, RunStarted):
+            self._run_started(event)
+        elif isinstance(event, Start):
+            if state.status.value == "pending":
+                self.start_job()
+        elif isinstance(event, LoopControl):
+            self.control(state.loop(event.loop), event.desired)
+        elif isinstance(event, CancelJob):
+            self._cancel(event.reason)
+        self.out = []
+        return out
+
+    def handle_many(self, events: list[RunFinished], now: float) -> list[Command]:
+        """Apply a batch of finished runs at once (the executor's fast path)."""
+        self.now = now
+        out: list[Command] = []
+        self.out = out
+        if not self.state.status.terminal:
+            for event in events:
+                self._run_finished(event)
+        self.out = []
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When the driver should send the next :class:`Tick`, if ever."""
+        return self.state.next_deadline()
+
+    # events -------------------------------------------------------------------------
+    def _run_started(self, event: RunStarted) -> None:
+        run = self.state.active.get(event.run_id)
+        if run is not None and run.attempt == event.attempt and run.status is RunStatus.QUEUED:
+            run.status = RunStatus.RUNNING
+            run.worker = event.worker
+
+    def _run_finished(self, event: RunFinished) -> None:
+        run = self.state.active.get(event.run_id)
+        if run is None or run.attempt != event.attempt or run.status.terminal:
+            return  # a late or duplicate result: the first one counted
+        run.started_at = event.started_at
+        run.finished_at = event.finished_at
+        run.worker = event.worker
+        if event.status == "failed":
+            self._attempt_failed(run, event.error or "error", event.retryable)
+            return
+        self._health(run, failed=False)
+        if run.node.kind == "producer" and run.stage.parent is None:
+            if event.exhausted:
+                self.exhausted(run)
+            elif event.idle:
+                self.idle(run)
+            else:
+                self.produced(run, event.cursor, event.delivery, event.outputs or {})
+            return
+        status = RunStatus.CACHED if event.status == "cached" else RunStatus.SUCCEEDED
+        self.finish(run, status, event.outputs or {})
+
+    def _attempt_failed(self, run: RunState, error: str, retryable: bool) -> None:
+        retry = run.node.retry
+        if retryable and attempts_left(retry, run.attempt) and not self.state.cancelled:
+            run.status = RunStatus.RETRYING
+            run.error = error
+            self.record(run)
+            self._health(run, failed=True, retrying=True)
+            heapq.heappush(
+                self.state.timers,
+                (self.now + retry_delay(retry, run.attempt), -1, run.run_id, run.attempt),
+            )
+            return
+        self._health(run, failed=True)
+        if run.node.kind == "producer" and run.stage.parent is None:
+            loop = run.stage.loop
+            loop.producing = False
+            loop.current = None
+            run.stage.failed = True
+            self.finish(run, RunStatus.FAILED, error=error)
+            self.end_loop(loop, LoopStatus.FAILED)
+            return
+        self.finish(run, RunStatus.FAILED, error=error)
+
+    def _tick(self) -> None:
+        timers = self.state.timers
+        active = self.state.active
+        while timers and timers[0][0] <= self.now:
+            _, _, run_id, attempt = heapq.heappop(timers)
+            run = active.get(run_id)
+            if run is None or run.attempt != attempt or run.status.terminal:
+                continue
+            if run.status is RunStatus.RETRYING:
+                health = self.state.health.get(run.node.id)
+                if health is not None:
+                    health.retrying -= 1
+                kind = "produce" if run.node.kind == "producer" and run.stage.parent is None else "run"
+                self.dispatch(run, kind, run.stage.loop.cursor if kind == "produce" else None)
+            elif run.deadline is not None and run.deadline <= self.now:
+                self.out.append(Revoke(run.run_id, run.attempt))
+                limit = run.node.timeout_s
+                self._attempt_failed(run, f"TimeoutError: node ran longer than {limit:g}s", True)
+
+    def _cancel(self, reason: str) -> None:
+        state = self.state
+        if state.status.terminal:
+            return
+        state.cancelled = True
+        state.error = state.error or reason
+        for run in list(state.active.values()):
+            if run.attempt and run.status is not RunStatus.RETRYING:
+                self.out.append(Revoke(run.run_id, run.attempt))
+        for loop in state.all_loops():
+            self._cancel_loop(loop)
+        state.active.clear()
+        state.timers.clear()
+        self.maybe_finish_job()
+
+    def _cancel_loop(self, loop: LoopState) -> None:
+        for stage in loop.open.values():
+            for run in stage.runs.values():
+                if not run.status.terminal and run.attempt:
+                    run.status = RunStatus.CANCELLED
+                    self.record(run)
+        loop.open.clear()
+        loop.backlog.clear()
+        loop.current = None
+        loop.producing = False
+        if not loop.status.terminal:
+            loop.ending = None
+            self.set_status(loop, LoopStatus.CANCELLED)
+
+    # health -------------------------------------------------------------------------
+    def _health(self, run: RunState, failed: bool, retrying: bool = False) -> None:
+        health = self.state.health.get(run.node.id)
+        if health is None:
+            health = self.state.health[run.node.id] = NodeHealth()
+        health.recent.append(failed)
+        if failed:
+            health.failed += 1
+        else:
+            health.succeeded += 1
+        if retrying:
+            health.retrying += 1
+
+    def node_health(self) -> dict[str, dict[str, Any]]:
+        """Per node: ``health`` (healthy, retrying, failing) and run counts."""
+        report = {}
+        for node_id, health in self.state.health.items():
+            recent = list(health.recent)
+            error_rate = sum(recent) / len(recent) if recent else 0.0
+            if health.retrying > 0:
+                status = Health.RETRYING
+            elif recent and (recent[-1] or error_rate > 0.5):
+                status = Health.FAILING
+            else:
+                status = Health.HEALTHY
+            report[node_id] = {
+                "health": status.value,
+                "succeeded": health.succeeded,
+                "failed": health.failed,
+                "error_rate": round(error_rate, 3),
+            }
+        return report

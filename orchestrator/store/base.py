@@ -1,0 +1,237 @@
+"""The state store interface: jobs, loops, node runs, events and cache entries.
+
+The store is the source of truth (DESIGN section 5). Writes that may race -
+a redelivered task, a duplicate completion - are conditional, so recording is
+exactly-once even though execution is at-least-once:
+
+* :meth:`Store.claim_run` moves a run to ``running`` only while it is not
+  finished, and only for an attempt at least as new as the stored one;
+* :meth:`Store.complete_run` and :meth:`Store.record_runs` never overwrite a
+  finished run: the first completion wins. Like a claim, they never replace a
+  run that holds a newer attempt (a late result of a superseded attempt is
+  dropped).
+
+A finished run is one whose status is terminal
+(:attr:`orchestrator.runtime.states.RunStatus.terminal`). When a run is
+written, ``queue``, ``worker``, ``queued_at`` and ``started_at`` left ``None``
+keep their stored values; every other field is taken from the new record.
+
+Every implementation passes the same contract tests (``tests/store``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import JsonValue
+
+
+@dataclass(frozen=True)
+class WorkflowRecord:
+    """One workflow definition, stored once per content digest."""
+
+    name: str
+    digest: str
+    spec: dict[str, Any]
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job: a run of a workflow with inputs."""
+
+    id: str
+    workflow: str
+    status: str
+    spec: dict[str, Any]
+    inputs: dict[str, JsonValue] = field(default_factory=dict)
+    outputs: dict[str, JsonValue] = field(default_factory=dict)
+    error: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    cancel_requested: bool = False
+    owner: str | None = None
+    lease_until: float | None = None
+
+
+@dataclass(frozen=True)
+class LoopRecord:
+    """One loop of a job (the main stage is the loop ``main``)."""
+
+    job_id: str
+    name: str
+    status: str
+    desired: str = "running"
+    iterations: int = 0
+    failed_iterations: int = 0
+    cursor: JsonValue = None
+    policy: dict[str, Any] = field(default_factory=dict)
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One node run: ``{job}:{loop}:{iteration}:{node}``, as last recorded."""
+
+    run_id: str
+    job_id: str
+    loop: str
+    iteration: int
+    node_id: str
+    type_name: str
+    status: str
+    attempt: int = 1
+    queue: str | None = None
+    worker: str | None = None
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    outputs: dict[str, JsonValue] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One entry of a job's append-only event log.
+
+    ``seq`` is assigned by the store (increasing per store); leave it 0 when
+    appending.
+    """
+
+    job_id: str
+    kind: str
+    at: float
+    loop: str | None = None
+    iteration: int | None = None
+    node: str | None = None
+    run_id: str | None = None
+    status: str | None = None
+    data: dict[str, JsonValue] = field(default_factory=dict)
+    seq: int = 0
+
+
+class Store(Protocol):
+    """Persistence of jobs, loops, runs, events and cache entries.
+
+    Timestamps are passed in (seconds since the epoch); a store never reads
+    the clock. Implementations are safe to call from several threads.
+    """
+
+    # workflows ------------------------------------------------------------
+    def save_workflow(self, name: str, digest: str, spec: dict[str, Any], at: float) -> None:
+        """Store a workflow definition under its digest; the first write wins."""
+        ...
+
+    def get_workflow(self, digest: str) -> WorkflowRecord | None:
+        """The workflow stored under ``digest``, or ``None``."""
+        ...
+
+    # jobs -----------------------------------------------------------------
+    def create_job(self, job: JobRecord) -> None:
+        """Insert a new job; raises ``StoreConflict`` if the id exists."""
+        ...
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job, or ``None``."""
+        ...
+
+    def list_jobs(self, status: str | None = None, limit: int = 100) -> list[JobRecord]:
+        """Jobs, newest first, optionally with one status."""
+        ...
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        at: float,
+        outputs: dict[str, JsonValue] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Move a job to ``status`` (a finished job is never moved again).
+
+        ``started_at`` is set to ``at`` the first time the job is ``running``,
+        ``finished_at`` when ``status`` is terminal; ``outputs`` and ``error``
+        left ``None`` keep their stored values. Raises ``JobNotFound`` for an
+        unknown job.
+        """
+        ...
+
+    def lease_job(self, job_id: str, owner: str, until: float, now: float) -> bool:
+        """Give ``owner`` the job until ``until`` (or extend its lease).
+
+        Succeeds when the job is not finished and is unowned, already held by
+        ``owner``, or its lease ended before ``now``; False otherwise (also for
+        an unknown job).
+        """
+        ...
+
+    def request_cancel(self, job_id: str) -> bool:
+        """Ask for a job to be cancelled; False if there is no such job."""
+        ...
+
+    # loops ----------------------------------------------------------------
+    def save_loops(self, loops: Sequence[LoopRecord]) -> None:
+        """Insert or update loops (``desired`` is kept as stored on update)."""
+        ...
+
+    def list_loops(self, job_id: str) -> list[LoopRecord]:
+        """A job's loops, ``main`` first, then in creation order."""
+        ...
+
+    def request_loop(self, job_id: str, loop: str, desired: str) -> bool:
+        """Set a loop's desired state; False if the job has no such loop."""
+        ...
+
+    # runs -----------------------------------------------------------------
+    def claim_run(self, run: RunRecord) -> bool:
+        """Record ``run`` as running for ``run.attempt``, unless already finished.
+
+        Returns False (and changes nothing) when the stored run is finished or
+        holds a newer attempt: the caller must skip the run.
+        """
+        ...
+
+    def complete_run(self, run: RunRecord) -> bool:
+        """Record the end of ``run``; False (nothing changed) when it was
+        already finished or holds a newer attempt."""
+        ...
+
+    def record_runs(self, runs: Sequence[RunRecord]) -> int:
+        """Insert or update many runs at once, in order; finished runs and
+        newer attempts are never overwritten. Returns how many records were
+        written (a record that was refused does not count)."""
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or ``None``."""
+        ...
+
+    def list_runs(self, job_id: str, loop: str | None = None) -> list[RunRecord]:
+        """A job's runs, by loop, iteration and node."""
+        ...
+
+    # events ---------------------------------------------------------------
+    def append_events(self, events: Sequence[EventRecord]) -> None:
+        """Append events in order (``seq`` assigned by the store)."""
+        ...
+
+    def read_events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
+        """A job's events with ``seq > after``, oldest first."""
+        ...
+
+    # cache ----------------------------------------------------------------
+    def cache_get(self, key: str) -> dict[str, JsonValue] | None:
+        """Stored outputs for a cache key, or ``None``."""
+        ...
+
+    def cache_put(self, key: str, type_name: str, outputs: dict[str, JsonValue], at: float) -> None:
+        """Store outputs under a key; the first write wins."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
