@@ -24,6 +24,7 @@ class RunRequest(_Message):
         run_id: ``{job}:{loop}:{iteration}:{node}``; the Celery task id.
         kind: ``run`` for a node, ``produce`` for a producer's next item.
         cursor: The producer cursor to resume from (``produce`` only).
+        writers_done: For a queue reader, every writer of its queue has ended.
         inputs: Input port values, JSON (artifacts as their reference objects).
         job_inputs: The job's inputs, sent only to ``Input`` nodes.
         cache: Whether to reuse stored outputs for identical type, version,
@@ -43,6 +44,7 @@ class RunRequest(_Message):
     attempt: int = Field(1, ge=1)
     kind: RunKind = "run"
     cursor: JsonValue = None
+    writers_done: bool = False
     job_inputs: dict[str, JsonValue] = Field(default_factory=dict)
     timeout_s: float | None = None
     cache: bool = False

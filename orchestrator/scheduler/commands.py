@@ -35,6 +35,37 @@ class Dispatch(NamedTuple):
     cursor: Any = None
     writers_done: bool = False
     deadline: float | None = None
+    job_id: str = ""
+
+    @property
+    def node_id(self) -> str:
+        """The node's path: its id, or ``group.k.node`` inside a group."""
+        return self.run_id.split(":", 3)[3]
+
+    @property
+    def type_name(self) -> str:
+        """The registered node type."""
+        return self.node.type_name
+
+    @property
+    def type_version(self) -> int:
+        """The node type's version (part of cache keys)."""
+        return self.node.type_version
+
+    @property
+    def config(self) -> Any:
+        """The node's JSON config."""
+        return self.node.config
+
+    @property
+    def cache(self) -> bool:
+        """Whether outputs may be reused from the cache."""
+        return self.node.cache
+
+    @property
+    def job_inputs(self) -> dict[str, Any]:
+        """Input nodes are resolved by the scheduler, so a dispatch carries none."""
+        return {}
 
     def to_request(self, job_id: str, job_inputs: dict[str, Any]) -> RunRequest:
         """The JSON request a worker receives for this dispatch."""
@@ -44,7 +75,7 @@ class Dispatch(NamedTuple):
             job_id=job_id,
             loop=self.loop,
             iteration=self.iteration,
-            node_id=self.run_id.rsplit(":", 1)[-1],
+            node_id=self.node_id,
             type_name=node.type_name,
             type_version=node.type_version,
             config=dict(node.config),
@@ -52,6 +83,7 @@ class Dispatch(NamedTuple):
             attempt=self.attempt,
             kind=self.kind,
             cursor=self.cursor,
+            writers_done=self.writers_done,
             job_inputs=job_inputs if node.type_name == "Input" else {},
             timeout_s=node.timeout_s,
             cache=node.cache,

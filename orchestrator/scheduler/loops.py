@@ -115,10 +115,12 @@ class LoopMachine(StageMachine):
     def _iteration_done(self, loop: LoopState, stage: Stage) -> None:
         if loop.is_main:
             if stage.failed:
+                loop.failed += 1
                 self.end_loop(loop, LoopStatus.FAILED)
                 for other in self.state.loops.values():
                     self.end_loop(other, LoopStatus.CANCELLED)
             else:
+                loop.completed += 1
                 self.end_loop(loop, LoopStatus.COMPLETED)
                 self._start_loops()
             return
@@ -238,7 +240,8 @@ class LoopMachine(StageMachine):
         else:
             status = JobStatus.COMPLETED
         state.status = status
-        self.out.append(JobChanged(status.value, self.outputs(), state.error))
+        error = None if status is JobStatus.COMPLETED else state.error
+        self.out.append(JobChanged(status.value, self.outputs(), error))
 
     def outputs(self) -> dict[str, Any]:
         """The job's outputs: one value from the main stage, a list (or last) from a loop."""

@@ -126,6 +126,7 @@ class StageMachine:
                 cursor,
                 self.writers_done(run.stage.loop) if producing else False,
                 deadline,
+                self.state.job_id,
             )
         )
 

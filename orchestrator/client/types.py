@@ -1,0 +1,81 @@
+"""What clients return: job results, loop summaries, live events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class LoopInfo(_Frozen):
+    """One loop of a job (the main stage is ``main``)."""
+
+    name: str
+    status: str
+    iterations: int = 0
+    failed_iterations: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"name", "status", "iterations", "failed_iterations"}``."""
+        return self.model_dump()
+
+
+class JobResult(_Frozen):
+    """How a job ended: ``segue run --json`` prints exactly this object."""
+
+    job: str
+    status: str
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    loops: dict[str, LoopInfo] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the job completed."""
+        return self.status == "completed"
+
+    def to_json(self) -> dict[str, Any]:
+        """The DESIGN section 6 object."""
+        return {
+            "job": self.job,
+            "status": self.status,
+            "outputs": self.outputs,
+            "error": self.error,
+            "loops": {
+                name: {
+                    "status": info.status,
+                    "iterations": info.iterations,
+                    "failed_iterations": info.failed_iterations,
+                }
+                for name, info in self.loops.items()
+            },
+        }
+
+
+class JobEvent(_Frozen):
+    """One live update of a job: a run, loop or job state change, progress or a preview.
+
+    Attributes:
+        seq: Position in the job's event log (0 for events not stored).
+        kind: ``job``, ``loop``, ``run``, ``progress`` or ``preview``.
+    """
+
+    job: str
+    kind: str
+    at: float
+    seq: int = 0
+    loop: str | None = None
+    iteration: int | None = None
+    node: str | None = None
+    run_id: str | None = None
+    status: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        """Whether this event ends the job's stream."""
+        return self.kind == "job" and self.status in ("completed", "failed", "cancelled")

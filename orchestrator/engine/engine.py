@@ -1,0 +1,330 @@
+"""The embedded engine: the scheduler driven in-process over local pools.
+
+One engine thread owns every job's :class:`~orchestrator.scheduler.Scheduler`.
+It takes events from an inbox (finished runs from the pools, requests from
+clients, its own timers), lets the scheduler decide, and carries out the
+commands: dispatch to the executor, acknowledge queue messages, record runs,
+loops and events in the store, and wake clients. It decides nothing itself.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from nodes.artifacts import ArtifactStore
+from nodes.registry import NodeRegistry
+from orchestrator.client.types import JobEvent, JobResult, LoopInfo
+from orchestrator.engine.executor import LocalExecutor
+from orchestrator.engine.jobs import EngineJob, check_inputs
+from orchestrator.engine.recording import job_event, loop_event, loop_record, run_event, run_record
+from orchestrator.model.workflow import Workflow
+from orchestrator.planner import compile_workflow
+from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
+from orchestrator.runner import NodeRunner
+from orchestrator.runtime.states import DesiredLoopState, JobStatus
+from orchestrator.scheduler import (
+    Ack,
+    CancelJob,
+    Command,
+    Dispatch,
+    JobChanged,
+    LoopChanged,
+    LoopControl,
+    RunChanged,
+    RunFinished,
+    Scheduler,
+    Start,
+    Tick,
+)
+from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, Store
+from orchestrator.store.batching import BatchingRecorder
+
+LOOP_FLUSH_S = 0.1
+_STOP = object()
+
+
+class Engine:
+    """Runs jobs in this process.
+
+    Args:
+        store: Where jobs, loops, runs and events are recorded.
+        artifacts: Where artifact bytes live.
+        registry: The node types jobs may use.
+        queues: The queue backend (in-process by default).
+        threads: Thread pool size.
+        processes: Process pool size.
+        clock: Seconds since the epoch (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        artifacts: ArtifactStore,
+        registry: NodeRegistry,
+        queues: QueueBackend | None = None,
+        threads: int | None = None,
+        processes: int | None = None,
+        artifacts_root: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.queues = queues or MemoryQueueBackend()
+        self.clock = clock
+        self.recorder = BatchingRecorder(store)
+        self.runner = NodeRunner(
+            registry, artifacts, cache=store, queues=self.queues, on_event=self._node_event,
+            worker="embedded",
+        )
+        self.executor = LocalExecutor(
+            self.runner, self._post_results, threads, processes, artifacts_root
+        )
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs: dict[str, EngineJob] = {}
+        self._jobs_lock = threading.Lock()
+        self._loop_changes: dict[tuple[str, str], LoopRecord] = {}
+        self._loop_flush_at = 0.0
+        self._thread = threading.Thread(target=self._serve, name="segue-engine", daemon=True)
+        self._failure: BaseException | None = None
+        self._thread.start()
+
+    # client requests ----------------------------------------------------------------
+    def submit(self, workflow: Workflow, inputs: dict[str, Any] | None = None) -> str:
+        """Validate, plan and start a job; returns its id.
+
+        Raises:
+            WorkflowInvalid: the workflow or its inputs are invalid.
+        """
+        plan = compile_workflow(workflow, self.registry)
+        inputs = check_inputs(plan, dict(inputs or {}))
+        job_id = uuid.uuid4().hex[:16]
+        now = self.clock()
+        self.store.create_job(
+            JobRecord(
+                id=job_id, workflow=workflow.name, status=JobStatus.PENDING.value,
+                spec=workflow.to_dict(), inputs=inputs, created_at=now,
+            )
+        )
+        self.store.save_loops(
+            [
+                LoopRecord(job_id=job_id, name=loop.name, status="pending",
+                           policy=loop.policy.model_dump(mode="json"), updated_at=now)
+                for loop in plan.all_loops()
+            ]
+        )
+        for q in plan.queues.values():
+            for reader in q.readers:
+                self.queues.subscribe(queue_key(job_id, q.name, q.scope), reader.group or reader.loop)
+        job = EngineJob(job_id, plan, Scheduler(job_id, plan, inputs))
+        with self._jobs_lock:
+            self._jobs[job_id] = job
+        self._inbox.put((job_id, Start()))
+        return job_id
+
+    def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
+        """Ask a loop to pause, resume or stop (applied at its next iteration boundary)."""
+        job = self.job(job_id)
+        job.plan.loop(loop)  # raises KeyError naming the loops
+        self.store.request_loop(job_id, loop, desired.value)
+        self._inbox.put((job_id, LoopControl(loop, desired)))
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a job: in-flight runs are abandoned, every loop ends cancelled."""
+        self.job(job_id)
+        self.store.request_cancel(job_id)
+        self._inbox.put((job_id, CancelJob()))
+
+    def job(self, job_id: str) -> EngineJob:
+        """The running or finished job ``job_id``; raises ``KeyError`` naming it."""
+        with self._jobs_lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id!r} in this engine")
+        return job
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
+        """Block until the job ends; raises ``TimeoutError`` after ``timeout`` seconds."""
+        job = self.job(job_id)
+        if not job.done.wait(timeout):
+            raise TimeoutError(f"job {job_id} did not finish within {timeout}s")
+        if self._failure is not None:
+            raise RuntimeError(f"the engine failed: {self._failure}") from self._failure
+        assert job.result is not None
+        return job.result
+
+    def events(self, job_id: str, timeout: float | None = None) -> Iterator[JobEvent]:
+        """Every event of the job from its start; ends after the job's final event."""
+        return self.job(job_id).events(timeout)
+
+    def loops(self, job_id: str) -> list[LoopInfo]:
+        """The job's loops as recorded."""
+        self.flush()
+        return [
+            LoopInfo(name=r.name, status=r.status, iterations=r.iterations,
+                     failed_iterations=r.failed_iterations)
+            for r in self.store.list_loops(job_id)
+        ]
+
+    def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
+        """Per node health of a job."""
+        job = self.job(job_id)
+        return job.call(lambda: job.scheduler.node_health(), self._inbox)
+
+    def flush(self) -> None:
+        """Write everything recorded so far to the store."""
+        done = threading.Event()
+        self._inbox.put((None, done))
+        done.wait(30)
+        self.recorder.flush()
+
+    def close(self) -> None:
+        """Cancel running jobs, stop the pools and write what is buffered."""
+        for job_id, job in list(self._jobs.items()):
+            if not job.done.is_set():
+                self.cancel(job_id)
+        self._inbox.put(_STOP)
+        self._thread.join(timeout=30)
+        self.executor.close(wait=False)
+        self.recorder.close()
+
+    # the engine thread --------------------------------------------------------------
+    def _post_results(self, results: list[RunFinished]) -> None:
+        self._inbox.put(results)
+
+    def _node_event(self, run_id: str, kind: str, data: Any) -> None:
+        self._inbox.put((run_id.split(":", 1)[0], ("node-event", run_id, kind, data)))
+
+    def _serve(self) -> None:
+        try:
+            while self._step():
+                pass
+        except BaseException as exc:  # noqa: BLE001 - reported to every waiting client
+            self._failure = exc
+            for job in self._jobs.values():
+                job.fail_engine(exc)
+
+    def _step(self) -> bool:
+        timeout = self._next_timeout()
+        try:
+            first = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            first = None
+        batch = [] if first is None else [first]
+        while len(batch) < 512:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        now = self.clock()
+        results: dict[str, list[RunFinished]] = defaultdict(list)
+        out: dict[str, list[Command]] = defaultdict(list)
+        for item in batch:
+            if item is _STOP:
+                return False
+            if isinstance(item, list):
+                for result in item:
+                    results[result.run_id.split(":", 1)[0]].append(result)
+                continue
+            job_id, event = item
+            if isinstance(event, threading.Event):
+                self._flush_loops(now, force=True)
+                event.set()
+                continue
+            job = self._jobs.get(job_id)
+            if job is None:
+                continue
+            if isinstance(event, tuple):
+                job.node_event(event, now)
+            elif callable(event):
+                event()
+            else:
+                out[job_id].extend(job.scheduler.handle(event, now))
+        for job_id, finished in results.items():
+            job = self._jobs.get(job_id)
+            if job is not None:
+                out[job_id].extend(job.scheduler.handle_many(finished, now))
+        for job in self._jobs.values():
+            deadline = job.scheduler.next_deadline()
+            if deadline is not None and deadline <= now and not job.done.is_set():
+                out[job.id].extend(job.scheduler.handle(Tick(), now))
+        for job_id, commands in out.items():
+            self._carry_out(self._jobs[job_id], commands, now)
+        self._flush_loops(now)
+        return True
+
+    def _next_timeout(self) -> float | None:
+        deadlines = [
+            d for job in self._jobs.values()
+            if not job.done.is_set() and (d := job.scheduler.next_deadline()) is not None
+        ]
+        if self._loop_changes:
+            deadlines.append(self._loop_flush_at)
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - self.clock())
+
+    def _carry_out(self, job: EngineJob, commands: list[Command], now: float) -> None:
+        dispatches: list[Dispatch] = []
+        runs: list[RunRecord] = []
+        events: list[EventRecord] = []
+        finished: JobChanged | None = None
+        job_id = job.id
+        for command in commands:
+            if isinstance(command, Dispatch):
+                dispatches.append(command)
+            elif isinstance(command, RunChanged):
+                runs.append(run_record(job_id, command, now))
+                events.append(run_event(job_id, command, now))
+            elif isinstance(command, LoopChanged):
+                policy = job.plan.loop(command.loop).policy.model_dump(mode="json")
+                self._loop_changes[(job_id, command.loop)] = loop_record(job_id, command, policy, now)
+                events.append(loop_event(job_id, command, now))
+            elif isinstance(command, Ack):
+                config = job.plan.nodes[command.node].config
+                name = queue_key(job_id, config["queue"], config.get("scope", "job"))
+                self.queues.ack(name, config.get("group") or command.loop, command.delivery)
+            elif isinstance(command, JobChanged):
+                events.append(job_event(job_id, command, now))
+                if command.status in ("completed", "failed", "cancelled"):
+                    finished = command
+                else:
+                    self.store.update_job(job_id, status=command.status, at=now)
+        if dispatches:
+            self.executor.submit(dispatches)
+        if runs:
+            self.recorder.submit_runs(runs)
+        if events:
+            self.recorder.submit_events(events)
+            job.publish(events)
+        if finished is not None:
+            self._finish(job, finished, now)
+
+    def _finish(self, job: EngineJob, change: JobChanged, now: float) -> None:
+        self._flush_loops(now, force=True)
+        self.recorder.flush()
+        self.store.update_job(
+            job.id, status=change.status, at=now, outputs=change.outputs, error=change.error
+        )
+        loops = {
+            r.name: LoopInfo(name=r.name, status=r.status, iterations=r.iterations,
+                             failed_iterations=r.failed_iterations)
+            for r in self.store.list_loops(job.id)
+        }
+        job.complete(
+            JobResult(job=job.id, status=change.status, outputs=change.outputs,
+                      error=change.error, loops=loops)
+        )
+
+    def _flush_loops(self, now: float, force: bool = False) -> None:
+        if not self._loop_changes or (not force and now < self._loop_flush_at):
+            return
+        records = list(self._loop_changes.values())
+        self._loop_changes.clear()
+        self.store.save_loops(records)
+        self._loop_flush_at = now + LOOP_FLUSH_S

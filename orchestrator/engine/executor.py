@@ -1,0 +1,178 @@
+"""Local pools that execute node runs in this process (embedded mode).
+
+* ``thread``: a thread pool; runs are handed over in chunks, so tiny nodes
+  do not pay one hand-off each.
+* ``asyncio``: one event loop in its own thread; async nodes run on it,
+  sync nodes in its default thread pool.
+* ``process``: a process pool (spawned, so CUDA is never touched in a forked
+  parent); a child receives the node's type name, JSON config and JSON
+  inputs - never a pickled node - and builds the node from its own registry.
+* GPU runs (``route.gpu > 0``) go through one thread, one at a time, in
+  submission order (a FIFO lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nodes.artifacts import ArtifactStore, LocalArtifactStore
+from nodes.registry import NodeRegistry
+from orchestrator.runner import NodeRunner
+from orchestrator.runtime.messages import RunRequest
+from orchestrator.scheduler.commands import Dispatch
+from orchestrator.scheduler.events import RunFinished
+
+ResultSink = Callable[[list[RunFinished]], None]
+CHUNK = 64
+ENGINE_DRIVEN = frozenset({"QueueWriter", "QueueReader"})
+
+
+class LocalExecutor:
+    """Runs dispatched node runs on local pools and reports results in batches.
+
+    Args:
+        runner: Executes one run.
+        on_results: Receives finished runs (called from pool threads).
+        threads: Size of the thread pool.
+        processes: Size of the process pool (started on first use).
+        artifacts_root: Folder the process pool's children use for artifacts.
+    """
+
+    def __init__(
+        self,
+        runner: NodeRunner,
+        on_results: ResultSink,
+        threads: int | None = None,
+        processes: int | None = None,
+        artifacts_root: str | None = None,
+    ) -> None:
+        self.runner = runner
+        self.on_results = on_results
+        self._workers = threads or min(32, (os.cpu_count() or 2) * 4)
+        self._threads = cf.ThreadPoolExecutor(
+            max_workers=self._workers, thread_name_prefix="segue-thread"
+        )
+        self._gpu = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="segue-gpu")
+        self._process_size = processes or (os.cpu_count() or 2)
+        self._processes: cf.ProcessPoolExecutor | None = None
+        self._artifacts_root = artifacts_root
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # submission ---------------------------------------------------------------------
+    def submit(self, dispatches: Sequence[Dispatch]) -> None:
+        """Start every dispatch on the pool its route names."""
+        threads: list[Dispatch] = []
+        for dispatch in dispatches:
+            route = dispatch.node.route
+            if dispatch.node.type_name in ENGINE_DRIVEN:
+                threads.append(dispatch)  # queue nodes use this process's queue backend
+            elif route.gpu:
+                self._gpu.submit(self._run_chunk, [dispatch])
+            elif route.pool == "asyncio":
+                self._submit_async(dispatch)
+            elif route.pool == "process":
+                self._submit_process(dispatch)
+            else:
+                threads.append(dispatch)
+        if threads:
+            self._submit_threads(threads)
+
+    def _submit_threads(self, dispatches: list[Dispatch]) -> None:
+        # Spread runs over the pool's workers, in chunks of at most CHUNK.
+        workers = self._workers
+        size = max(1, min(CHUNK, -(-len(dispatches) // workers)))
+        for start in range(0, len(dispatches), size):
+            self._threads.submit(self._run_chunk, dispatches[start : start + size])
+
+    def _run_chunk(self, dispatches: list[Dispatch]) -> None:
+        run = self.runner.run
+        self.on_results([run(d) for d in dispatches])
+
+    def _submit_async(self, dispatch: Dispatch) -> None:
+        loop = self._event_loop()
+        future = asyncio.run_coroutine_threadsafe(self.runner.run_async(dispatch), loop)
+        future.add_done_callback(lambda f: self.on_results([f.result()]))
+
+    def _submit_process(self, dispatch: Dispatch) -> None:
+        pool = self._process_pool()
+        request = dispatch.to_request(dispatch.job_id, {}).model_dump(mode="json")
+        future = pool.submit(_run_in_child, request)
+        future.add_done_callback(lambda f: self.on_results([_from_child(dispatch, f)]))
+
+    # pools ----------------------------------------------------------------------------
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="segue-asyncio", daemon=True
+                )
+                thread.start()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
+
+    def _process_pool(self) -> cf.ProcessPoolExecutor:
+        with self._lock:
+            if self._processes is None:
+                self._processes = cf.ProcessPoolExecutor(
+                    max_workers=self._process_size,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_child,
+                    initargs=(self._artifacts_root,),
+                )
+            return self._processes
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the pools; with ``wait``, let running nodes finish first."""
+        if self._closed:
+            return
+        self._closed = True
+        self._threads.shutdown(wait=wait, cancel_futures=True)
+        self._gpu.shutdown(wait=wait, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=wait, cancel_futures=True)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None and wait:
+                self._loop_thread.join(timeout=5)
+
+
+# the process pool's side ---------------------------------------------------------------
+_child_runner: NodeRunner | None = None
+
+
+def _init_child(artifacts_root: str | None) -> None:
+    global _child_runner
+    from nodes.library import default_registry
+
+    registry: NodeRegistry = default_registry()
+    artifacts: ArtifactStore = LocalArtifactStore(artifacts_root or ".segue/artifacts")
+    _child_runner = NodeRunner(registry, artifacts, worker=f"process-{os.getpid()}")
+
+
+def _run_in_child(request: dict[str, Any]) -> dict[str, Any]:
+    assert _child_runner is not None
+    result = _child_runner.run(RunRequest.model_validate(request))
+    return result._asdict()
+
+
+def _from_child(dispatch: Dispatch, future: cf.Future[dict[str, Any]]) -> RunFinished:
+    try:
+        return RunFinished(**future.result())
+    except BaseException as exc:  # noqa: BLE001 - a dead child is a failed attempt
+        return RunFinished(
+            dispatch.run_id,
+            dispatch.attempt,
+            "failed",
+            error=f"{type(exc).__name__}: {exc}",
+            retryable=True,
+        )

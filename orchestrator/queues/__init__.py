@@ -1,0 +1,6 @@
+"""Queue backends for queue nodes: in-process here, the broker in distributed mode."""
+
+from orchestrator.queues.base import Message, QueueBackend, queue_key
+from orchestrator.queues.memory import MemoryQueueBackend
+
+__all__ = ["MemoryQueueBackend", "Message", "QueueBackend", "queue_key"]

@@ -1,0 +1,15 @@
+"""Running one node run, the same way in every executor."""
+
+from orchestrator.runner.runner import Cache, NodeRunner, RunSpec
+from orchestrator.runner.values import ARTIFACT_KEY, DEFAULT_THRESHOLD, cache_key, offload, restore
+
+__all__ = [
+    "ARTIFACT_KEY",
+    "DEFAULT_THRESHOLD",
+    "Cache",
+    "NodeRunner",
+    "RunSpec",
+    "cache_key",
+    "offload",
+    "restore",
+]

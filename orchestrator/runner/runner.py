@@ -1,0 +1,329 @@
+"""Running one node run: the same code in every executor and on every worker.
+
+The runner builds the node from the registry (never from anything a workflow
+says but a registered type name), validates its inputs against the type's
+ports, runs it (sync or async), offloads large outputs to artifacts, uses the
+cache when asked, and turns every outcome - exceptions included - into a
+:class:`~orchestrator.scheduler.RunFinished`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from nodes.artifacts import ArtifactStore
+from nodes.base import Exhausted, Node, Produced
+from nodes.context import RunContext
+from nodes.errors import FatalNodeError
+from nodes.registry import NodeRegistry
+from orchestrator.queues.base import QueueBackend, queue_key
+from orchestrator.runner.values import DEFAULT_THRESHOLD, cache_key, offload, restore
+from orchestrator.scheduler.events import RunFinished
+
+QUEUE_POLL_S = 0.05
+NODE_CACHE_SIZE = 4096
+NodeEvent = Callable[[str, str, Any], None]  # (run id, kind, data)
+
+
+class RunSpec(Protocol):
+    """What the runner reads of a run (a scheduler ``Dispatch`` or a ``RunRequest``)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def loop(self) -> str: ...
+    @property
+    def iteration(self) -> int: ...
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def type_name(self) -> str: ...
+    @property
+    def type_version(self) -> int: ...
+    @property
+    def config(self) -> Any: ...
+    @property
+    def inputs(self) -> dict[str, Any]: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def cursor(self) -> Any: ...
+    @property
+    def writers_done(self) -> bool: ...
+    @property
+    def cache(self) -> bool: ...
+    @property
+    def job_inputs(self) -> dict[str, Any]: ...
+
+
+class Cache(Protocol):
+    """Where cached outputs live (the state store implements it)."""
+
+    def cache_get(self, key: str) -> dict[str, Any] | None: ...
+    def cache_put(self, key: str, type_name: str, outputs: dict[str, Any], at: float) -> None: ...
+
+
+def _ignore(run_id: str, kind: str, data: Any) -> None:
+    """Default node-event sink."""
+
+
+class NodeRunner:
+    """Executes node runs.
+
+    Args:
+        registry: Where node types come from.
+        artifacts: Artifact store for file nodes and large outputs.
+        cache: Cache for ``cache: true`` nodes (``None``: never cached).
+        queues: Queue backend for queue nodes.
+        threshold: Outputs whose JSON is larger become artifacts.
+        on_event: Receives node events (progress, previews).
+        worker: The name recorded for runs executed here.
+    """
+
+    def __init__(
+        self,
+        registry: NodeRegistry,
+        artifacts: ArtifactStore,
+        cache: Cache | None = None,
+        queues: QueueBackend | None = None,
+        threshold: int = DEFAULT_THRESHOLD,
+        on_event: NodeEvent = _ignore,
+        worker: str | None = None,
+    ) -> None:
+        self.registry = registry
+        self.artifacts = artifacts
+        self.cache = cache
+        self.queues = queues
+        self.threshold = threshold
+        self.on_event = on_event
+        self.worker = worker
+        self._nodes: dict[int, tuple[Any, Node]] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    # public -------------------------------------------------------------------------
+    def run(self, spec: RunSpec) -> RunFinished:
+        """Execute one attempt in the calling thread (async nodes get a thread-local loop)."""
+        started = time.time()
+        try:
+            node = self._node(spec)
+            if node.is_async():
+                loop = self._event_loop()
+                return loop.run_until_complete(self._execute_async(node, spec, started))
+            return self._execute(node, spec, started)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a result
+            return self._failure(spec, exc, started)
+
+    async def run_async(self, spec: RunSpec) -> RunFinished:
+        """Execute one attempt on the running event loop (sync nodes run in a thread)."""
+        started = time.time()
+        try:
+            node = self._node(spec)
+            if node.is_async():
+                return await self._execute_async(node, spec, started)
+            return await asyncio.to_thread(self._execute, node, spec, started)
+        except BaseException as exc:  # noqa: BLE001
+            return self._failure(spec, exc, started)
+
+    # building -----------------------------------------------------------------------
+    def _node(self, spec: RunSpec) -> Node:
+        # Node instances are reused per config object: the cache holds the config
+        # itself, so its id cannot be reused by another object while cached.
+        config = spec.config
+        entry = self._nodes.get(id(config))
+        if entry is not None and entry[0] is config and entry[1].type_name == spec.type_name:
+            return entry[1]
+        node = self.registry.get(spec.type_name).from_config(dict(config))
+        with self._lock:
+            if len(self._nodes) >= NODE_CACHE_SIZE:
+                self._nodes.clear()
+            self._nodes[id(config)] = (config, node)
+        return node
+
+    def _context(self, spec: RunSpec) -> RunContext:
+        run_id = spec.run_id
+        on_event = self.on_event
+        return RunContext(
+            run_id=run_id,
+            job_id=spec.job_id,
+            loop=spec.loop,
+            iteration=spec.iteration,
+            node_id=spec.node_id,
+            attempt=spec.attempt,
+            artifacts=self.artifacts,
+            job_inputs=spec.job_inputs,
+            progress_sink=lambda f, m: on_event(run_id, "progress", {"fraction": f, "message": m}),
+            event_sink=lambda kind, data: on_event(run_id, kind, data),
+        )
+
+    # executing ----------------------------------------------------------------------
+    def _execute(self, node: Node, spec: RunSpec, started: float) -> RunFinished:
+        if getattr(node, "engine_driven", False):
+            return self._queue_node(node, spec, started)
+        inputs, key = self._prepare(node, spec)
+        if key is not None and self.cache is not None:
+            hit = self.cache.cache_get(key)
+            if hit is not None:
+                return self._done(spec, "cached", hit, started)
+        ctx = self._context(spec)
+        if spec.kind == "produce":
+            return self._produced(spec, node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
+        return self._finish(spec, node, node.run(inputs, ctx), key, started)
+
+    async def _execute_async(self, node: Node, spec: RunSpec, started: float) -> RunFinished:
+        inputs, key = self._prepare(node, spec)
+        if key is not None and self.cache is not None:
+            hit = self.cache.cache_get(key)
+            if hit is not None:
+                return self._done(spec, "cached", hit, started)
+        ctx = self._context(spec)
+        if spec.kind == "produce":
+            return self._produced(spec, await node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
+        return self._finish(spec, node, await node.run(inputs, ctx), key, started)
+
+    def _prepare(self, node: Node, spec: RunSpec) -> tuple[Any, str | None]:
+        raw = restore(spec.inputs, self.artifacts) if spec.inputs else spec.inputs
+        try:
+            inputs = node.Inputs.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            port = ".".join(str(p) for p in first["loc"]) or "inputs"
+            raise FatalNodeError(f"input {port!r} of {spec.node_id!r}: {first['msg']}") from None
+        key = None
+        if spec.cache and spec.kind == "run":
+            key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)
+        return inputs, key
+
+    def _finish(
+        self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float
+    ) -> RunFinished:
+        if isinstance(result, node.Outputs):
+            outputs = result.model_dump(mode="json")
+        elif isinstance(result, Mapping):
+            outputs = node.Outputs.model_validate(result).model_dump(mode="json")
+        elif result is None and not node.Outputs.model_fields:
+            outputs = {}
+        else:
+            raise FatalNodeError(
+                f"{spec.type_name}.run returned {type(result).__name__}, not {spec.type_name}.Outputs"
+            )
+        outputs = offload(outputs, self.artifacts, self.threshold) if outputs else outputs
+        if key is not None and self.cache is not None:
+            self.cache.cache_put(key, spec.type_name, outputs, time.time())
+        return self._done(spec, "succeeded", outputs, started)
+
+    def _produced(self, spec: RunSpec, result: Any, started: float) -> RunFinished:
+        if isinstance(result, Exhausted):
+            return RunFinished(
+                spec.run_id,
+                spec.attempt,
+                "succeeded",
+                {},
+                exhausted=True,
+                started_at=started,
+                finished_at=time.time(),
+                worker=self.worker,
+            )
+        if not isinstance(result, Produced):
+            raise FatalNodeError(
+                f"{spec.type_name}.produce returned {type(result).__name__}, not Produced or EXHAUSTED"
+            )
+        outputs = offload(result.outputs.model_dump(mode="json"), self.artifacts, self.threshold)
+        return RunFinished(
+            spec.run_id,
+            spec.attempt,
+            "succeeded",
+            outputs,
+            cursor=result.cursor,
+            started_at=started,
+            finished_at=time.time(),
+            worker=self.worker,
+        )
+
+    def _queue_node(self, node: Node, spec: RunSpec, started: float) -> RunFinished:
+        queues = self.queues
+        if queues is None:
+            raise FatalNodeError(f"{spec.type_name} needs a queue backend; this runner has none")
+        config = spec.config
+        name = queue_key(spec.job_id, config["queue"], config.get("scope", "job"))
+        if spec.type_name == "QueueWriter":
+            queues.publish(name, restore(spec.inputs, self.artifacts).get("value"), spec.run_id)
+            return self._done(spec, "succeeded", {}, started)
+        group = config.get("group") or spec.loop
+        message = queues.receive(name, group, QUEUE_POLL_S)
+        if message is None:
+            exhausted = bool(spec.writers_done) and queues.depth(name, group) == 0
+            return RunFinished(
+                spec.run_id,
+                spec.attempt,
+                "succeeded",
+                {},
+                cursor=spec.cursor,
+                exhausted=exhausted,
+                idle=not exhausted,
+                started_at=started,
+                finished_at=time.time(),
+                worker=self.worker,
+            )
+        return RunFinished(
+            spec.run_id,
+            spec.attempt,
+            "succeeded",
+            {"item": message.value},
+            cursor=spec.cursor,
+            delivery=message.id,
+            started_at=started,
+            finished_at=time.time(),
+            worker=self.worker,
+        )
+
+    def _done(
+        self, spec: RunSpec, status: str, outputs: dict[str, Any], started: float
+    ) -> RunFinished:
+        return RunFinished(
+            spec.run_id,
+            spec.attempt,
+            status,
+            outputs,
+            started_at=started,
+            finished_at=time.time(),
+            worker=self.worker,
+        )
+
+    def _failure(self, spec: RunSpec, exc: BaseException, started: float) -> RunFinished:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise exc
+        retryable = bool(getattr(exc, "retryable", True))
+        return RunFinished(
+            spec.run_id,
+            spec.attempt,
+            "failed",
+            None,
+            error=f"{type(exc).__name__}: {exc}",
+            retryable=retryable,
+            started_at=started,
+            finished_at=time.time(),
+            worker=self.worker,
+        )
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = self._local.loop = asyncio.new_event_loop()
+        return loop
+
+
+def format_exception(exc: BaseException) -> str:
+    """The traceback of ``exc`` as text."""
+    return "".join(traceback.format_exception(exc))
