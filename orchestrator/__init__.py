@@ -30,7 +30,15 @@ from nodes import (
     builtin_registry,
     default_registry,
 )
-from orchestrator.errors import Issue, WorkflowError, WorkflowInvalid, WorkflowParseError
+from orchestrator.client import AsyncClient, Client, Job, JobEvent, JobResult, LoopInfo
+from orchestrator.errors import (
+    Issue,
+    UnknownJobError,
+    UnknownLoopError,
+    WorkflowError,
+    WorkflowInvalid,
+    WorkflowParseError,
+)
 from orchestrator.model import (
     EdgeSpec,
     LoopPolicy,
@@ -46,12 +54,18 @@ __all__ = [
     "EXHAUSTED",
     "Artifact",
     "ArtifactStore",
+    "AsyncClient",
+    "Client",
     "EdgeSpec",
     "Exhausted",
     "FatalNodeError",
     "Issue",
+    "Job",
+    "JobEvent",
+    "JobResult",
     "Limits",
     "LocalArtifactStore",
+    "LoopInfo",
     "LoopPolicy",
     "MemoryArtifactStore",
     "Mime",
@@ -70,6 +84,8 @@ __all__ = [
     "RunContext",
     "SegueError",
     "Sink",
+    "UnknownJobError",
+    "UnknownLoopError",
     "UnknownNodeTypeError",
     "Workflow",
     "WorkflowBuilder",

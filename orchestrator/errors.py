@@ -62,3 +62,17 @@ class WorkflowInvalid(WorkflowError):
         head = f"workflow {name!r} is invalid" if name else "workflow is invalid"
         body = "\n".join(f"  - {issue.located()}" for issue in self.issues)
         super().__init__(f"{head} ({len(self.issues)} problem(s)):\n{body}")
+
+
+class UnknownJobError(SegueError, KeyError):
+    """A request named a job that does not exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown job"
+
+
+class UnknownLoopError(SegueError, KeyError):
+    """A request named a loop the job does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown loop"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
 from collections import deque
 from collections.abc import Iterator, Sequence
 
@@ -16,20 +17,26 @@ Adjacency = Sequence[Sequence[int]]
 
 
 def topological_order(successors: Adjacency) -> list[int]:
-    """Kahn's algorithm, stable in index order; nodes on or after a cycle are left out."""
+    """Kahn's algorithm taking the lowest-numbered ready node first.
+
+    The order is the same whatever the order of each node's successors (the
+    order edges were written in), and follows node numbers wherever the
+    edges leave it free. Nodes on or after a cycle are left out.
+    """
     indegree = [0] * len(successors)
     for targets in successors:
         for target in targets:
             indegree[target] += 1
-    ready = deque(i for i, degree in enumerate(indegree) if not degree)
+    ready = [i for i, degree in enumerate(indegree) if not degree]  # sorted: a valid heap
     order = []
+    pop, push = heapq.heappop, heapq.heappush
     while ready:
-        node = ready.popleft()
+        node = pop(ready)
         order.append(node)
         for target in successors[node]:
             indegree[target] -= 1
             if not indegree[target]:
-                ready.append(target)
+                push(ready, target)
     return order
 
 

@@ -26,7 +26,7 @@ from orchestrator.engine.recording import job_event, loop_event, loop_record, ru
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import compile_workflow
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
-from orchestrator.runner import NodeRunner
+from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
 from orchestrator.runtime.states import DesiredLoopState, JobStatus
 from orchestrator.scheduler import (
     Ack,
@@ -71,6 +71,7 @@ class Engine:
         threads: int | None = None,
         processes: int | None = None,
         artifacts_root: str | None = None,
+        threshold: int = DEFAULT_THRESHOLD,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -79,7 +80,12 @@ class Engine:
         self.clock = clock
         self.recorder = BatchingRecorder(store)
         self.runner = NodeRunner(
-            registry, artifacts, cache=store, queues=self.queues, on_event=self._node_event,
+            registry,
+            artifacts,
+            cache=store,
+            queues=self.queues,
+            threshold=threshold,
+            on_event=self._node_event,
             worker="embedded",
         )
         self.executor = LocalExecutor(
@@ -107,20 +113,31 @@ class Engine:
         now = self.clock()
         self.store.create_job(
             JobRecord(
-                id=job_id, workflow=workflow.name, status=JobStatus.PENDING.value,
-                spec=workflow.to_dict(), inputs=inputs, created_at=now,
+                id=job_id,
+                workflow=workflow.name,
+                status=JobStatus.PENDING.value,
+                spec=workflow.to_dict(),
+                inputs=inputs,
+                created_at=now,
             )
         )
         self.store.save_loops(
             [
-                LoopRecord(job_id=job_id, name=loop.name, status="pending",
-                           policy=loop.policy.model_dump(mode="json"), updated_at=now)
+                LoopRecord(
+                    job_id=job_id,
+                    name=loop.name,
+                    status="pending",
+                    policy=loop.policy.model_dump(mode="json"),
+                    updated_at=now,
+                )
                 for loop in plan.all_loops()
             ]
         )
         for q in plan.queues.values():
             for reader in q.readers:
-                self.queues.subscribe(queue_key(job_id, q.name, q.scope), reader.group or reader.loop)
+                self.queues.subscribe(
+                    queue_key(job_id, q.name, q.scope), reader.group or reader.loop
+                )
         job = EngineJob(job_id, plan, Scheduler(job_id, plan, inputs))
         with self._jobs_lock:
             self._jobs[job_id] = job
@@ -130,6 +147,8 @@ class Engine:
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
         """Ask a loop to pause, resume or stop (applied at its next iteration boundary)."""
         job = self.job(job_id)
+        if loop == "main":
+            raise KeyError(f"loop 'main' of job {job_id} is the main stage; it cannot be paused")
         job.plan.loop(loop)  # raises KeyError naming the loops
         self.store.request_loop(job_id, loop, desired.value)
         self._inbox.put((job_id, LoopControl(loop, desired)))
@@ -166,8 +185,12 @@ class Engine:
         """The job's loops as recorded."""
         self.flush()
         return [
-            LoopInfo(name=r.name, status=r.status, iterations=r.iterations,
-                     failed_iterations=r.failed_iterations)
+            LoopInfo(
+                name=r.name,
+                status=r.status,
+                iterations=r.iterations,
+                failed_iterations=r.failed_iterations,
+            )
             for r in self.store.list_loops(job_id)
         ]
 
@@ -204,7 +227,7 @@ class Engine:
         try:
             while self._step():
                 pass
-        except BaseException as exc:  # noqa: BLE001 - reported to every waiting client
+        except BaseException as exc:
             self._failure = exc
             for job in self._jobs.values():
                 job.fail_engine(exc)
@@ -260,7 +283,8 @@ class Engine:
 
     def _next_timeout(self) -> float | None:
         deadlines = [
-            d for job in self._jobs.values()
+            d
+            for job in self._jobs.values()
             if not job.done.is_set() and (d := job.scheduler.next_deadline()) is not None
         ]
         if self._loop_changes:
@@ -283,7 +307,9 @@ class Engine:
                 events.append(run_event(job_id, command, now))
             elif isinstance(command, LoopChanged):
                 policy = job.plan.loop(command.loop).policy.model_dump(mode="json")
-                self._loop_changes[(job_id, command.loop)] = loop_record(job_id, command, policy, now)
+                self._loop_changes[(job_id, command.loop)] = loop_record(
+                    job_id, command, policy, now
+                )
                 events.append(loop_event(job_id, command, now))
             elif isinstance(command, Ack):
                 config = job.plan.nodes[command.node].config
@@ -312,13 +338,22 @@ class Engine:
             job.id, status=change.status, at=now, outputs=change.outputs, error=change.error
         )
         loops = {
-            r.name: LoopInfo(name=r.name, status=r.status, iterations=r.iterations,
-                             failed_iterations=r.failed_iterations)
+            r.name: LoopInfo(
+                name=r.name,
+                status=r.status,
+                iterations=r.iterations,
+                failed_iterations=r.failed_iterations,
+            )
             for r in self.store.list_loops(job.id)
         }
         job.complete(
-            JobResult(job=job.id, status=change.status, outputs=change.outputs,
-                      error=change.error, loops=loops)
+            JobResult(
+                job=job.id,
+                status=change.status,
+                outputs=change.outputs,
+                error=change.error,
+                loops=loops,
+            )
         )
 
     def _flush_loops(self, now: float, force: bool = False) -> None:

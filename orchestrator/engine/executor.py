@@ -168,7 +168,7 @@ def _run_in_child(request: dict[str, Any]) -> dict[str, Any]:
 def _from_child(dispatch: Dispatch, future: cf.Future[dict[str, Any]]) -> RunFinished:
     try:
         return RunFinished(**future.result())
-    except BaseException as exc:  # noqa: BLE001 - a dead child is a failed attempt
+    except BaseException as exc:
         return RunFinished(
             dispatch.run_id,
             dispatch.attempt,

@@ -31,8 +31,10 @@ def check_inputs(plan: Plan, inputs: dict[str, Any]) -> dict[str, Any]:
     for name, spec in plan.inputs.items():
         if name not in inputs and not spec.has_default:
             issues.append(
-                Issue(f"missing input {name!r} (it has no default); pass it with -i {name}=VALUE",
-                      node=spec.nodes[0])
+                Issue(
+                    f"missing input {name!r} (it has no default); pass it with -i {name}=VALUE",
+                    node=spec.nodes[0],
+                )
             )
     if issues:
         raise WorkflowInvalid(issues, name=plan.workflow)
@@ -64,8 +66,16 @@ class EngineJob:
         _, run_id, kind, data = event
         parts = run_id.split(":", 3)
         self.publish_live(
-            JobEvent(job=self.id, kind=kind, at=now, loop=parts[1], iteration=int(parts[2]),
-                     node=parts[3], run_id=run_id, data=data if isinstance(data, dict) else {"value": data})
+            JobEvent(
+                job=self.id,
+                kind=kind,
+                at=now,
+                loop=parts[1],
+                iteration=int(parts[2]),
+                node=parts[3],
+                run_id=run_id,
+                data=data if isinstance(data, dict) else {"value": data},
+            )
         )
 
     def publish_live(self, event: JobEvent) -> None:
@@ -122,7 +132,14 @@ class EngineJob:
 
 def _to_event(record: EventRecord) -> JobEvent:
     return JobEvent(
-        job=record.job_id, kind=record.kind, at=record.at, seq=record.seq, loop=record.loop,
-        iteration=record.iteration, node=record.node, run_id=record.run_id,
-        status=record.status, data=record.data,
+        job=record.job_id,
+        kind=record.kind,
+        at=record.at,
+        seq=record.seq,
+        loop=record.loop,
+        iteration=record.iteration,
+        node=record.node,
+        run_id=record.run_id,
+        status=record.status,
+        data=record.data,
     )

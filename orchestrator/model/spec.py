@@ -74,6 +74,16 @@ class EdgeSpec(_Spec):
             raise ValueError(f"{value!r} is not of the form node.port")
         return value
 
+    def __eq__(self, other: object) -> bool:
+        # `initial: null` written out differs from no `initial` (a feedback edge into
+        # a required input needs one), which pydantic's equality cannot see.
+        if not isinstance(other, EdgeSpec):
+            return NotImplemented
+        return super().__eq__(other) and self.has_initial == other.has_initial
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.target, self.feedback, self.has_initial))
+
     @property
     def source_node(self) -> str:
         """The id of the node the edge leaves."""

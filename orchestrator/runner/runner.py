@@ -122,7 +122,7 @@ class NodeRunner:
                 loop = self._event_loop()
                 return loop.run_until_complete(self._execute_async(node, spec, started))
             return self._execute(node, spec, started)
-        except BaseException as exc:  # noqa: BLE001 - every failure becomes a result
+        except BaseException as exc:
             return self._failure(spec, exc, started)
 
     async def run_async(self, spec: RunSpec) -> RunFinished:
@@ -133,7 +133,7 @@ class NodeRunner:
             if node.is_async():
                 return await self._execute_async(node, spec, started)
             return await asyncio.to_thread(self._execute, node, spec, started)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             return self._failure(spec, exc, started)
 
     # building -----------------------------------------------------------------------

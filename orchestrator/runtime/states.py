@@ -82,5 +82,11 @@ _LOOP_TERMINAL = frozenset(
     {LoopStatus.COMPLETED, LoopStatus.STOPPED, LoopStatus.FAILED, LoopStatus.CANCELLED}
 )
 _RUN_TERMINAL = frozenset(
-    {RunStatus.SUCCEEDED, RunStatus.CACHED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED}
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.CACHED,
+        RunStatus.FAILED,
+        RunStatus.SKIPPED,
+        RunStatus.CANCELLED,
+    }
 )

@@ -65,7 +65,9 @@ class LoopMachine(StageMachine):
         producer = stage.runs[loop.name]
         self.dispatch(producer, "produce", loop.cursor)
 
-    def produced(self, run: RunState, cursor: Any, delivery: str | None, outputs: dict[str, Any]) -> None:
+    def produced(
+        self, run: RunState, cursor: Any, delivery: str | None, outputs: dict[str, Any]
+    ) -> None:
         """The producer yielded the item of its iteration: the iteration runs."""
         loop = run.stage.loop
         loop.producing = False
@@ -253,7 +255,9 @@ class LoopMachine(StageMachine):
                 continue
             values = state.loop(out.loop).outputs.get(out.node, {})
             ordered = [values[i] for i in sorted(values)]
-            result[out.name] = ordered[-1] if out.collect == "last" and ordered else (
-                None if out.collect == "last" else ordered
+            result[out.name] = (
+                ordered[-1]
+                if out.collect == "last" and ordered
+                else (None if out.collect == "last" else ordered)
             )
         return result

@@ -145,7 +145,9 @@ class Scheduler(LoopMachine):
                 health = self.state.health.get(run.node.id)
                 if health is not None:
                     health.retrying -= 1
-                kind = "produce" if run.node.kind == "producer" and run.stage.parent is None else "run"
+                kind = (
+                    "produce" if run.node.kind == "producer" and run.stage.parent is None else "run"
+                )
                 self.dispatch(run, kind, run.stage.loop.cursor if kind == "produce" else None)
             elif run.deadline is not None and run.deadline <= self.now:
                 self.out.append(Revoke(run.run_id, run.attempt))

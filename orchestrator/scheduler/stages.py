@@ -98,8 +98,8 @@ class StageMachine:
             self._start_group(run)
         else:
             run.attempt = 1
-            value = self._input_value(run) if type_name == "Input" else self.inputs_of(run).get(
-                "value"
+            value = (
+                self._input_value(run) if type_name == "Input" else self.inputs_of(run).get("value")
             )
             self.finish(run, RunStatus.SUCCEEDED, {"value": value})
 
@@ -174,7 +174,9 @@ class StageMachine:
         self.state.active[run.run_id] = run
         items = self.inputs_of(run).get("items")
         if not isinstance(items, list):
-            self.finish(run, RunStatus.FAILED, error=f"TypeError: items must be a list, got {items!r}")
+            self.finish(
+                run, RunStatus.FAILED, error=f"TypeError: items must be a list, got {items!r}"
+            )
             return
         run.children = GroupState(run.stage.plan.subplans[run.node.id], items)
         if not items:

@@ -119,8 +119,8 @@ class LoopState:
         "cursor",
         "desired",
         "detached_inflight",
-        "exhausted",
         "ending",
+        "exhausted",
         "failed",
         "feedback",
         "idle_since",
@@ -159,7 +159,6 @@ class LoopState:
     def is_main(self) -> bool:
         """Whether this is the main stage."""
         return self.plan.producer is None
-
 
 
 class JobState:

@@ -143,8 +143,13 @@ def check_loop_section(checker: Checker, graph: Graph) -> None:
 
 
 def check_outputs_and_queues(checker: Checker, graph: Graph) -> None:
-    """Output names are unique; a job-scoped queue that is read is also written."""
+    """Output names are unique; a queue name has one scope; a job-scoped queue read is written.
+
+    The plan keys queues by name, and a job-scoped reader waits on writers of
+    its own scope only, so one name used with both scopes is refused.
+    """
     outputs: dict[str, str] = {}
+    scopes: dict[str, tuple[str, str]] = {}
     written: set[str] = set()
     readers = []
     for node in graph.nodes:
@@ -160,10 +165,22 @@ def check_outputs_and_queues(checker: Checker, graph: Graph) -> None:
                     "name",
                 )
             outputs[name] = node.id
-        elif kind == "QueueWriter":
-            written.add(getattr(node.config, "queue", ""))
-        elif kind == "QueueReader" and getattr(node.config, "scope", "job") == "job":
-            readers.append(node)
+        elif kind in ("QueueWriter", "QueueReader"):
+            queue, scope = getattr(node.config, "queue", ""), getattr(node.config, "scope", "job")
+            first_scope, first = scopes.setdefault(queue, (scope, node.id))
+            if first_scope != scope:
+                checker.node_issue(
+                    node.position,
+                    f"node {node.label()} uses queue {queue!r} with scope {scope!r}, but node "
+                    f"{first!r} uses it with scope {first_scope!r}; a queue name has one scope: "
+                    "rename one of the queues or give both the same `scope`",
+                    "config",
+                    "scope",
+                )
+            elif kind == "QueueWriter":
+                written.add(queue)
+            elif scope == "job":
+                readers.append(node)
     for node in readers:
         queue = getattr(node.config, "queue", "")
         if queue not in written:

@@ -119,6 +119,7 @@ def check_edges(checker: Checker, graph: Graph) -> None:
             )
             continue
         if edge.feedback and not _initial_fits(checker, index, edge, in_port.annotation):
+            graph.broken_feeds.add((target_at, target_port))
             continue
         fed[target_port] = Feed(index, edge, source_at, source_port, edge.feedback)
         graph.edges.append((index, edge))

@@ -82,7 +82,9 @@ def _classes_assignable(source: Any, target: Any) -> bool:
     if not (isinstance(source_class, type) and isinstance(target_class, type)):
         return False  # unknown typing construct: an explicit declaration must match exactly
     if _json_object(source_class) and _json_object(target_class):
-        return True
+        if issubclass(source_class, BaseModel) or issubclass(target_class, BaseModel):
+            return True
+        return _arguments_assignable(source, target, target_class)  # mapping to mapping
     if (source_class, target_class) in _NUMERIC_WIDENING:
         return True
     if not issubclass(source_class, target_class):

@@ -1,0 +1,16 @@
+"""Clients: submit jobs, watch their events, steer their loops."""
+
+from orchestrator.client.async_client import AsyncClient, AsyncJob
+from orchestrator.client.client import Backend, Client, Job
+from orchestrator.client.types import JobEvent, JobResult, LoopInfo
+
+__all__ = [
+    "AsyncClient",
+    "AsyncJob",
+    "Backend",
+    "Client",
+    "Job",
+    "JobEvent",
+    "JobResult",
+    "LoopInfo",
+]

@@ -1,0 +1,191 @@
+"""The Python client: submit jobs, watch them, steer their loops.
+
+``Client.embedded()`` runs the engine in this process over ``$SEGUE_HOME``;
+every method works the same whichever backend serves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from nodes.library import default_registry
+from nodes.registry import NodeRegistry
+from orchestrator.artifacts import open_artifacts
+from orchestrator.client.types import JobEvent, JobResult, LoopInfo
+from orchestrator.errors import UnknownJobError, UnknownLoopError
+from orchestrator.model.workflow import Workflow
+from orchestrator.runtime.states import DesiredLoopState
+from orchestrator.settings import Settings
+
+
+class Backend(Protocol):
+    """What serves a client: the embedded engine, or a cluster."""
+
+    def submit(self, workflow: Workflow, inputs: dict[str, Any] | None = None) -> str: ...
+    def wait(self, job_id: str, timeout: float | None = None) -> JobResult: ...
+    def events(self, job_id: str, timeout: float | None = None) -> Iterator[JobEvent]: ...
+    def loops(self, job_id: str) -> list[LoopInfo]: ...
+    def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None: ...
+    def cancel(self, job_id: str) -> None: ...
+    def node_health(self, job_id: str) -> dict[str, dict[str, Any]]: ...
+    def close(self) -> None: ...
+
+
+class Job:
+    """A submitted job."""
+
+    def __init__(self, client: Client, job_id: str) -> None:
+        self.client = client
+        self.id = job_id
+
+    def events(self, timeout: float | None = None) -> Iterator[JobEvent]:
+        """Live node, loop and job updates; the iterator ends when the job ends."""
+        return self.client.events(self.id, timeout)
+
+    def wait(self, timeout: float | None = None) -> JobResult:
+        """Block until the job ends and return how it ended."""
+        return self.client.wait(self.id, timeout)
+
+    def loops(self) -> list[LoopInfo]:
+        """The job's loops."""
+        return self.client.loops(self.id)
+
+    def cancel(self) -> None:
+        """Cancel the job."""
+        self.client.cancel(self.id)
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r})"
+
+
+class Client:
+    """Submit and steer jobs.
+
+    Use :meth:`embedded` for an in-process engine. The client is a context
+    manager; closing it cancels the jobs it still runs in embedded mode.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    @classmethod
+    def embedded(
+        cls,
+        home: str | Path | None = None,
+        *,
+        database_url: str | None = None,
+        registry: NodeRegistry | None = None,
+        settings: Settings | None = None,
+    ) -> Client:
+        """A client over an engine running in this process.
+
+        Args:
+            home: Folder for the SQLite store and artifacts (default ``$SEGUE_HOME``
+                or ``./.segue``).
+            database_url: Another store (``postgresql://…``, ``memory://``).
+            registry: Node types jobs may use (default: built-ins and entry points).
+            settings: Explicit settings instead of ``SEGUE_*`` variables.
+        """
+        from orchestrator.engine.engine import Engine
+        from orchestrator.store import open_store
+
+        settings = settings or Settings()
+        if home is not None:
+            settings = settings.model_copy(update={"home": Path(home)})
+        store = open_store(database_url or settings.database_url, settings.home)
+        engine = Engine(
+            store,
+            open_artifacts(settings.artifacts_location()),
+            registry or default_registry(),
+            threads=settings.threads,
+            processes=settings.processes,
+            artifacts_root=settings.artifacts_location(),
+            threshold=settings.artifact_threshold_bytes,
+        )
+        return cls(engine)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the backend (an embedded engine cancels what still runs)."""
+        self._backend.close()
+
+    # jobs -----------------------------------------------------------------------------
+    def submit(self, workflow: Workflow | str | Path, inputs: dict[str, Any] | None = None) -> Job:
+        """Validate and start a job.
+
+        Raises:
+            WorkflowInvalid: the workflow or its inputs are invalid.
+        """
+        if not isinstance(workflow, Workflow):
+            workflow = Workflow.load(workflow)
+        return Job(self, self._backend.submit(workflow, inputs))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
+        """Block until the job ends."""
+        with _job_errors(job_id):
+            return self._backend.wait(job_id, timeout)
+
+    def events(self, job_id: str, timeout: float | None = None) -> Iterator[JobEvent]:
+        """The job's events from its start, then live, until it ends."""
+        with _job_errors(job_id):
+            return self._backend.events(job_id, timeout)
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a job; its loops end ``cancelled``."""
+        with _job_errors(job_id):
+            self._backend.cancel(job_id)
+
+    def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
+        """Per node: ``healthy``, ``retrying`` or ``failing``, with run counts."""
+        with _job_errors(job_id):
+            return self._backend.node_health(job_id)
+
+    # loops ----------------------------------------------------------------------------
+    def loops(self, job_id: str) -> list[LoopInfo]:
+        """The job's loops with status and iteration counts."""
+        with _job_errors(job_id):
+            return self._backend.loops(job_id)
+
+    def pause_loop(self, job_id: str, loop: str) -> None:
+        """Let the in-flight iteration finish, then start no new one (idempotent)."""
+        self._control(job_id, loop, DesiredLoopState.PAUSED)
+
+    def resume_loop(self, job_id: str, loop: str) -> None:
+        """Continue a paused loop with its next item (idempotent)."""
+        self._control(job_id, loop, DesiredLoopState.RUNNING)
+
+    def stop_loop(self, job_id: str, loop: str) -> None:
+        """Finish the in-flight iteration and end the loop ``stopped``."""
+        self._control(job_id, loop, DesiredLoopState.STOPPED)
+
+    def _control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
+        with _job_errors(job_id, loop):
+            self._backend.control(job_id, loop, desired)
+
+
+class _job_errors:
+    """Turn a backend's ``KeyError`` into the client's named errors."""
+
+    def __init__(self, job_id: str, loop: str | None = None) -> None:
+        self.job_id = job_id
+        self.loop = loop
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if not isinstance(exc, KeyError) or isinstance(exc, UnknownJobError | UnknownLoopError):
+            return
+        message = str(exc.args[0]) if exc.args else str(exc)
+        if self.loop is not None and "loop" in message:
+            raise UnknownLoopError(message) from None
+        raise UnknownJobError(message) from None

@@ -1,0 +1,36 @@
+"""Connection and runtime settings, read once from ``SEGUE_*`` variables or given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Segue's settings; each field reads ``SEGUE_<NAME>`` from the environment.
+
+    Attributes:
+        home: Folder for the SQLite store and local artifacts (``SEGUE_HOME``).
+        database_url: SQLAlchemy URL of the state store; ``None`` = SQLite in ``home``.
+        broker_url: Celery broker (Redis or RabbitMQ) for distributed mode.
+        artifacts_url: Folder or fsspec URL for artifacts; ``None`` = ``home/artifacts``.
+        artifact_threshold_bytes: Outputs with larger JSON become artifacts.
+        threads: Size of the embedded thread pool (``None``: 4 per CPU, at most 32).
+        processes: Size of the embedded process pool (``None``: one per CPU).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SEGUE_", extra="ignore")
+
+    home: Path = Path(".segue")
+    database_url: str | None = None
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    artifacts_url: str | None = None
+    artifact_threshold_bytes: int = Field(256 * 1024, ge=1024)
+    threads: int | None = Field(None, ge=1)
+    processes: int | None = Field(None, ge=1)
+
+    def artifacts_location(self) -> str:
+        """The artifacts folder or URL in effect."""
+        return self.artifacts_url or str(self.home / "artifacts")

@@ -1,0 +1,204 @@
+"""Batched recording: many node runs and events per transaction, off the caller's thread.
+
+One transaction per node-run update caps SQLite at a few thousand writes per
+second; the embedded engine records far more. :class:`BatchingRecorder`
+buffers what it is given and a background thread writes it with
+:meth:`Store.record_runs` / :meth:`Store.append_events`, one transaction per
+batch. Runs are written before the events submitted with them, and batches in
+submission order, so the store's first-completion-wins rules see records in
+the order they were submitted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+
+from orchestrator.store.base import EventRecord, RunRecord, Store
+from orchestrator.store.errors import RecorderClosed, StoreError
+
+
+class BatchingRecorder:
+    """Buffers node runs and events and writes them in batches from one thread.
+
+    A failure of the writer is kept and raised by the next :meth:`flush` or
+    :meth:`close` (the batch that failed is not retried: the store already
+    retried transient errors). Later batches are still attempted.
+
+    Args:
+        store: Where to write.
+        max_batch: The most runs (or events) written in one transaction; a
+            buffer this full is written at once.
+        max_delay_s: The longest a submitted record waits before its batch
+            is written.
+        max_pending: Submitters block while this many records wait to be
+            written (bounded memory when the database falls behind).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        max_batch: int = 2000,
+        max_delay_s: float = 0.05,
+        max_pending: int = 100_000,
+    ) -> None:
+        if max_batch < 1 or max_pending < 1 or max_delay_s < 0:
+            raise ValueError("max_batch and max_pending must be >= 1, max_delay_s >= 0")
+        self._store = store
+        self._max_batch = max_batch
+        self._max_delay_s = max_delay_s
+        self._max_pending = max_pending
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # wakes the writer
+        self._done = threading.Condition(self._lock)  # wakes flush() and blocked submitters
+        self._runs: list[RunRecord] = []
+        self._events: list[EventRecord] = []
+        self._first_at: float | None = None
+        self._submitted = 0
+        self._written = 0
+        self._flush_to = 0
+        self._closing = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="segue-recorder", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> BatchingRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def pending(self) -> int:
+        """Records submitted and not yet taken by the writer."""
+        with self._lock:
+            return len(self._runs) + len(self._events)
+
+    # submitting -------------------------------------------------------------
+    def submit_runs(self, runs: Iterable[RunRecord]) -> None:
+        """Queue node runs for :meth:`Store.record_runs`; thread-safe."""
+        self._submit(list(runs), [])
+
+    def submit_events(self, events: Iterable[EventRecord]) -> None:
+        """Queue events for :meth:`Store.append_events`; thread-safe."""
+        self._submit([], list(events))
+
+    def _submit(self, runs: list[RunRecord], events: list[EventRecord]) -> None:
+        if not runs and not events:
+            return
+        with self._lock:
+            while self._pending() >= self._max_pending and self._writer_alive():
+                self._done.wait(0.5)
+            if self._closing:
+                raise RecorderClosed(
+                    f"BatchingRecorder is closed; {len(runs) + len(events)} record(s) "
+                    "were not recorded"
+                )
+            self._runs.extend(runs)
+            self._events.extend(events)
+            self._submitted += 1
+            if self._first_at is None:
+                self._first_at = time.monotonic()
+                self._work.notify()
+            elif self._pending() >= self._max_batch:
+                self._work.notify()
+
+    # flushing and closing ---------------------------------------------------
+    def flush(self) -> None:
+        """Block until everything submitted before this call is written.
+
+        Raises:
+            Exception: The first error the writer met since the last flush.
+        """
+        with self._lock:
+            target = self._submitted
+            if self._written < target:
+                self._flush_to = max(self._flush_to, target)
+                self._work.notify()
+            while self._written < target:
+                if not self._thread.is_alive():
+                    raise StoreError("BatchingRecorder's writer thread stopped; records were lost")
+                self._done.wait(0.5)
+            self._raise_kept()
+
+    def close(self) -> None:
+        """Write everything submitted, stop the writer, re-raise a kept error.
+
+        Further submissions raise :class:`RecorderClosed`; closing twice is a no-op.
+        """
+        with self._lock:
+            self._closing = True
+            self._work.notify()
+        self._thread.join()
+        with self._lock:
+            self._raise_kept()
+
+    def _raise_kept(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    # the writer -------------------------------------------------------------
+    def _pending(self) -> int:
+        return len(self._runs) + len(self._events)
+
+    def _writer_alive(self) -> bool:
+        return self._thread.is_alive() and not self._closing
+
+    def _due(self) -> bool:
+        pending = self._pending()
+        if not pending:
+            return False
+        if pending >= self._max_batch or self._closing or self._flush_to > self._written:
+            return True
+        assert self._first_at is not None
+        return time.monotonic() - self._first_at >= self._max_delay_s
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._due():
+                    if self._closing and not self._pending():
+                        return
+                    if self._pending():
+                        assert self._first_at is not None
+                        self._work.wait(self._first_at + self._max_delay_s - time.monotonic())
+                    else:
+                        self._work.wait()
+                runs, self._runs = self._runs, []
+                events, self._events = self._events, []
+                ticket, self._first_at = self._submitted, None
+                self._done.notify_all()
+            error = self._write(runs, events)
+            with self._lock:
+                if error is not None and self._error is None:
+                    self._error = error
+                elif error is not None and self._error is not None:
+                    self._error.add_note(f"BatchingRecorder: a later write failed too: {error!r}")
+                self._written = ticket
+                self._done.notify_all()
+
+    def _write(self, runs: list[RunRecord], events: list[EventRecord]) -> BaseException | None:
+        errors: list[BaseException] = []
+        size = self._max_batch
+        for i in range(0, len(runs), size):
+            chunk = runs[i : i + size]
+            try:
+                self._store.record_runs(chunk)
+            except Exception as exc:
+                errors.append(_noted(exc, f"a batch of {len(chunk)} runs"))
+        for i in range(0, len(events), size):
+            batch = events[i : i + size]
+            try:
+                self._store.append_events(batch)
+            except Exception as exc:
+                errors.append(_noted(exc, f"a batch of {len(batch)} events"))
+        if len(errors) > 1:
+            errors[0].add_note(f"BatchingRecorder: {len(errors) - 1} more batch(es) failed too")
+        return errors[0] if errors else None
+
+
+def _noted(exc: Exception, what: str) -> Exception:
+    exc.add_note(f"BatchingRecorder: {what} was not recorded")
+    return exc

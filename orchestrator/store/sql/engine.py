@@ -1,0 +1,124 @@
+"""Engines for the SQL store: URL normalisation, SQLite pragmas, migrations.
+
+SQLite files run in WAL mode with ``synchronous=NORMAL`` (readers never block
+the one writer; a commit does not wait for fsync of the WAL) and a busy
+timeout, so threads and processes sharing a file wait for the write lock
+instead of failing at once. PostgreSQL goes through psycopg 3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from orchestrator.store.errors import StoreError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite connection waits for another writer before "database is locked"."""
+
+MIGRATIONS = "orchestrator.store:migrations"
+"""Alembic ``script_location``: the migrations ship inside the package."""
+
+
+def sqlite_url(path: Path) -> str:
+    """The URL of the SQLite file at ``path``."""
+    return f"sqlite:///{path}"
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a database URL, routing PostgreSQL to psycopg 3.
+
+    ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://``;
+    SQLite and explicit drivers are kept as they are.
+
+    Raises:
+        StoreError: The URL cannot be parsed, names an in-memory SQLite database
+            (each connection would see its own empty database), or a database
+            other than SQLite and PostgreSQL.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"database URL {url!r} is not valid: {exc}; expected sqlite:///path/to/segue.db "
+            "or postgresql://user@host/dbname"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or parsed.database.startswith("file::memory:"):
+            raise StoreError(
+                f"database URL {url!r} names an in-memory SQLite database, which each "
+                "connection sees empty; use a file (sqlite:///path/segue.db) or MemoryStore"
+            )
+    elif backend != "postgresql":
+        raise StoreError(
+            f"database URL {url!r} uses {backend!r}; the store supports sqlite and postgresql"
+        )
+    return parsed
+
+
+def make_engine(url: str | URL) -> Engine:
+    """An engine for ``url`` (see :func:`normalize_url`), safe to share between threads."""
+    parsed = normalize_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database is not None  # checked by normalize_url
+        if not parsed.database.startswith("file:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=8,
+            max_overflow=16,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(parsed, pool_size=8, max_overflow=16, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    """A programmatic Alembic config (no ``alembic.ini``) for the packaged migrations.
+
+    With ``engine``, ``env.py`` migrates through it; without, through
+    ``sqlalchemy.url`` set by the caller.
+    """
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the migrations up to ``revision``; a no-op when already there.
+
+    Concurrent upgrades of one database are serialised (an immediate write
+    transaction on SQLite, an advisory lock on PostgreSQL), so two processes
+    opening a fresh store at once both succeed.
+    """
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or ``None`` before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -1,0 +1,394 @@
+"""The SQL :class:`~orchestrator.store.base.Store`: SQLite or PostgreSQL via SQLAlchemy 2.
+
+Exactly-once recording is one conditional upsert per run::
+
+    INSERT INTO node_runs (...) VALUES (...)
+    ON CONFLICT (run_id) DO UPDATE SET ...
+    WHERE node_runs.status NOT IN (<terminal>) AND node_runs.attempt <= excluded.attempt
+    RETURNING run_id
+
+A returned row means the record was written; none means the stored run was
+finished or held a newer attempt. The statement is atomic on both dialects:
+SQLite runs one writer at a time, and PostgreSQL re-checks the ``WHERE`` on the
+latest row version after waiting for a concurrent writer's lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from pydantic import JsonValue
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from orchestrator.runtime.states import JobStatus, RunStatus
+from orchestrator.store import rules
+from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
+from orchestrator.store.errors import JobNotFound, StoreConflict
+from orchestrator.store.sql import convert
+from orchestrator.store.sql.engine import make_engine, upgrade
+from orchestrator.store.sql.models import (
+    CacheEntryRow,
+    EventRow,
+    JobRow,
+    LoopRow,
+    NodeRunRow,
+    WorkflowRow,
+)
+from orchestrator.store.sql.retry import Retry
+
+T = TypeVar("T")
+Insert = sqlite.Insert | postgresql.Insert
+
+WORKFLOWS: Table = WorkflowRow.__table__  # type: ignore[assignment]
+JOBS: Table = JobRow.__table__  # type: ignore[assignment]
+LOOPS: Table = LoopRow.__table__  # type: ignore[assignment]
+RUNS: Table = NodeRunRow.__table__  # type: ignore[assignment]
+EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+CACHE: Table = CacheEntryRow.__table__  # type: ignore[assignment]
+
+
+def _not_in(column: ColumnElement[str], values: Iterable[str]) -> ColumnElement[bool]:
+    # Literals, not bound parameters: an expanding IN cannot run as executemany.
+    return column.not_in([literal_column(f"'{v}'") for v in sorted(values)])
+
+
+class SqlStore:
+    """The state store on a SQLAlchemy engine (SQLite file or PostgreSQL).
+
+    Safe to share between threads: every method runs in its own connection and
+    transaction from the engine's pool.
+
+    Args:
+        engine: An engine from :func:`~orchestrator.store.sql.engine.make_engine`,
+            already migrated (:meth:`open` does both).
+        retry: How transient errors are retried.
+    """
+
+    def __init__(self, engine: Engine, retry: Retry | None = None) -> None:
+        self.engine = engine
+        self._retry = retry or Retry()
+        dialect = engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database dialect {dialect!r}")
+        self._dialect = dialect
+        self._upsert_runs = self._run_upsert()
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True, retry: Retry | None = None) -> SqlStore:
+        """Connect to ``url`` and bring its schema up to date (Alembic ``upgrade head``).
+
+        ``postgresql://`` URLs use psycopg 3; a SQLite file's folder is created.
+
+        Raises:
+            StoreError: The URL is not supported or the migration failed.
+            StoreUnavailable: The database could not be reached.
+        """
+        engine = make_engine(url)
+        store = cls(engine, retry)
+        if migrate:
+            where = engine.url.render_as_string(hide_password=True)
+            store._retry(
+                f"migrating the store at {where} to the latest schema", lambda: upgrade(engine)
+            )
+        return store
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    # plumbing -------------------------------------------------------------
+    def _insert(self, table: Table) -> Insert:
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _write(self, what: str, fn: Callable[[Connection], T], *, idempotent: bool = True) -> T:
+        def attempt() -> T:
+            with self.engine.begin() as conn:
+                return fn(conn)
+
+        return self._retry(what, attempt, idempotent=idempotent)
+
+    def _read(self, what: str, fn: Callable[[Connection], T]) -> T:
+        def attempt() -> T:
+            with self.engine.connect() as conn:
+                return fn(conn)
+
+        return self._retry(what, attempt)
+
+    # workflows --------------------------------------------------------------
+    def save_workflow(self, name: str, digest: str, spec: dict[str, Any], at: float) -> None:
+        """Store a workflow definition under its digest; the first write wins."""
+        stmt = self._insert(WORKFLOWS).on_conflict_do_nothing(index_elements=["digest"])
+        values = {"name": name, "digest": digest, "spec": spec, "created_at": at}
+        self._write(
+            f"saving workflow {name!r} ({digest}) in table workflows",
+            lambda conn: conn.execute(stmt, values),
+        )
+
+    def get_workflow(self, digest: str) -> WorkflowRecord | None:
+        """The workflow stored under ``digest``, or ``None``."""
+        stmt = select(WORKFLOWS).where(WORKFLOWS.c.digest == digest)
+        row = self._read(
+            f"reading workflow {digest!r} from table workflows",
+            lambda conn: conn.execute(stmt).first(),
+        )
+        return convert.workflow_record(row) if row is not None else None
+
+    # jobs -------------------------------------------------------------------
+    def create_job(self, job: JobRecord) -> None:
+        """Insert a new job; raises ``StoreConflict`` if the id exists."""
+        stmt = self._insert(JOBS).on_conflict_do_nothing(index_elements=["id"])
+        written = self._write(
+            f"creating job {job.id!r} in table jobs",
+            lambda conn: conn.execute(stmt, convert.params(job)).rowcount,
+            idempotent=False,
+        )
+        if written != 1:
+            raise StoreConflict(f"job {job.id!r} already exists (table jobs); pick another id")
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job, or ``None``."""
+        stmt = select(JOBS).where(JOBS.c.id == job_id)
+        row = self._read(
+            f"reading job {job_id!r} from table jobs", lambda conn: conn.execute(stmt).first()
+        )
+        return convert.job_record(row) if row is not None else None
+
+    def list_jobs(self, status: str | None = None, limit: int = 100) -> list[JobRecord]:
+        """Jobs, newest first (by ``created_at``, then id), optionally with one status."""
+        stmt = select(JOBS).order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc()).limit(limit)
+        if status is not None:
+            stmt = stmt.where(JOBS.c.status == status)
+        rows = self._read("listing table jobs", lambda conn: conn.execute(stmt).all())
+        return [convert.job_record(row) for row in rows]
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        at: float,
+        outputs: dict[str, JsonValue] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Move a job to ``status`` (a finished job is never moved again)."""
+        values: dict[str, Any] = {"status": status}
+        if status == JobStatus.RUNNING:
+            values["started_at"] = func.coalesce(JOBS.c.started_at, at)
+        if status in rules.JOB_TERMINAL:
+            values["finished_at"] = at
+        if outputs is not None:
+            values["outputs"] = outputs
+        if error is not None:
+            values["error"] = error
+        stmt = (
+            update(JOBS)
+            .where(JOBS.c.id == job_id, _not_in(JOBS.c.status, rules.JOB_TERMINAL))
+            .values(values)
+        )
+        exists = select(JOBS.c.id).where(JOBS.c.id == job_id)
+
+        def run(conn: Connection) -> bool:
+            return conn.execute(stmt).rowcount == 1 or conn.execute(exists).first() is not None
+
+        if not self._write(f"moving job {job_id!r} to {status!r} in table jobs", run):
+            raise JobNotFound(job_id)
+
+    def lease_job(self, job_id: str, owner: str, until: float, now: float) -> bool:
+        """Give ``owner`` the job until ``until``; False if another holds it."""
+        stmt = (
+            update(JOBS)
+            .where(
+                JOBS.c.id == job_id,
+                _not_in(JOBS.c.status, rules.JOB_TERMINAL),
+                or_(
+                    JOBS.c.owner.is_(None),
+                    JOBS.c.owner == owner,
+                    JOBS.c.lease_until.is_(None),
+                    JOBS.c.lease_until < now,
+                ),
+            )
+            .values(owner=owner, lease_until=until)
+        )
+        return self._write(
+            f"leasing job {job_id!r} to {owner!r} in table jobs",
+            lambda conn: conn.execute(stmt).rowcount == 1,
+        )
+
+    def request_cancel(self, job_id: str) -> bool:
+        """Ask for a job to be cancelled; False if there is no such job."""
+        stmt = update(JOBS).where(JOBS.c.id == job_id).values(cancel_requested=True)
+        return self._write(
+            f"requesting cancel of job {job_id!r} in table jobs",
+            lambda conn: conn.execute(stmt).rowcount == 1,
+        )
+
+    # loops ------------------------------------------------------------------
+    def save_loops(self, loops: Sequence[LoopRecord]) -> None:
+        """Insert or update loops (``desired`` is kept as stored on update)."""
+        if not loops:
+            return
+        insert = self._insert(LOOPS)
+        kept = {"job_id", "name", "desired", "id"}
+        stmt = insert.on_conflict_do_update(
+            index_elements=["job_id", "name"],
+            set_={c.name: insert.excluded[c.name] for c in LOOPS.c if c.name not in kept},
+        )
+        rows = [convert.params(loop) for loop in loops]
+        job_ids = sorted({loop.job_id for loop in loops})
+        self._write(
+            f"saving loops of job(s) {', '.join(job_ids)} in table loops",
+            lambda conn: conn.execute(stmt, rows),
+        )
+
+    def list_loops(self, job_id: str) -> list[LoopRecord]:
+        """A job's loops, ``main`` first, then in creation order."""
+        stmt = (
+            select(LOOPS)
+            .where(LOOPS.c.job_id == job_id)
+            .order_by(case((LOOPS.c.name == "main", 0), else_=1), LOOPS.c.id)
+        )
+        rows = self._read(
+            f"listing loops of job {job_id!r} from table loops",
+            lambda conn: conn.execute(stmt).all(),
+        )
+        return [convert.loop_record(row) for row in rows]
+
+    def request_loop(self, job_id: str, loop: str, desired: str) -> bool:
+        """Set a loop's desired state; False if the job has no such loop."""
+        stmt = (
+            update(LOOPS)
+            .where(LOOPS.c.job_id == job_id, LOOPS.c.name == loop)
+            .values(desired=desired)
+        )
+        return self._write(
+            f"requesting loop {loop!r} of job {job_id!r} be {desired!r}",
+            lambda conn: conn.execute(stmt).rowcount == 1,
+        )
+
+    # runs -------------------------------------------------------------------
+    def _run_upsert(self) -> Any:
+        insert = self._insert(RUNS)
+        new = insert.excluded
+        set_: dict[str, Any] = {c.name: new[c.name] for c in RUNS.c if c.name != "run_id"}
+        for name in rules.RUN_KEPT_WHEN_NONE:
+            set_[name] = func.coalesce(new[name], RUNS.c[name])
+        return insert.on_conflict_do_update(
+            index_elements=["run_id"],
+            set_=set_,
+            where=and_(_not_in(RUNS.c.status, rules.RUN_TERMINAL), RUNS.c.attempt <= new.attempt),
+        ).returning(RUNS.c.run_id)
+
+    def _write_runs(self, conn: Connection, runs: list[RunRecord]) -> int:
+        rows = [convert.params(run) for run in runs]
+        return len(conn.execute(self._upsert_runs, rows).all())
+
+    def claim_run(self, run: RunRecord) -> bool:
+        """Record ``run`` as running for ``run.attempt``, unless already finished."""
+        claim = replace(run, status=RunStatus.RUNNING.value)
+        return self._write(
+            f"claiming run {run.run_id!r} attempt {run.attempt} in table node_runs",
+            lambda conn: self._write_runs(conn, [claim]) == 1,
+        )
+
+    def complete_run(self, run: RunRecord) -> bool:
+        """Record the end of ``run``; False when it was already finished."""
+        return self._write(
+            f"completing run {run.run_id!r} as {run.status!r} in table node_runs",
+            lambda conn: self._write_runs(conn, [run]) == 1,
+        )
+
+    def record_runs(self, runs: Sequence[RunRecord]) -> int:
+        """Insert or update many runs in order, in one transaction; returns how
+        many records were written."""
+        if not runs:
+            return 0
+        batches = rules.rounds(list(runs))
+        first = runs[0].run_id
+
+        def run(conn: Connection) -> int:
+            return sum(self._write_runs(conn, batch) for batch in batches)
+
+        return self._write(f"recording {len(runs)} runs (from {first!r}) in table node_runs", run)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or ``None``."""
+        stmt = select(RUNS).where(RUNS.c.run_id == run_id)
+        row = self._read(
+            f"reading run {run_id!r} from table node_runs", lambda conn: conn.execute(stmt).first()
+        )
+        return convert.run_record(row) if row is not None else None
+
+    def list_runs(self, job_id: str, loop: str | None = None) -> list[RunRecord]:
+        """A job's runs, by loop, iteration and node."""
+        stmt = select(RUNS).where(RUNS.c.job_id == job_id)
+        if loop is not None:
+            stmt = stmt.where(RUNS.c.loop == loop)
+        stmt = stmt.order_by(RUNS.c.loop, RUNS.c.iteration, RUNS.c.node_id)
+        rows = self._read(
+            f"listing runs of job {job_id!r} from table node_runs",
+            lambda conn: conn.execute(stmt).all(),
+        )
+        return [convert.run_record(row) for row in rows]
+
+    # events -----------------------------------------------------------------
+    def append_events(self, events: Sequence[EventRecord]) -> None:
+        """Append events in order (``seq`` assigned by the store)."""
+        if not events:
+            return
+        rows = [convert.params(event, drop=("seq",)) for event in events]
+        stmt = EVENTS.insert()
+        self._write(
+            f"appending {len(rows)} events of job {events[0].job_id!r} to table events",
+            lambda conn: conn.execute(stmt, rows),
+            idempotent=False,
+        )
+
+    def read_events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
+        """A job's events with ``seq > after``, oldest first."""
+        stmt = (
+            select(EVENTS)
+            .where(EVENTS.c.job_id == job_id, EVENTS.c.seq > after)
+            .order_by(EVENTS.c.seq)
+            .limit(limit)
+        )
+        rows = self._read(
+            f"reading events of job {job_id!r} from table events",
+            lambda conn: conn.execute(stmt).all(),
+        )
+        return [convert.event_record(row) for row in rows]
+
+    # cache ------------------------------------------------------------------
+    def cache_get(self, key: str) -> dict[str, JsonValue] | None:
+        """Stored outputs for a cache key, or ``None``."""
+        stmt = select(CACHE.c.outputs).where(CACHE.c.key == key)
+        row = self._read(
+            f"reading cache entry {key!r} from table cache_entries",
+            lambda conn: conn.execute(stmt).first(),
+        )
+        return row.outputs if row is not None else None
+
+    def cache_put(self, key: str, type_name: str, outputs: dict[str, JsonValue], at: float) -> None:
+        """Store outputs under a key; the first write wins."""
+        stmt = self._insert(CACHE).on_conflict_do_nothing(index_elements=["key"])
+        values = {"key": key, "type_name": type_name, "outputs": outputs, "created_at": at}
+        self._write(
+            f"storing cache entry {key!r} in table cache_entries",
+            lambda conn: conn.execute(stmt, values),
+        )
