@@ -9,7 +9,7 @@ from typing import Any
 
 from nodes.registry import NodeRegistry
 from orchestrator.client.client import Client
-from orchestrator.client.types import JobEvent, JobResult, LoopInfo
+from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
 from orchestrator.model.workflow import Workflow
 from orchestrator.settings import Settings
 
@@ -110,6 +110,10 @@ class AsyncClient:
     async def cancel(self, job_id: str) -> None:
         """Cancel a job."""
         await asyncio.to_thread(self._client.cancel, job_id)
+
+    async def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
+        """The job's node runs as recorded."""
+        return await asyncio.to_thread(self._client.runs, job_id, loop)
 
     async def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
         """Per node health."""

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
-from orchestrator.client.types import JobEvent, JobResult, LoopInfo
+from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
 from orchestrator.errors import UnknownJobError, UnknownLoopError
 from orchestrator.model.workflow import Workflow
 from orchestrator.runtime.states import DesiredLoopState
@@ -30,6 +30,7 @@ class Backend(Protocol):
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None: ...
     def cancel(self, job_id: str) -> None: ...
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]: ...
+    def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]: ...
     def close(self) -> None: ...
 
 
@@ -55,6 +56,10 @@ class Job:
     def cancel(self) -> None:
         """Cancel the job."""
         self.client.cancel(self.id)
+
+    def runs(self, loop: str | None = None) -> list[RunInfo]:
+        """The job's node runs as recorded."""
+        return self.client.runs(self.id, loop)
 
     def __repr__(self) -> str:
         return f"Job({self.id!r})"
@@ -141,6 +146,11 @@ class Client:
         """Cancel a job; its loops end ``cancelled``."""
         with _job_errors(job_id):
             self._backend.cancel(job_id)
+
+    def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
+        """The job's node runs as recorded (status, attempt, timings, outputs, error)."""
+        with _job_errors(job_id):
+            return self._backend.runs(job_id, loop)
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
         """Per node: ``healthy``, ``retrying`` or ``failing``, with run counts."""

@@ -24,6 +24,24 @@ class LoopInfo(_Frozen):
         return self.model_dump()
 
 
+class RunInfo(_Frozen):
+    """One node run as recorded: ``{job}:{loop}:{iteration}:{node}``."""
+
+    run_id: str
+    loop: str
+    iteration: int
+    node: str
+    type: str
+    status: str
+    attempt: int = 1
+    queue: str | None = None
+    worker: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+
+
 class JobResult(_Frozen):
     """How a job ended: ``segue run --json`` prints exactly this object."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from nodes.artifacts import ArtifactStore
 from nodes.registry import NodeRegistry
-from orchestrator.client.types import JobEvent, JobResult, LoopInfo
+from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
 from orchestrator.engine.executor import LocalExecutor
 from orchestrator.engine.jobs import EngineJob, check_inputs
 from orchestrator.engine.recording import job_event, loop_event, loop_record, run_event, run_record
@@ -194,6 +194,29 @@ class Engine:
             for r in self.store.list_loops(job_id)
         ]
 
+    def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
+        """The job's node runs as recorded, by loop, iteration and node."""
+        self.job(job_id)
+        self.flush()
+        return [
+            RunInfo(
+                run_id=r.run_id,
+                loop=r.loop,
+                iteration=r.iteration,
+                node=r.node_id,
+                type=r.type_name,
+                status=r.status,
+                attempt=r.attempt,
+                queue=r.queue,
+                worker=r.worker,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                outputs=r.outputs,
+                error=r.error,
+            )
+            for r in self.store.list_runs(job_id, loop)
+        ]
+
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
         """Per node health of a job."""
         job = self.job(job_id)
@@ -312,9 +335,12 @@ class Engine:
                 )
                 events.append(loop_event(job_id, command, now))
             elif isinstance(command, Ack):
-                config = job.plan.nodes[command.node].config
-                name = queue_key(job_id, config["queue"], config.get("scope", "job"))
-                self.queues.ack(name, config.get("group") or command.loop, command.delivery)
+                settings = job.plan.nodes[command.node].settings
+                name = queue_key(
+                    job_id, getattr(settings, "queue", ""), getattr(settings, "scope", "job")
+                )
+                group = getattr(settings, "group", None) or command.loop
+                self.queues.ack(name, group, command.delivery)
             elif isinstance(command, JobChanged):
                 events.append(job_event(job_id, command, now))
                 if command.status in ("completed", "failed", "cancelled"):

@@ -8,7 +8,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import JsonValue
 
-from nodes.base import NodeKind
+from nodes.base import NodeConfig, NodeKind
 from orchestrator.model.spec import LoopPolicy, Pool, RetryPolicy
 
 QueueScope = Literal["job", "global"]
@@ -43,8 +43,9 @@ class InputBinding(NamedTuple):
 class PlannedNode(NamedTuple):
     """One node as the scheduler sees it (a named tuple: plans hold many).
 
-    ``config`` is the entry's JSON config as written; the node type's
-    ``Config`` model validated it and fills in defaults when the node is built.
+    ``config`` is the entry's JSON config as written (what crosses to workers);
+    ``settings`` is the same config validated by the type's ``Config`` model,
+    defaults filled in, for the engine's own reading.
     """
 
     id: str
@@ -52,6 +53,7 @@ class PlannedNode(NamedTuple):
     type_version: int
     kind: NodeKind
     config: Mapping[str, Any]
+    settings: NodeConfig
     loop: str
     blocking: bool
     detached: bool

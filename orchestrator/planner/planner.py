@@ -101,6 +101,7 @@ def _planned(validated: ValidatedWorkflow, at: int, loop: str, pool: Pool) -> Pl
         node_type.version,
         node_type.kind,
         MappingProxyType(spec.config),
+        node.config,
         loop,
         node.blocking,
         validated.detached[at],

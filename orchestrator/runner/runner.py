@@ -216,7 +216,8 @@ class NodeRunner:
             outputs = {}
         else:
             raise FatalNodeError(
-                f"{spec.type_name}.run returned {type(result).__name__}, not {spec.type_name}.Outputs"
+                f"{spec.type_name}.run returned {type(result).__name__}, "
+                f"not {spec.type_name}.Outputs"
             )
         outputs = offload(outputs, self.artifacts, self.threshold) if outputs else outputs
         if key is not None and self.cache is not None:
@@ -237,7 +238,8 @@ class NodeRunner:
             )
         if not isinstance(result, Produced):
             raise FatalNodeError(
-                f"{spec.type_name}.produce returned {type(result).__name__}, not Produced or EXHAUSTED"
+                f"{spec.type_name}.produce returned {type(result).__name__}, "
+                "not Produced or EXHAUSTED"
             )
         outputs = offload(result.outputs.model_dump(mode="json"), self.artifacts, self.threshold)
         return RunFinished(
@@ -255,12 +257,12 @@ class NodeRunner:
         queues = self.queues
         if queues is None:
             raise FatalNodeError(f"{spec.type_name} needs a queue backend; this runner has none")
-        config = spec.config
-        name = queue_key(spec.job_id, config["queue"], config.get("scope", "job"))
+        config = node.config
+        name = queue_key(spec.job_id, config.queue, config.scope)
         if spec.type_name == "QueueWriter":
             queues.publish(name, restore(spec.inputs, self.artifacts).get("value"), spec.run_id)
             return self._done(spec, "succeeded", {}, started)
-        group = config.get("group") or spec.loop
+        group = config.group or spec.loop
         message = queues.receive(name, group, QUEUE_POLL_S)
         if message is None:
             exhausted = bool(spec.writers_done) and queues.depth(name, group) == 0

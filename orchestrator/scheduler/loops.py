@@ -92,7 +92,7 @@ class LoopMachine(StageMachine):
     def idle(self, run: RunState) -> None:
         """A queue reader found no message: poll again, or end after its idle timeout."""
         loop = run.stage.loop
-        timeout = run.node.config.get("idle_timeout_s")
+        timeout = getattr(run.node.settings, "idle_timeout_s", None)
         if loop.idle_since is None:
             loop.idle_since = self.now
         if loop.desired is not DesiredLoopState.RUNNING or (
@@ -187,9 +187,9 @@ class LoopMachine(StageMachine):
 
     def maybe_end(self, loop: LoopState) -> None:
         """Move a loop to its end status when nothing of it is open; maybe end the job."""
-        if loop.ending is not None and not loop.open and not loop.producing:
-            if not loop.status.terminal:
-                self.set_status(loop, loop.ending)
+        ending = loop.ending
+        if ending is not None and not loop.open and not loop.producing and not loop.status.terminal:
+            self.set_status(loop, ending)
         self.maybe_finish_job()
 
     def writers_done(self, loop: LoopState) -> bool:
@@ -197,10 +197,10 @@ class LoopMachine(StageMachine):
         plan = self.state.plan
         if node is None or plan.nodes[node].type_name != "QueueReader":
             return False
-        config = plan.nodes[node].config
-        if config.get("scope", "job") != "job":
+        settings = plan.nodes[node].settings
+        if getattr(settings, "scope", "job") != "job":
             return False
-        queue = plan.queues.get(config["queue"])
+        queue = plan.queues.get(getattr(settings, "queue", ""))
         if queue is None:
             return True
         for writer in queue.writers:

@@ -157,15 +157,19 @@ class StageMachine:
         return values
 
     def _input_value(self, run: RunState) -> Any:
-        config = run.node.config
-        name = config.get("name")
+        settings = run.node.settings
+        name = getattr(settings, "name", None)
         parent = run.stage.parent
-        if parent is not None and parent.children is not None:
-            if parent.node.config.get("input", "item") == name:
-                return parent.children.items[run.stage.item]
+        group = parent.children if parent is not None else None
+        if (
+            parent is not None
+            and group is not None
+            and getattr(parent.node.settings, "input", None) == name
+        ):
+            return group.items[run.stage.item]
         if name in self.state.inputs:
             return self.state.inputs[name]
-        return config.get("default")
+        return getattr(settings, "default", None)
 
     # groups -----------------------------------------------------------------------
     def _start_group(self, run: RunState) -> None:
@@ -182,7 +186,7 @@ class StageMachine:
         if not items:
             self.finish(run, RunStatus.SUCCEEDED, {"results": []})
             return
-        limit = run.node.config.get("max_parallel") or len(items)
+        limit = getattr(run.node.settings, "max_parallel", None) or len(items)
         for _ in range(min(limit, len(items))):
             self._start_item(run)
 
@@ -200,7 +204,7 @@ class StageMachine:
         run = stage.parent
         assert run is not None and run.children is not None
         group = run.children
-        output = run.node.config.get("output", "result")
+        output = getattr(run.node.settings, "output", "result")
         if stage.failed:
             group.error = group.error or f"item {stage.item} failed"
         else:

@@ -153,13 +153,13 @@ class SqlStore:
     # jobs -------------------------------------------------------------------
     def create_job(self, job: JobRecord) -> None:
         """Insert a new job; raises ``StoreConflict`` if the id exists."""
-        stmt = self._insert(JOBS).on_conflict_do_nothing(index_elements=["id"])
+        stmt = self._insert(JOBS).on_conflict_do_nothing(index_elements=["id"]).returning(JOBS.c.id)
         written = self._write(
             f"creating job {job.id!r} in table jobs",
-            lambda conn: conn.execute(stmt, convert.params(job)).rowcount,
+            lambda conn: conn.execute(stmt, convert.params(job)).first() is not None,
             idempotent=False,
         )
-        if written != 1:
+        if not written:
             raise StoreConflict(f"job {job.id!r} already exists (table jobs); pick another id")
 
     def get_job(self, job_id: str) -> JobRecord | None:
