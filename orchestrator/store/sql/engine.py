@@ -8,6 +8,7 @@ instead of failing at once. PostgreSQL goes through psycopg 3.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 MIGRATIONS = "orchestrator.store:migrations"
 """Alembic ``script_location``: the migrations ship inside the package."""
+
+# Alembic keeps the running migration in module globals (``alembic.context``),
+# so two threads of one process must not migrate at the same time.
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def sqlite_url(path: Path) -> str:
@@ -109,11 +114,13 @@ def alembic_config(engine: Engine | None = None) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the migrations up to ``revision``; a no-op when already there.
 
-    Concurrent upgrades of one database are serialised (an immediate write
-    transaction on SQLite, an advisory lock on PostgreSQL), so two processes
-    opening a fresh store at once both succeed.
+    Concurrent upgrades of one database are serialised (a lock between the
+    threads of a process; between processes, an immediate write transaction on
+    SQLite and an advisory lock on PostgreSQL), so stores opened at once on a
+    fresh database all succeed.
     """
-    command.upgrade(alembic_config(engine), revision)
+    with _ALEMBIC_LOCK:
+        command.upgrade(alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
