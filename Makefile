@@ -26,8 +26,7 @@ install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
 run: $(VENV)/.installed
-	$(VENV)/bin/segue validate $(EXAMPLE)
-	$(VENV)/bin/segue plan $(EXAMPLE)
+	$(VENV)/bin/segue run $(EXAMPLE)
 
 services:
 	scripts/ensure-services.sh

@@ -1,0 +1,117 @@
+"""``segue run``: run a workflow embedded - no server, SQLite, local pools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from orchestrator.cli.output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    fail,
+    out,
+    print_issues,
+    print_json,
+)
+from orchestrator.cli.progress import follow
+from orchestrator.client import Client, JobResult
+from orchestrator.errors import Issue, WorkflowError
+from orchestrator.model.workflow import Workflow
+
+InputOpt = Annotated[
+    list[str] | None,
+    typer.Option("--input", "-i", help="name=value (JSON when it parses, else a string)"),
+]
+
+
+def parse_inputs(values: list[str]) -> dict[str, Any]:
+    """``["n=3", "s=hello"]`` → ``{"n": 3, "s": "hello"}``.
+
+    Raises:
+        ValueError: naming the malformed item.
+    """
+    inputs: dict[str, Any] = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"input {item!r} is not of the form name=value")
+        try:
+            inputs[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            inputs[name.strip()] = raw
+    return inputs
+
+
+def run(
+    file: Annotated[Path, typer.Argument(help="Workflow file (YAML or JSON)", show_default=False)],
+    inputs: InputOpt = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object for scripts")
+    ] = False,
+) -> None:
+    """Run a workflow in this process: exit 0 completed, 1 failed, 2 invalid, 130 interrupted."""
+    try:
+        values = parse_inputs(inputs or [])
+        workflow = Workflow.load(file)
+    except ValueError as exc:
+        fail(str(exc), EXIT_INVALID)
+    except WorkflowError as exc:
+        _invalid(exc, file, json_)
+    with Client.embedded() as client:
+        try:
+            job = client.submit(workflow, values)
+        except WorkflowError as exc:
+            _invalid(exc, file, json_)
+        try:
+            if json_ or not sys.stderr.isatty():
+                result = job.wait()
+            else:
+                follow(job.events(), workflow.name)
+                result = job.wait()
+        except KeyboardInterrupt:
+            client.cancel(job.id)
+            result = job.wait(timeout=60)
+            _report(result, json_)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+    _report(result, json_)
+    raise typer.Exit(EXIT_OK if result.status == "completed" else EXIT_FAILED)
+
+
+def _invalid(exc: WorkflowError, file: Path, json_: bool) -> None:
+    issues: list[Issue] = getattr(exc, "issues", None) or [Issue(str(exc), source=str(file))]
+    if json_:
+        print_json(
+            {
+                "job": None,
+                "status": "invalid",
+                "outputs": {},
+                "error": "; ".join(i.located() for i in issues),
+                "loops": {},
+            }
+        )
+    else:
+        print_issues(issues)
+    raise typer.Exit(EXIT_INVALID)
+
+
+def _report(result: JobResult, json_: bool) -> None:
+    if json_:
+        print_json(result.to_json())
+        return
+    style = {"completed": "green", "failed": "red"}.get(result.status, "yellow")
+    out.print(f"job [bold]{result.job}[/bold]: [{style}]{result.status}[/{style}]")
+    for name, value in result.outputs.items():
+        text = json.dumps(value)
+        out.print(f"  {name} = {text if len(text) < 500 else text[:500] + '…'}")
+    for name, loop in result.loops.items():
+        if name != "main":
+            failed = f", {loop.failed_iterations} failed" if loop.failed_iterations else ""
+            out.print(f"  loop {name}: {loop.status}, {loop.iterations} iterations{failed}")
+    if result.error:
+        out.print(f"  [red]error:[/red] {result.error}")
