@@ -94,7 +94,7 @@ def parse(text: str, source: str | None = None, fmt: str | None = None) -> tuple
             root = yaml.compose(text, Loader=_Loader)
         except yaml.YAMLError:
             root = None  # valid JSON that YAML 1.1 reads differently: no line numbers
-        return data, (SourceMap(source=source) if root is None else _map(root, source))
+        return data, (SourceMap(source=source) if root is None else _map(root, text, source))
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -105,7 +105,7 @@ def parse(text: str, source: str | None = None, fmt: str | None = None) -> tuple
         loader.dispose()
     if root is None:
         return None, SourceMap(source=source)
-    return data, _map(root, source)
+    return data, _map(root, text, source)
 
 
 def _yaml_error(exc: yaml.YAMLError, source: str | None) -> WorkflowParseError:
@@ -122,10 +122,20 @@ def _yaml_error(exc: yaml.YAMLError, source: str | None) -> WorkflowParseError:
     )
 
 
-def _map(root: yaml.Node, source: str | None) -> SourceMap:
+def _map(root: yaml.Node, text: str, source: str | None) -> SourceMap:
+    # Without aliases a document holds fewer values than characters; aliases of
+    # aliases (a "billion laughs" file) multiply them, so cap the walk, which
+    # would otherwise expand them all, as validation would after it.
+    budget = 2 * len(text) + 100
     lines: dict[Path_, int] = {}
     duplicates: list[Issue] = []
-    for path, node, key_line in _walk(root, ()):
+    for count, (path, node, key_line) in enumerate(_walk(root, ())):
+        if count > budget:
+            raise WorkflowParseError(
+                f"workflow file expands to more than {budget:,} values through YAML "
+                "aliases (*name); write the repeated values out instead",
+                source=source,
+            )
         lines[path] = key_line if key_line is not None else node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
