@@ -108,6 +108,9 @@ class Node:
         resources: What a run needs (``Resources(gpu=1)``).
         subworkflow_field: Name of a config field holding a nested workflow,
             which validation checks like a top-level one.
+        inline: True promises that a run takes microseconds and never blocks
+            (pure computation on small values); the embedded engine may then
+            run it on its own thread instead of handing it to a pool.
     """
 
     type_name: ClassVar[str] = ""
@@ -117,6 +120,7 @@ class Node:
     cacheable: ClassVar[bool] = False
     resources: ClassVar[Resources] = Resources()
     subworkflow_field: ClassVar[str | None] = None
+    inline: ClassVar[bool] = False
 
     class Config(NodeConfig):
         """No configuration."""

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
         artifact_threshold_bytes: Outputs with larger JSON become artifacts.
         threads: Size of the embedded thread pool (``None``: 4 per CPU, at most 32).
         processes: Size of the embedded process pool (``None``: one per CPU).
+        gc_threshold: While an embedded engine runs, the garbage collector's
+            first threshold is raised to at least this (0 leaves it alone):
+            a job's state is many small objects, and Python's default of 700
+            makes the collector rescan them thousands of times per job.
     """
 
     model_config = SettingsConfigDict(env_prefix="SEGUE_", extra="ignore")
@@ -30,6 +34,7 @@ class Settings(BaseSettings):
     artifact_threshold_bytes: int = Field(256 * 1024, ge=1024)
     threads: int | None = Field(None, ge=1)
     processes: int | None = Field(None, ge=1)
+    gc_threshold: int = Field(50_000, ge=0)
 
     def artifacts_location(self) -> str:
         """The artifacts folder or URL in effect."""

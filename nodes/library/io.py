@@ -82,6 +82,7 @@ class Constant(Node):
     class Outputs(Ports):
         value: Any = Field(description="The configured value")
 
+    inline = True
     config: Config
 
     def run(self, inputs: Node.Inputs, ctx: RunContext) -> Outputs:

@@ -55,6 +55,7 @@ class Math(Node):
     class Outputs(Ports):
         result: Number = Field(description="a <op> b")
 
+    inline = True
     config: Config
 
     def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
@@ -120,6 +121,7 @@ class Format(Node):
     """
 
     cacheable = True
+    inline = True
 
     class Config(NodeConfig):
         template: str = Field(description="A str.format template, e.g. 'n={value:.2f}'")

@@ -108,6 +108,7 @@ class Client:
             processes=settings.processes,
             artifacts_root=settings.artifacts_location(),
             threshold=settings.artifact_threshold_bytes,
+            gc_threshold=settings.gc_threshold,
         )
         return cls(engine)
 

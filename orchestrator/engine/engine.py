@@ -9,6 +9,7 @@ loops and events in the store, and wake clients. It decides nothing itself.
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import time
@@ -21,7 +22,7 @@ from nodes.artifacts import ArtifactStore
 from nodes.registry import NodeRegistry
 from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
 from orchestrator.engine.executor import LocalExecutor
-from orchestrator.engine.jobs import EngineJob, check_inputs
+from orchestrator.engine.jobs import EngineJob, LiveItem, check_inputs
 from orchestrator.engine.recording import job_event, loop_event, loop_record, run_event, run_record
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import compile_workflow
@@ -46,7 +47,27 @@ from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecor
 from orchestrator.store.batching import BatchingRecorder
 
 LOOP_FLUSH_S = 0.1
+# A run that simply succeeded is stored as its node_runs row; the event log keeps
+# the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
+QUIET_RUN_STATUSES = frozenset({"succeeded"})
+INLINE_ROUNDS = 256
 _STOP = object()
+
+
+class gc_tuning:
+    """Raise the collector's first threshold while an engine runs; restore it after."""
+
+    def __init__(self, threshold: int) -> None:
+        self.saved = gc.get_threshold()
+        self.active = threshold > self.saved[0]
+        if self.active:
+            gc.set_threshold(threshold, *self.saved[1:])
+
+    def restore(self) -> None:
+        """Put the thresholds back as they were."""
+        if self.active:
+            gc.set_threshold(*self.saved)
+            self.active = False
 
 
 class Engine:
@@ -72,6 +93,7 @@ class Engine:
         processes: int | None = None,
         artifacts_root: str | None = None,
         threshold: int = DEFAULT_THRESHOLD,
+        gc_threshold: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -96,6 +118,7 @@ class Engine:
         self._jobs_lock = threading.Lock()
         self._loop_changes: dict[tuple[str, str], LoopRecord] = {}
         self._loop_flush_at = 0.0
+        self._gc = gc_tuning(gc_threshold)
         self._thread = threading.Thread(target=self._serve, name="segue-engine", daemon=True)
         self._failure: BaseException | None = None
         self._thread.start()
@@ -184,6 +207,9 @@ class Engine:
     def loops(self, job_id: str) -> list[LoopInfo]:
         """The job's loops as recorded."""
         self.flush()
+        records = self.store.list_loops(job_id)
+        if not records:
+            self.job(job_id)  # raises KeyError naming a job this engine never had
         return [
             LoopInfo(
                 name=r.name,
@@ -191,7 +217,7 @@ class Engine:
                 iterations=r.iterations,
                 failed_iterations=r.failed_iterations,
             )
-            for r in self.store.list_loops(job_id)
+            for r in records
         ]
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
@@ -238,6 +264,7 @@ class Engine:
         self._thread.join(timeout=30)
         self.executor.close(wait=False)
         self.recorder.close()
+        self._gc.restore()
 
     # the engine thread --------------------------------------------------------------
     def _post_results(self, results: list[RunFinished]) -> None:
@@ -317,9 +344,24 @@ class Engine:
         return max(0.0, min(deadlines) - self.clock())
 
     def _carry_out(self, job: EngineJob, commands: list[Command], now: float) -> None:
+        rounds = 0
+        while commands:
+            dispatches = self._apply(job, commands, now)
+            commands = []
+            if dispatches:
+                inline = self.executor.submit(dispatches)
+                rounds += 1
+                if inline and rounds < INLINE_ROUNDS:
+                    # Cheap runs done on this thread: decide on them at once.
+                    commands = job.scheduler.handle_many(inline, now)
+                elif inline:
+                    self._inbox.put(inline)  # let requests and other jobs in first
+
+    def _apply(self, job: EngineJob, commands: list[Command], now: float) -> list[Dispatch]:
         dispatches: list[Dispatch] = []
         runs: list[RunRecord] = []
-        events: list[EventRecord] = []
+        events: list[LiveItem] = []
+        stored: list[EventRecord] = []
         finished: JobChanged | None = None
         job_id = job.id
         for command in commands:
@@ -327,35 +369,45 @@ class Engine:
                 dispatches.append(command)
             elif isinstance(command, RunChanged):
                 runs.append(run_record(job_id, command, now))
-                events.append(run_event(job_id, command, now))
+                if command.status in QUIET_RUN_STATUSES:
+                    events.append((now, command))  # made into an event only if someone looks
+                else:
+                    event = run_event(job_id, command, now)
+                    events.append(event)
+                    stored.append(event)
             elif isinstance(command, LoopChanged):
                 policy = job.plan.loop(command.loop).policy.model_dump(mode="json")
                 self._loop_changes[(job_id, command.loop)] = loop_record(
                     job_id, command, policy, now
                 )
-                events.append(loop_event(job_id, command, now))
+                event = loop_event(job_id, command, now)
+                events.append(event)
+                stored.append(event)
             elif isinstance(command, Ack):
-                settings = job.plan.nodes[command.node].settings
-                name = queue_key(
-                    job_id, getattr(settings, "queue", ""), getattr(settings, "scope", "job")
-                )
-                group = getattr(settings, "group", None) or command.loop
-                self.queues.ack(name, group, command.delivery)
+                self._ack(job, command)
             elif isinstance(command, JobChanged):
-                events.append(job_event(job_id, command, now))
+                event = job_event(job_id, command, now)
+                events.append(event)
+                stored.append(event)
                 if command.status in ("completed", "failed", "cancelled"):
                     finished = command
                 else:
                     self.store.update_job(job_id, status=command.status, at=now)
-        if dispatches:
-            self.executor.submit(dispatches)
         if runs:
             self.recorder.submit_runs(runs)
+        if stored:
+            self.recorder.submit_events(stored)
         if events:
-            self.recorder.submit_events(events)
             job.publish(events)
         if finished is not None:
             self._finish(job, finished, now)
+        return dispatches
+
+    def _ack(self, job: EngineJob, command: Ack) -> None:
+        settings = job.plan.nodes[command.node].settings
+        name = queue_key(job.id, getattr(settings, "queue", ""), getattr(settings, "scope", "job"))
+        group = getattr(settings, "group", None) or command.loop
+        self.queues.ack(name, group, command.delivery)
 
     def _finish(self, job: EngineJob, change: JobChanged, now: float) -> None:
         self._flush_loops(now, force=True)

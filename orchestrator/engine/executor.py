@@ -66,14 +66,23 @@ class LocalExecutor:
         self._loop_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._inline: dict[str, bool] = {}
 
     # submission ---------------------------------------------------------------------
-    def submit(self, dispatches: Sequence[Dispatch]) -> None:
-        """Start every dispatch on the pool its route names."""
+    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
+        """Start every dispatch on the pool its route names.
+
+        Runs of ``inline`` node types routed to the thread or asyncio pool are
+        executed right here, on the caller's thread: their results are returned
+        instead of reported, sparing a hand-off that would cost more than the run.
+        """
         threads: list[Dispatch] = []
+        inline: list[RunFinished] = []
         for dispatch in dispatches:
             route = dispatch.node.route
-            if dispatch.node.type_name in ENGINE_DRIVEN:
+            if route.pool != "process" and not route.gpu and self._is_inline(dispatch.type_name):
+                inline.append(self.runner.run(dispatch))
+            elif dispatch.node.type_name in ENGINE_DRIVEN:
                 threads.append(dispatch)  # queue nodes use this process's queue backend
             elif route.gpu:
                 self._gpu.submit(self._run_chunk, [dispatch])
@@ -85,6 +94,13 @@ class LocalExecutor:
                 threads.append(dispatch)
         if threads:
             self._submit_threads(threads)
+        return inline
+
+    def _is_inline(self, type_name: str) -> bool:
+        known = self._inline.get(type_name)
+        if known is None:
+            known = self._inline[type_name] = bool(self.runner.registry.get(type_name).inline)
+        return known
 
     def _submit_threads(self, dispatches: list[Dispatch]) -> None:
         # Spread runs over the pool's workers, in chunks of at most CHUNK.

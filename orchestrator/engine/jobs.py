@@ -9,12 +9,15 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from orchestrator.client.types import JobEvent, JobResult
+from orchestrator.engine.recording import run_event
 from orchestrator.errors import Issue, WorkflowInvalid
 from orchestrator.planner import Plan
 from orchestrator.scheduler import Scheduler
+from orchestrator.scheduler.commands import RunChanged
 from orchestrator.store.base import EventRecord
 
 T = TypeVar("T")
+LiveItem = EventRecord | JobEvent | tuple[float, RunChanged]
 
 
 def check_inputs(plan: Plan, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -50,12 +53,12 @@ class EngineJob:
         self.scheduler = scheduler
         self.done = threading.Event()
         self.result: JobResult | None = None
-        self._history: list[EventRecord | JobEvent] = []
+        self._history: list[LiveItem] = []
         self._changed = threading.Condition()
         self._error: BaseException | None = None
 
     # events ---------------------------------------------------------------------------
-    def publish(self, events: list[EventRecord]) -> None:
+    def publish(self, events: list[LiveItem]) -> None:
         """Make events visible to live listeners."""
         with self._changed:
             self._history.extend(events)
@@ -100,7 +103,7 @@ class EngineJob:
                 batch = self._history[index:]
                 index = len(self._history)
             for item in batch:
-                event = item if isinstance(item, JobEvent) else _to_event(item)
+                event = item if isinstance(item, JobEvent) else _to_event(self.id, item)
                 yield event
                 if event.final:
                     return
@@ -130,7 +133,11 @@ class EngineJob:
         return result
 
 
-def _to_event(record: EventRecord) -> JobEvent:
+def _to_event(job_id: str, item: EventRecord | tuple[float, RunChanged]) -> JobEvent:
+    if isinstance(item, tuple):
+        at, change = item
+        item = run_event(job_id, change, at)
+    record = item
     return JobEvent(
         job=record.job_id,
         kind=record.kind,

@@ -140,11 +140,16 @@ class NodeRunner:
     def _node(self, spec: RunSpec) -> Node:
         # Node instances are reused per config object: the cache holds the config
         # itself, so its id cannot be reused by another object while cached.
-        config = spec.config
+        settings = getattr(spec, "settings", None)  # a scheduler Dispatch carries it
+        config = spec.config if settings is None else settings
         entry = self._nodes.get(id(config))
         if entry is not None and entry[0] is config and entry[1].type_name == spec.type_name:
             return entry[1]
-        node = self.registry.get(spec.type_name).from_config(dict(config))
+        node_type = self.registry.get(spec.type_name)
+        if settings is not None and isinstance(settings, node_type.Config):
+            node = node_type(settings)
+        else:
+            node = node_type.from_config(dict(spec.config))
         with self._lock:
             if len(self._nodes) >= NODE_CACHE_SIZE:
                 self._nodes.clear()

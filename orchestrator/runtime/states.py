@@ -17,7 +17,7 @@ class JobStatus(enum.StrEnum):
     @property
     def terminal(self) -> bool:
         """Whether the job has ended."""
-        return self in _JOB_TERMINAL
+        return self._value_ in _JOB_TERMINAL
 
 
 class LoopStatus(enum.StrEnum):
@@ -34,7 +34,7 @@ class LoopStatus(enum.StrEnum):
     @property
     def terminal(self) -> bool:
         """Whether the loop has ended."""
-        return self in _LOOP_TERMINAL
+        return self._value_ in _LOOP_TERMINAL
 
 
 class RunStatus(enum.StrEnum):
@@ -53,12 +53,12 @@ class RunStatus(enum.StrEnum):
     @property
     def terminal(self) -> bool:
         """Whether the run has ended."""
-        return self in _RUN_TERMINAL
+        return self._value_ in _RUN_TERMINAL
 
     @property
     def ok(self) -> bool:
         """Whether the run produced outputs (succeeded or cached)."""
-        return self in (RunStatus.SUCCEEDED, RunStatus.CACHED)
+        return self._value_ in _RUN_OK
 
 
 class DesiredLoopState(enum.StrEnum):
@@ -77,16 +77,8 @@ class Health(enum.StrEnum):
     FAILING = "failing"
 
 
-_JOB_TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-_LOOP_TERMINAL = frozenset(
-    {LoopStatus.COMPLETED, LoopStatus.STOPPED, LoopStatus.FAILED, LoopStatus.CANCELLED}
-)
-_RUN_TERMINAL = frozenset(
-    {
-        RunStatus.SUCCEEDED,
-        RunStatus.CACHED,
-        RunStatus.FAILED,
-        RunStatus.SKIPPED,
-        RunStatus.CANCELLED,
-    }
-)
+# Plain strings: hashing an enum member runs Python code, hashing its value does not.
+_JOB_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+_LOOP_TERMINAL = frozenset({"completed", "stopped", "failed", "cancelled"})
+_RUN_TERMINAL = frozenset({"succeeded", "cached", "failed", "skipped", "cancelled"})
+_RUN_OK = frozenset({"succeeded", "cached"})

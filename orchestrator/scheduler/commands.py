@@ -58,6 +58,11 @@ class Dispatch(NamedTuple):
         return self.node.config
 
     @property
+    def settings(self) -> Any:
+        """The node's config, already validated by the planner."""
+        return self.node.settings
+
+    @property
     def cache(self) -> bool:
         """Whether outputs may be reused from the cache."""
         return self.node.cache

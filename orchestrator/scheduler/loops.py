@@ -112,6 +112,10 @@ class LoopMachine(StageMachine):
             self._iteration_done(loop, stage)
         if stage.open_blocking == 0 and stage.open_detached == 0:
             loop.open.pop(stage.index, None)
+        if not loop.is_main and stage.parent is None and loop.current is None:
+            # A detached run that finished may have freed the slot the loop waited
+            # for (backpressure): let the producer go on.
+            self.advance(loop)
         self.maybe_end(loop)
 
     def _iteration_done(self, loop: LoopState, stage: Stage) -> None:
@@ -147,7 +151,9 @@ class LoopMachine(StageMachine):
         for values in loop.outputs.values():
             values.pop(stage.index, None)
         if loop.current is not stage and not stage.failed:
-            loop.failed += 1  # a detached run failed after its iteration ended
+            # A detached run failed after its iteration ended, counted completed.
+            loop.completed -= 1
+            loop.failed += 1
             stage.failed = True
             self._apply_error_policy(loop)
             self.loop_changed(loop)
@@ -178,7 +184,15 @@ class LoopMachine(StageMachine):
     # ending ---------------------------------------------------------------------
     def end_loop(self, loop: LoopState, status: LoopStatus) -> None:
         """End a loop once its detached runs are done."""
-        if loop.status.terminal or loop.ending is not None:
+        if loop.status.terminal:
+            return
+        # A loop already ending completed or stopped still waits for its detached
+        # runs; one of them failing under `on_error: stop` makes it end failed.
+        failing_late = status is LoopStatus.FAILED and loop.ending in (
+            LoopStatus.COMPLETED,
+            LoopStatus.STOPPED,
+        )
+        if loop.ending is not None and not failing_late:
             return
         loop.ending = status
         if status is LoopStatus.CANCELLED and loop.status is LoopStatus.PENDING:

@@ -188,11 +188,7 @@ class Scheduler(LoopMachine):
         health = self.state.health.get(run.node.id)
         if health is None:
             health = self.state.health[run.node.id] = NodeHealth()
-        health.recent.append(failed)
-        if failed:
-            health.failed += 1
-        else:
-            health.succeeded += 1
+        health.add(failed)
         if retrying:
             health.retrying += 1
 
@@ -200,7 +196,7 @@ class Scheduler(LoopMachine):
         """Per node: ``health`` (healthy, retrying, failing) and run counts."""
         report = {}
         for node_id, health in self.state.health.items():
-            recent = list(health.recent)
+            recent = list(health.recent or ())
             error_rate = sum(recent) / len(recent) if recent else 0.0
             if health.retrying > 0:
                 status = Health.RETRYING

@@ -239,8 +239,10 @@ class StageMachine:
         if status.ok:
             self._released(run)
         else:
-            stage.failed = True
+            # run_failed must see whether the stage had already failed: a detached
+            # run failing after its iteration ended is counted only then.
             self.run_failed(run)
+            stage.failed = True
             self.skip_downstream(run)
         if run.waiters:
             for waiter in run.waiters:

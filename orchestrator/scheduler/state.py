@@ -217,7 +217,11 @@ class JobState:
 
 
 class NodeHealth:
-    """Outcome counts of one node across a job, for ``segue nodes health``."""
+    """Outcome counts of one node across a job, for ``segue nodes health``.
+
+    ``recent`` holds the last outcomes (True = failed) once the node has
+    failed at least once; until then every outcome was a success.
+    """
 
     __slots__ = ("failed", "recent", "retrying", "succeeded")
 
@@ -227,4 +231,15 @@ class NodeHealth:
         self.succeeded = 0
         self.failed = 0
         self.retrying = 0  # runs waiting for a retry now
-        self.recent: deque[bool] = deque(maxlen=self.WINDOW)  # True = failed
+        self.recent: deque[bool] | None = None
+
+    def add(self, failed: bool) -> None:
+        """Count one attempt's outcome."""
+        if failed:
+            self.failed += 1
+            if self.recent is None:
+                self.recent = deque([False] * min(self.succeeded, self.WINDOW), maxlen=self.WINDOW)
+        else:
+            self.succeeded += 1
+        if self.recent is not None:
+            self.recent.append(failed)

@@ -40,7 +40,7 @@ def open_store(url: str | None, home: Path) -> Store:
     """Open the state store at ``url``, migrated to the latest schema.
 
     Args:
-        url: ``None`` for the SQLite file ``home/segue.db`` (the folder is
+        url: ``None`` (or empty) for the SQLite file ``home/segue.db`` (the folder is
             created), a SQLAlchemy URL (``sqlite:///...``, ``postgresql://...``),
             or ``memory://``.
         home: The Segue home folder (``$SEGUE_HOME``).
@@ -49,7 +49,7 @@ def open_store(url: str | None, home: Path) -> Store:
         StoreError: The URL is not supported or the schema could not be migrated.
         StoreUnavailable: The database could not be reached.
     """
-    if url is None:
+    if not url:
         home.mkdir(parents=True, exist_ok=True)
         url = sqlite_url(home / DEFAULT_SQLITE_NAME)
     if url == MEMORY_URL:

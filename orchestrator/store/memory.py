@@ -7,17 +7,35 @@ makes every method atomic, so it is safe to share between threads.
 from __future__ import annotations
 
 import bisect
-import copy
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import JsonValue
 
 from orchestrator.store import rules
 from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
 from orchestrator.store.errors import JobNotFound, StoreConflict
+
+R = TypeVar("R")
+
+
+def _clone(value: Any) -> Any:
+    """A copy of a JSON value (dicts and lists copied, leaves shared: they are immutable)."""
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
+
+
+def _copy(record: R) -> R:
+    """A record whose JSON fields are copies (records themselves are frozen)."""
+    if record is None:
+        return record
+    changes = {k: _clone(v) for k, v in vars(record).items() if isinstance(v, dict | list)}
+    return replace(record, **changes) if changes else record  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
@@ -30,7 +48,7 @@ class _CacheEntry:
 class MemoryStore:
     """Keeps everything in dictionaries; nothing survives the process.
 
-    Values are deep-copied on the way in and out, like a database would, so a
+    JSON values are copied on the way in and out, like a database would, so a
     caller mutating a dict it passed or got back never changes the store.
     """
 
@@ -47,14 +65,14 @@ class MemoryStore:
     # workflows ------------------------------------------------------------
     def save_workflow(self, name: str, digest: str, spec: dict[str, Any], at: float) -> None:
         """Store a workflow definition under its digest; the first write wins."""
-        record = WorkflowRecord(name=name, digest=digest, spec=copy.deepcopy(spec), created_at=at)
+        record = WorkflowRecord(name=name, digest=digest, spec=_clone(spec), created_at=at)
         with self._lock:
             self._workflows.setdefault(digest, record)
 
     def get_workflow(self, digest: str) -> WorkflowRecord | None:
         """The workflow stored under ``digest``, or ``None``."""
         with self._lock:
-            return copy.deepcopy(self._workflows.get(digest))
+            return _copy(self._workflows.get(digest))
 
     # jobs -------------------------------------------------------------------
     def create_job(self, job: JobRecord) -> None:
@@ -62,19 +80,19 @@ class MemoryStore:
         with self._lock:
             if job.id in self._jobs:
                 raise StoreConflict(f"job {job.id!r} already exists (table jobs)")
-            self._jobs[job.id] = copy.deepcopy(job)
+            self._jobs[job.id] = _copy(job)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """The job, or ``None``."""
         with self._lock:
-            return copy.deepcopy(self._jobs.get(job_id))
+            return _copy(self._jobs.get(job_id))
 
     def list_jobs(self, status: str | None = None, limit: int = 100) -> list[JobRecord]:
         """Jobs, newest first (by ``created_at``, then id), optionally with one status."""
         with self._lock:
             jobs = [j for j in self._jobs.values() if status is None or j.status == status]
             jobs.sort(key=lambda j: (j.created_at, j.id), reverse=True)
-            return copy.deepcopy(jobs[:limit])
+            return [_copy(j) for j in jobs[:limit]]
 
     def update_job(
         self,
@@ -95,7 +113,7 @@ class MemoryStore:
             self._jobs[job_id] = replace(
                 job,
                 status=status,
-                outputs=copy.deepcopy(outputs) if outputs is not None else job.outputs,
+                outputs=_clone(outputs) if outputs is not None else job.outputs,
                 error=error if error is not None else job.error,
                 started_at=rules.job_started_at(status, job.started_at, at),
                 finished_at=rules.job_finished_at(status, job.finished_at, at),
@@ -128,7 +146,7 @@ class MemoryStore:
             for loop in loops:
                 key = (loop.job_id, loop.name)
                 stored = self._loops.get(key)
-                new = copy.deepcopy(loop)
+                new = _copy(loop)
                 # Assigning to an existing key keeps the loop's place in creation order.
                 self._loops[key] = new if stored is None else replace(new, desired=stored.desired)
 
@@ -137,7 +155,7 @@ class MemoryStore:
         with self._lock:
             loops = [loop for (job, _), loop in self._loops.items() if job == job_id]
             loops.sort(key=lambda loop: loop.name != "main")
-            return copy.deepcopy(loops)
+            return [_copy(loop) for loop in loops]
 
     def request_loop(self, job_id: str, loop: str, desired: str) -> bool:
         """Set a loop's desired state; False if the job has no such loop."""
@@ -168,13 +186,13 @@ class MemoryStore:
         stored = self._runs.get(run.run_id)
         if not rules.run_accepts(stored, run):
             return False
-        self._runs[run.run_id] = rules.merge_run(stored, copy.deepcopy(run))
+        self._runs[run.run_id] = rules.merge_run(stored, _copy(run))
         return True
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or ``None``."""
         with self._lock:
-            return copy.deepcopy(self._runs.get(run_id))
+            return _copy(self._runs.get(run_id))
 
     def list_runs(self, job_id: str, loop: str | None = None) -> list[RunRecord]:
         """A job's runs, by loop, iteration and node."""
@@ -185,7 +203,7 @@ class MemoryStore:
                 if r.job_id == job_id and (loop is None or r.loop == loop)
             ]
             runs.sort(key=lambda r: (r.loop, r.iteration, r.node_id))
-            return copy.deepcopy(runs)
+            return [_copy(r) for r in runs]
 
     # events -----------------------------------------------------------------
     def append_events(self, events: Sequence[EventRecord]) -> None:
@@ -193,7 +211,7 @@ class MemoryStore:
         with self._lock:
             for event in events:
                 self._seq += 1
-                stored = replace(copy.deepcopy(event), seq=self._seq)
+                stored = replace(_copy(event), seq=self._seq)
                 self._events.setdefault(event.job_id, []).append(stored)
 
     def read_events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
@@ -201,19 +219,19 @@ class MemoryStore:
         with self._lock:
             events = self._events.get(job_id, [])
             start = bisect.bisect_right(events, after, key=lambda e: e.seq)
-            return copy.deepcopy(events[start : start + limit])
+            return [_copy(e) for e in events[start : start + limit]]
 
     # cache ------------------------------------------------------------------
     def cache_get(self, key: str) -> dict[str, JsonValue] | None:
         """Stored outputs for a cache key, or ``None``."""
         with self._lock:
             entry = self._cache.get(key)
-            return copy.deepcopy(entry.outputs) if entry is not None else None
+            return _clone(entry.outputs) if entry is not None else None
 
     def cache_put(self, key: str, type_name: str, outputs: dict[str, JsonValue], at: float) -> None:
         """Store outputs under a key; the first write wins."""
         with self._lock:
-            self._cache.setdefault(key, _CacheEntry(type_name, copy.deepcopy(outputs), at))
+            self._cache.setdefault(key, _CacheEntry(type_name, _clone(outputs), at))
 
     def close(self) -> None:
         """Nothing to release."""

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from orchestrator.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite connection waits for another writer before "database is locked"."""
@@ -104,6 +105,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
     With ``engine``, ``env.py`` migrates through it; without, through
     ``sqlalchemy.url`` set by the caller.
     """
+    from alembic.config import Config  # imported late: alembic is slow to import
+
     config = Config()
     config.set_main_option("script_location", MIGRATIONS)
     if engine is not None:
@@ -119,8 +122,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     SQLite and an advisory lock on PostgreSQL), so stores opened at once on a
     fresh database all succeed.
     """
+    from alembic import command
+    from alembic.util import CommandError
+
     with _ALEMBIC_LOCK:
-        command.upgrade(alembic_config(engine), revision)
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        except CommandError as exc:
+            where = engine.url.render_as_string(hide_password=True)
+            raise StoreError(
+                f"cannot migrate the store at {where} to {revision!r}: {exc} (was the database "
+                "migrated by a newer Segue? Upgrade Segue, or point it at another database)"
+            ) from exc
 
 
 def current_revision(engine: Engine) -> str | None:

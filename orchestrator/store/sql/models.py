@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Json = JSON(none_as_null=True)
@@ -69,7 +79,7 @@ class LoopRow(Base):
     desired: Mapped[str] = mapped_column(String(32))
     iterations: Mapped[int] = mapped_column(Integer)
     failed_iterations: Mapped[int] = mapped_column(Integer)
-    cursor: Mapped[Any] = mapped_column(Json)
+    cursor: Mapped[Any] = mapped_column(Json, nullable=True)
     policy: Mapped[dict[str, Any]] = mapped_column(Json)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -128,3 +138,12 @@ class CacheEntryRow(Base):
     type_name: Mapped[str] = mapped_column(String(255))
     outputs: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+# The tables, for Core statements (the store writes in bulk, not through the ORM).
+WORKFLOWS: Table = WorkflowRow.__table__  # type: ignore[assignment]
+JOBS: Table = JobRow.__table__  # type: ignore[assignment]
+LOOPS: Table = LoopRow.__table__  # type: ignore[assignment]
+RUNS: Table = NodeRunRow.__table__  # type: ignore[assignment]
+EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+CACHE: Table = CacheEntryRow.__table__  # type: ignore[assignment]

@@ -1,0 +1,226 @@
+"""What only the SQL store does: URLs, SQLite settings, migrations, transient errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.exc import OperationalError
+
+from orchestrator.store import (
+    JobRecord,
+    MemoryStore,
+    SqlStore,
+    StoreError,
+    StoreUnavailable,
+    open_store,
+)
+from orchestrator.store.sql import Retry, normalize_url
+from orchestrator.store.sql.engine import (
+    alembic_config,
+    current_revision,
+    make_engine,
+    sqlite_url,
+)
+from orchestrator.store.sql.models import Base
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def a_job() -> JobRecord:
+    return JobRecord(id="j1", workflow="wf", status="pending", spec={"nodes": []}, created_at=1.0)
+
+
+def _locked() -> OperationalError:
+    return OperationalError("INSERT ...", {}, Exception("database is locked"))
+
+
+def _dropped() -> OperationalError:
+    return OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+
+# URLs and opening -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgresql://u@db:5432/segue", "postgresql+psycopg"),
+        ("postgres://u@db/segue", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@db/segue", "postgresql+psycopg"),
+        ("sqlite:////var/segue/segue.db", "sqlite"),
+    ],
+)
+def test_postgresql_urls_are_routed_to_psycopg(url: str, driver: str) -> None:
+    assert normalize_url(url).drivername == driver
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "mysql://u@h/db", "nonsense"])
+def test_in_memory_sqlite_and_other_databases_are_refused(url: str) -> None:
+    with pytest.raises(StoreError, match="database URL"):
+        normalize_url(url)
+
+
+def test_open_store_without_a_url_creates_segue_db_under_home(tmp_path: Path) -> None:
+    home = tmp_path / "nested" / "home"
+    store = open_store(None, home)
+    try:
+        assert isinstance(store, SqlStore)
+        assert (home / "segue.db").is_file()
+    finally:
+        store.close()
+
+
+def test_open_store_with_the_memory_url_gives_a_memory_store(tmp_path: Path) -> None:
+    assert isinstance(open_store("memory://", tmp_path), MemoryStore)
+    assert not any(tmp_path.iterdir())
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    store = SqlStore.open(sqlite_url(tmp_path / "segue.db"))
+    try:
+        with store.engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "busy_timeout")
+            }
+        assert pragma == {"journal_mode": "wal", "synchronous": 1, "busy_timeout": 30_000}
+    finally:
+        store.close()
+
+
+# migrations -------------------------------------------------------------------
+def test_opening_the_same_sqlite_file_twice_is_a_no_op_upgrade(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "segue.db")
+    first = SqlStore.open(url)
+    first.create_job(a_job())
+    first.close()
+    second = SqlStore.open(url)
+    try:
+        assert current_revision(second.engine) == HEAD
+        assert second.get_job("j1") == a_job()
+    finally:
+        second.close()
+
+
+def test_threads_opening_a_fresh_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "segue.db")
+    _open_concurrently(lambda: SqlStore.open(url))
+
+
+def test_processes_opening_a_fresh_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    _open_in_processes(sqlite_url(tmp_path / "segue.db"), tmp_path / "ready")
+
+
+@pytest.mark.services
+def test_processes_opening_a_fresh_postgresql_database_at_once_all_succeed(
+    postgres_database: Callable[[], str], tmp_path: Path
+) -> None:
+    _open_in_processes(postgres_database(), tmp_path / "ready")
+
+
+_OPEN_WHEN_ALL_READY = """
+import sys, time
+from pathlib import Path
+from orchestrator.store import SqlStore
+url, folder, me, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+(folder / me).touch()
+while len(list(folder.iterdir())) < count:
+    time.sleep(0.01)
+SqlStore.open(url).close()
+"""
+
+
+def _open_in_processes(url: str, barrier: Path, count: int = 3) -> None:
+    # Each process imports first and waits for the others, so the migrations overlap.
+    barrier.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_WHEN_ALL_READY, url, str(barrier), str(i), str(count)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(count)
+    ]
+    errors = [err for p in procs if (err := p.communicate(timeout=60)[1]) and p.returncode]
+    assert errors == []
+    engine = make_engine(url)
+    try:
+        assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
+
+
+def _open_concurrently(open_one: Callable[[], SqlStore]) -> None:
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+    stores: list[SqlStore] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            stores.append(open_one())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for store in stores:
+        assert current_revision(store.engine) == HEAD
+        store.close()
+    assert errors == []
+
+
+def test_the_migrated_schema_matches_the_models(sql_store: SqlStore) -> None:
+    with sql_store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+# transient errors -------------------------------------------------------------
+def _flaky(failures: list[Exception]) -> Callable[[], str]:
+    def call() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "ok"
+
+    return call
+
+
+def test_a_locked_database_is_retried_until_it_frees() -> None:
+    retry = Retry(attempts=3, wait_s=0.001)
+    assert retry("saving loops", _flaky([_locked(), _locked()]), idempotent=False) == "ok"
+
+
+def test_a_database_that_stays_locked_raises_store_unavailable_naming_the_operation() -> None:
+    retry = Retry(attempts=3, wait_s=0.001)
+    failures: list[Exception] = [_locked() for _ in range(5)]
+    with pytest.raises(StoreUnavailable, match="claiming run 'j:main:0:a'") as caught:
+        retry("claiming run 'j:main:0:a'", _flaky(failures))
+    assert caught.value.retryable and len(failures) == 2
+
+
+def test_a_dropped_connection_is_not_retried_for_a_call_unsafe_to_repeat() -> None:
+    retry = Retry(attempts=3, wait_s=0.001)
+    failures: list[Exception] = [_dropped(), _dropped()]
+    with pytest.raises(StoreUnavailable, match="appending events"):
+        retry("appending events", _flaky(failures), idempotent=False)
+    assert len(failures) == 1
+    assert retry("reading a job", _flaky([_dropped(), _dropped()])) == "ok"
+
+
+def test_an_unreachable_database_raises_store_unavailable() -> None:
+    with pytest.raises(StoreUnavailable, match=re.escape("127.0.0.1:1")) as caught:
+        SqlStore.open(
+            "postgresql://postgres@127.0.0.1:1/segue", retry=Retry(attempts=2, wait_s=0.001)
+        )
+    assert caught.value.retryable
