@@ -10,6 +10,8 @@ loops and events in the store, and wake clients. It decides nothing itself.
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import queue
 import threading
 import time
@@ -25,7 +27,7 @@ from orchestrator.engine.executor import LocalExecutor
 from orchestrator.engine.jobs import EngineJob, LiveItem, check_inputs
 from orchestrator.engine.recording import job_event, loop_event, loop_record, run_event, run_record
 from orchestrator.model.workflow import Workflow
-from orchestrator.planner import compile_workflow
+from orchestrator.planner import Plan, compile_workflow
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
 from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
 from orchestrator.runtime.states import DesiredLoopState, JobStatus
@@ -51,6 +53,7 @@ LOOP_FLUSH_S = 0.1
 # the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
 INLINE_ROUNDS = 256
+PLAN_CACHE_SIZE = 64
 _STOP = object()
 
 
@@ -115,6 +118,7 @@ class Engine:
         )
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._jobs: dict[str, EngineJob] = {}
+        self._plans: dict[str, Plan] = {}
         self._jobs_lock = threading.Lock()
         self._loop_changes: dict[tuple[str, str], LoopRecord] = {}
         self._loop_flush_at = 0.0
@@ -130,16 +134,16 @@ class Engine:
         Raises:
             WorkflowInvalid: the workflow or its inputs are invalid.
         """
-        plan = compile_workflow(workflow, self.registry)
+        now = self.clock()
+        plan, digest = self._plan(workflow, now)
         inputs = check_inputs(plan, dict(inputs or {}))
         job_id = uuid.uuid4().hex[:16]
-        now = self.clock()
         self.store.create_job(
             JobRecord(
                 id=job_id,
                 workflow=workflow.name,
                 status=JobStatus.PENDING.value,
-                spec=workflow.to_dict(),
+                digest=digest,
                 inputs=inputs,
                 created_at=now,
             )
@@ -166,6 +170,21 @@ class Engine:
             self._jobs[job_id] = job
         self._inbox.put((job_id, Start()))
         return job_id
+
+    def _plan(self, workflow: Workflow, now: float) -> tuple[Plan, str]:
+        """The workflow's plan and digest; each version is validated, planned and stored once."""
+        text = workflow.model_dump_json(by_alias=True, exclude_unset=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        with self._jobs_lock:
+            plan = self._plans.get(digest)
+        if plan is None:
+            plan = compile_workflow(workflow, self.registry)
+            self.store.save_workflow(workflow.name, digest, json.loads(text), now)
+            with self._jobs_lock:
+                if len(self._plans) >= PLAN_CACHE_SIZE:
+                    self._plans.pop(next(iter(self._plans)))
+                self._plans[digest] = plan
+        return plan, digest
 
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
         """Ask a loop to pause, resume or stop (applied at its next iteration boundary)."""

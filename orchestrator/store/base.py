@@ -40,12 +40,17 @@ class WorkflowRecord:
 
 @dataclass(frozen=True)
 class JobRecord:
-    """One job: a run of a workflow with inputs."""
+    """One job: a run of a workflow with inputs.
+
+    ``digest`` names the workflow definition saved with :meth:`Store.save_workflow`;
+    ``spec`` holds the definition itself only for a job stored without one.
+    """
 
     id: str
     workflow: str
     status: str
-    spec: dict[str, Any]
+    spec: dict[str, Any] = field(default_factory=dict)
+    digest: str | None = None
     inputs: dict[str, JsonValue] = field(default_factory=dict)
     outputs: dict[str, JsonValue] = field(default_factory=dict)
     error: str | None = None

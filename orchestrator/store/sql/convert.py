@@ -30,6 +30,7 @@ def job_record(row: Row[Any]) -> JobRecord:
     return JobRecord(
         id=row.id,
         workflow=row.workflow,
+        digest=row.digest,
         status=row.status,
         spec=row.spec,
         inputs=row.inputs,

@@ -53,6 +53,7 @@ class JobRow(Base):
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     workflow: Mapped[str] = mapped_column(String(255))
+    digest: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(32))
     spec: Mapped[dict[str, Any]] = mapped_column(Json)
     inputs: Mapped[dict[str, Any]] = mapped_column(Json)

@@ -34,6 +34,7 @@ def upgrade() -> None:
         "jobs",
         sa.Column("id", sa.String(255), primary_key=True),
         sa.Column("workflow", sa.String(255), nullable=False),
+        sa.Column("digest", sa.String(128), nullable=True),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("spec", _json, nullable=False),
         sa.Column("inputs", _json, nullable=False),

@@ -1,0 +1,139 @@
+"""The conformance harness: DESIGN section 3, stated once, run over every executor.
+
+The tests use only the public client API and built-in node types, so the same
+suite runs unchanged against an executor whose workers live in other
+processes. Each test gets its own home folder, so stores never collide.
+``tests/examples/test_examples.py`` loads this module to reuse the harness.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import Client, Job, JobEvent, JobResult, Workflow, WorkflowBuilder
+from orchestrator.client import RunInfo
+
+EXECUTORS = ["embedded"]
+"""Executor kinds every conformance test runs on; the Celery executor joins this list."""
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def open_client(kind: str, home: Path) -> Client:
+    """A client over a fresh backend of ``kind`` whose state lives under ``home``."""
+    if kind == "embedded":
+        return Client.embedded(home)
+    raise ValueError(f"unknown executor kind {kind!r}; known: {', '.join(EXECUTORS)}")
+
+
+class Harness:
+    """One executor under test, with helpers to build, run and watch workflows.
+
+    Attributes:
+        kind: The executor kind (one of :data:`EXECUTORS`).
+        client: The public client over that executor.
+    """
+
+    def __init__(self, kind: str, home: Path) -> None:
+        self.kind = kind
+        self.home = home
+        self.client = open_client(kind, home)
+
+    def close(self) -> None:
+        """Release the backend."""
+        self.client.close()
+
+    # workflows ------------------------------------------------------------------
+    @staticmethod
+    def load(text: str) -> Workflow:
+        """A workflow from YAML text (indentation is removed first)."""
+        return Workflow.loads(textwrap.dedent(text))
+
+    @staticmethod
+    def builder(name: str) -> WorkflowBuilder:
+        """A new builder for a workflow called ``name``."""
+        return WorkflowBuilder(name)
+
+    @staticmethod
+    def example(name: str) -> Workflow:
+        """The workflow ``examples/{name}.yaml``."""
+        return Workflow.load(EXAMPLES / f"{name}.yaml")
+
+    # running --------------------------------------------------------------------
+    def submit(self, workflow: Workflow, inputs: dict[str, Any] | None = None) -> Job:
+        """Start a job."""
+        return self.client.submit(workflow, inputs)
+
+    def run(
+        self, workflow: Workflow, inputs: dict[str, Any] | None = None, timeout: float = 30
+    ) -> JobResult:
+        """Submit a job and wait until it ends."""
+        return self.submit(workflow, inputs).wait(timeout=timeout)
+
+    # watching -------------------------------------------------------------------
+    @staticmethod
+    def await_event(
+        job: Job, predicate: Callable[[JobEvent], bool], timeout: float = 15
+    ) -> JobEvent:
+        """The first event of ``job`` (from its start) that matches ``predicate``.
+
+        Raises:
+            AssertionError: the job ended without such an event.
+        """
+        for event in job.events(timeout=timeout):
+            if predicate(event):
+                return event
+        raise AssertionError(f"job {job.id} ended without the awaited event")
+
+    def await_loop(self, job: Job, loop: str, status: str, timeout: float = 15) -> JobEvent:
+        """The event saying loop ``loop`` of ``job`` reached ``status``."""
+        return self.await_event(
+            job, lambda e: e.kind == "loop" and e.loop == loop and e.status == status, timeout
+        )
+
+    def await_run(self, job: Job, loop: str, timeout: float = 15) -> JobEvent:
+        """The first event of a run in ``loop`` of ``job`` that succeeded."""
+        return self.await_event(
+            job, lambda e: e.kind == "run" and e.loop == loop and e.status == "succeeded", timeout
+        )
+
+    @staticmethod
+    def loop_info(job: Job, name: str) -> Any:
+        """The :class:`LoopInfo` of loop ``name`` as the client reports it now."""
+        loops = {info.name: info for info in job.loops()}
+        return loops[name]
+
+    @staticmethod
+    def max_overlap(runs: list[RunInfo]) -> int:
+        """The most runs whose [started_at, finished_at] intervals overlap at one instant."""
+        edges: list[tuple[float, int]] = []
+        for run in runs:
+            assert run.started_at is not None and run.finished_at is not None, run
+            edges += [(run.started_at, 1), (run.finished_at, -1)]
+        edges.sort()  # at equal times an end sorts first: touching intervals do not overlap
+        current = peak = 0
+        for _, step in edges:
+            current += step
+            peak = max(peak, current)
+        return peak
+
+    @staticmethod
+    def runs_of(job: Job, node: str, loop: str | None = None) -> list[RunInfo]:
+        """The recorded runs of ``node``, by iteration."""
+        runs = [r for r in job.runs(loop) if r.node == node]
+        return sorted(runs, key=lambda r: r.iteration)
+
+
+@pytest.fixture(params=EXECUTORS)
+def executor(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    """A :class:`Harness` over each executor kind, with its own home folder."""
+    harness = Harness(request.param, tmp_path / "home")
+    try:
+        yield harness
+    finally:
+        harness.close()
