@@ -149,6 +149,15 @@ class Node:
         raise NotImplementedError(f"node type {self.type_name!r} does not implement run()")
 
     @classmethod
+    def runs_inline(cls, config: Any) -> bool:
+        """Whether a run with this (validated) config may run on the engine's thread.
+
+        Defaults to the ``inline`` class attribute; a type whose cost depends on
+        its config (a paced producer, say) decides per config.
+        """
+        return cls.inline
+
+    @classmethod
     def is_async(cls) -> bool:
         """Whether the type's work method is a coroutine function."""
         method = cls.produce if issubclass(cls, Producer) else cls.run

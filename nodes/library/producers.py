@@ -49,6 +49,11 @@ class Range(Producer):
 
     config: Config
 
+    @classmethod
+    def runs_inline(cls, config: Any) -> bool:
+        """An unpaced range takes microseconds per item; a paced one sleeps."""
+        return bool(config.interval_s == 0)
+
     def produce(
         self, inputs: Node.Inputs, cursor: JsonValue, ctx: RunContext
     ) -> Produced | Exhausted:
@@ -57,7 +62,7 @@ class Range(Producer):
         ended = current >= config.stop if config.step > 0 else current <= config.stop
         if ended:
             return EXHAUSTED
-        if config.interval_s > 0 and cursor is not None:
+        if config.interval_s > 0 and cursor is not None:  # pacing: see runs_inline
             time.sleep(config.interval_s)
         return Produced(outputs=self.Outputs(value=current), cursor=current + config.step)
 
@@ -67,6 +72,8 @@ class Items(Producer):
 
     The cursor is the index of the next item.
     """
+
+    inline = True
 
     class Config(NodeConfig):
         items: list[JsonValue] = Field(description="The values to yield")

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from nodes.artifacts import ArtifactStore, LocalArtifactStore
+from nodes.base import Node
 from nodes.registry import NodeRegistry
 from orchestrator.runner import NodeRunner
 from orchestrator.runtime.messages import RunRequest
@@ -66,7 +67,7 @@ class LocalExecutor:
         self._loop_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._inline: dict[str, bool] = {}
+        self._types: dict[str, type[Node]] = {}
 
     # submission ---------------------------------------------------------------------
     def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
@@ -80,7 +81,7 @@ class LocalExecutor:
         inline: list[RunFinished] = []
         for dispatch in dispatches:
             route = dispatch.node.route
-            if route.pool != "process" and not route.gpu and self._is_inline(dispatch.type_name):
+            if route.pool != "process" and not route.gpu and self._is_inline(dispatch):
                 inline.append(self.runner.run(dispatch))
             elif dispatch.node.type_name in ENGINE_DRIVEN:
                 threads.append(dispatch)  # queue nodes use this process's queue backend
@@ -96,11 +97,13 @@ class LocalExecutor:
             self._submit_threads(threads)
         return inline
 
-    def _is_inline(self, type_name: str) -> bool:
-        known = self._inline.get(type_name)
-        if known is None:
-            known = self._inline[type_name] = bool(self.runner.registry.get(type_name).inline)
-        return known
+    def _is_inline(self, dispatch: Dispatch) -> bool:
+        node_type = self._types.get(dispatch.type_name)
+        if node_type is None:
+            node_type = self._types[dispatch.type_name] = self.runner.registry.get(
+                dispatch.type_name
+            )
+        return node_type.runs_inline(dispatch.settings)
 
     def _submit_threads(self, dispatches: list[Dispatch]) -> None:
         # Spread runs over the pool's workers, in chunks of at most CHUNK.
