@@ -27,19 +27,48 @@ TARGET_10K_S = 0.2
 TARGET_GROWTH = 10.0
 
 
-def best_of(runs: int, work: object) -> float:
-    """The fastest of ``runs`` timed calls of ``work``."""
+def evict_caches() -> None:
+    """Walk 96 MiB, three times the 32 MiB L3 of these machines, so a run starts cold."""
+    buffer = bytearray(96 * 1024 * 1024)
+    buffer[::4096] = b"\x01" * len(buffer[::4096])
+
+
+def best_of(runs: int, work: object, cold: bool = False) -> float:
+    """The fastest of ``runs`` timed calls of ``work`` (caches evicted first when ``cold``)."""
     assert callable(work)
     best = float("inf")
     for _ in range(runs):
         gc.collect()
+        if cold:
+            evict_caches()
         start = time.perf_counter()
         work()
         best = min(best, time.perf_counter() - start)
     return best
 
 
-def measure(runs: int) -> list[dict[str, object]]:
+def distinct_10k(runs: int) -> dict[str, float]:
+    """Linearity with the CPU cache out of the picture: 100k nodes in one workflow
+    against ten different 10k-node workflows compiled back to back (so neither
+    fits in cache), for each shape."""
+    registry = builtin_registry()
+    limits = Limits(max_nodes=200_000, max_edges=1_000_000)
+    ratios = {}
+    for shape, make in SHAPES.items():
+        tens = [make(10_000) for _ in range(10)]
+        big = make(100_000)
+
+        def ten_times(workflows: list[object] = tens) -> None:
+            for w in workflows:
+                compile_workflow(w, registry, limits)  # type: ignore[arg-type]
+
+        t_ten = best_of(max(2, runs // 2), ten_times)
+        t_big = best_of(max(2, runs // 2), lambda w=big: compile_workflow(w, registry, limits))
+        ratios[shape] = t_big / t_ten
+    return ratios
+
+
+def measure(runs: int, cold: bool = False) -> list[dict[str, object]]:
     """Time validate + plan for every shape and size."""
     registry = builtin_registry()
     limits = Limits(max_nodes=200_000, max_edges=1_000_000)
@@ -52,6 +81,7 @@ def measure(runs: int) -> list[dict[str, object]]:
             seconds = best_of(
                 runs if size < 100_000 else max(2, runs // 2),
                 lambda w=workflow: compile_workflow(w, registry, limits),
+                cold,
             )
             rows.append(
                 {
@@ -90,10 +120,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per case (best kept)")
     parser.add_argument("--json", action="store_true", help="print JSON rows")
+    parser.add_argument(
+        "--cold", action="store_true", help="evict CPU caches before each timed run"
+    )
     args = parser.parse_args()
-    rows = measure(args.runs)
+    rows = measure(args.runs, args.cold)
+    ratios = distinct_10k(args.runs)
     if args.json:
-        print(json.dumps({"rows": rows, "verdicts": verdicts(rows)}, indent=2))
+        print(
+            json.dumps(
+                {"rows": rows, "verdicts": verdicts(rows), "100k_over_10x10k_distinct": ratios},
+                indent=2,
+            )
+        )
         return 0
     print(
         f"{'shape':12s} {'nodes':>8s} {'edges':>8s} {'build s':>9s} {'validate+plan s':>16s}"
@@ -107,6 +146,10 @@ def main() -> int:
         )
     print()
     print("\n".join(verdicts(rows)))
+    print()
+    print("linearity without cache effects: one 100k workflow vs ten distinct 10k ones")
+    for shape, ratio in ratios.items():
+        print(f"{shape:12s} 100k / (10 x 10k): {ratio:.2f}  (1.00 = exactly linear)")
     return 0
 
 

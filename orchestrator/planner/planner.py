@@ -55,8 +55,9 @@ def _build(validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits 
     workflow = validated.workflow
     graph = validated.graph
     names = [validated.loop_name(at) for at in range(len(graph.nodes))]
+    special = [graph.nodes[at] for at in graph.special]  # producers, inputs, outputs, …
     policies = {MAIN: _DEFAULT_POLICY}
-    for node in graph.nodes:
+    for node in special:
         if node.is_producer:
             policies[node.id] = workflow.loops.get(node.id, _DEFAULT_POLICY)
     members: dict[str, list[str]] = {name: [] for name in policies}
@@ -77,10 +78,10 @@ def _build(validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits 
         nodes=MappingProxyType(nodes),
         main=main,
         loops=MappingProxyType(loops),
-        queues=MappingProxyType(_queues(graph.nodes, names)),
-        inputs=MappingProxyType(_inputs(graph.nodes)),
-        outputs=MappingProxyType(_outputs(graph.nodes, names)),
-        subplans=MappingProxyType(_subplans(graph.nodes, registry, limits)),
+        queues=MappingProxyType(_queues(special, names, graph.index)),
+        inputs=MappingProxyType(_inputs(special)),
+        outputs=MappingProxyType(_outputs(special, names, graph.index)),
+        subplans=MappingProxyType(_subplans(special, registry, limits)),
     )
 
 
@@ -163,11 +164,14 @@ def _subplans(
     return plans
 
 
-def _queues(nodes: list[ResolvedNode], names: list[str]) -> dict[str, QueuePlan]:
+def _queues(
+    nodes: list[ResolvedNode], names: list[str], index: dict[str, int]
+) -> dict[str, QueuePlan]:
     found: dict[tuple[str, str], tuple[list[QueueEndpoint], list[QueueEndpoint]]] = {}
-    for at, node in enumerate(nodes):
+    for node in nodes:
         if node.spec.type not in ("QueueWriter", "QueueReader"):
             continue
+        at = index[node.id]
         key = (_config(node, "queue"), _config(node, "scope", "job"))
         writers, readers = found.setdefault(key, ([], []))
         endpoint = QueueEndpoint(loop=names[at], node=node.id, group=_config(node, "group"))
@@ -196,14 +200,16 @@ def _inputs(nodes: list[ResolvedNode]) -> dict[str, InputPlan]:
     return plans
 
 
-def _outputs(nodes: list[ResolvedNode], names: list[str]) -> dict[str, OutputPlan]:
+def _outputs(
+    nodes: list[ResolvedNode], names: list[str], index: dict[str, int]
+) -> dict[str, OutputPlan]:
     return {
         _config(node, "name", node.id): OutputPlan(
             name=_config(node, "name", node.id),
             node=node.id,
-            loop=names[at],
+            loop=names[index[node.id]],
             collect=_config(node, "collect", "list"),
         )
-        for at, node in enumerate(nodes)
+        for node in nodes
         if node.spec.type == "Output"
     }

@@ -14,6 +14,7 @@ from orchestrator.model.workflow import Workflow
 
 MAIN = "main"
 INVALID = -1
+SPECIAL_TYPES = frozenset({"Input", "Output", "QueueWriter", "QueueReader"})
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ class Graph:
         predecessors: Per node number, the numbers its non-feedback inputs leave.
         broken_feeds: (node number, port) of inputs whose edge was reported as
             faulty, so they are not also reported as unconnected.
+        special: Numbers of the few nodes later steps look at by kind
+            (producers, inputs, outputs, queue nodes, groups), so those steps
+            need not sweep every node of a large workflow.
     """
 
     nodes: list[ResolvedNode]
@@ -142,6 +146,7 @@ class Graph:
     successors: list[list[int]]
     predecessors: list[list[int]]
     broken_feeds: set[tuple[int, str]] = field(default_factory=set)
+    special: list[int] = field(default_factory=list)
 
     @classmethod
     def of(cls, nodes: list[ResolvedNode], index: dict[str, int]) -> Graph:

@@ -128,7 +128,7 @@ def _loop_name(graph: Graph, loop: int) -> str:
 
 def check_loop_section(checker: Checker, graph: Graph) -> None:
     """Keys of ``loops:`` must name producer nodes."""
-    producers = sorted(n.id for n in graph.nodes if n.is_producer)
+    producers = sorted(graph.nodes[at].id for at in graph.special if graph.nodes[at].is_producer)
     for name in checker.workflow.loops:
         at = graph.index.get(name)
         if at is not None and at >= 0 and graph.nodes[at].is_producer:
@@ -152,7 +152,8 @@ def check_outputs_and_queues(checker: Checker, graph: Graph) -> None:
     scopes: dict[str, tuple[str, str]] = {}
     written: set[str] = set()
     readers = []
-    for node in graph.nodes:
+    for at in graph.special:
+        node = graph.nodes[at]
         kind = node.spec.type
         if kind == "Output":
             name = getattr(node.config, "name", node.id)

@@ -14,6 +14,7 @@ from nodes.registry import NodeRegistry
 from orchestrator.model.spec import EdgeSpec, NodeSpec
 from orchestrator.validation.checker import (
     INVALID,
+    SPECIAL_TYPES,
     Checker,
     Feed,
     Graph,
@@ -27,6 +28,7 @@ def check_nodes(checker: Checker, registry: NodeRegistry) -> Graph:
     """Resolve every node's type and config; report duplicates, unknowns, bad configs."""
     nodes: list[ResolvedNode] = []
     index: dict[str, int] = {}
+    special: list[int] = []
     for position, spec in enumerate(checker.workflow.nodes):
         if spec.id in index:
             _report_duplicate(checker, position, spec.id)
@@ -44,10 +46,14 @@ def check_nodes(checker: Checker, registry: NodeRegistry) -> Graph:
             continue
         node = ResolvedNode.of(spec, position, node_type, config)
         index[spec.id] = len(nodes)
+        if node.is_producer or spec.type in SPECIAL_TYPES or node_type.subworkflow_field:
+            special.append(len(nodes))
+            if node.is_producer:
+                _check_producer_options(checker, node)
         nodes.append(node)
-        if node.is_producer:
-            _check_producer_options(checker, node)
-    return Graph.of(nodes, index)
+    graph = Graph.of(nodes, index)
+    graph.special = special
+    return graph
 
 
 def _report_duplicate(checker: Checker, position: int, node_id: str) -> None:

@@ -90,7 +90,8 @@ def _run(
     check_required_inputs(checker, graph)
     check_loop_section(checker, graph)
     check_outputs_and_queues(checker, graph)
-    for node in graph.nodes:
+    for at in graph.special:
+        node = graph.nodes[at]
         if node.node_type.subworkflow_field:
             _check_subworkflow(checker, node, registry, limits, depth)
     validated = None
