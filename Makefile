@@ -45,6 +45,7 @@ format: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/bench_planner.py
+	$(PY) benchmarks/bench_embedded.py
 
 clean:
 	rm -rf $(VENV) .segue .pytest_cache .mypy_cache .ruff_cache .hypothesis
