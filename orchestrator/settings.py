@@ -19,6 +19,15 @@ class Settings(BaseSettings):
         artifact_threshold_bytes: Outputs with larger JSON become artifacts.
         threads: Size of the embedded thread pool (``None``: 4 per CPU, at most 32).
         processes: Size of the embedded process pool (``None``: one per CPU).
+        visibility_timeout_s: Redis transport: an unacknowledged task is
+            redelivered after this long; make it longer than the longest node.
+        unacked_restore_limit: Redis transport: unacknowledged tasks restored per sweep.
+        worker_prefetch: Tasks a worker process reserves ahead (GPU workers: 1).
+        heartbeat_path: File a worker or coordinator touches for liveness probes.
+        heartbeat_interval_s: How often the heartbeat file is written.
+        coordinator_lease_s: How long a coordinator's hold on a job lasts
+            unless renewed; another coordinator takes over after it expires.
+        coordinator_name: This coordinator's name (default: host and pid).
         gc_threshold: While an embedded engine runs, the garbage collector's
             first threshold is raised to at least this (0 leaves it alone):
             a job's state is many small objects, and Python's default of 700
@@ -35,6 +44,13 @@ class Settings(BaseSettings):
     threads: int | None = Field(None, ge=1)
     processes: int | None = Field(None, ge=1)
     gc_threshold: int = Field(50_000, ge=0)
+    visibility_timeout_s: float = Field(3600.0, gt=0)
+    unacked_restore_limit: int = Field(1000, ge=1)
+    worker_prefetch: int = Field(1, ge=1)
+    heartbeat_path: Path | None = None
+    heartbeat_interval_s: float = Field(5.0, gt=0)
+    coordinator_lease_s: float = Field(30.0, gt=0)
+    coordinator_name: str | None = None
 
     def artifacts_location(self) -> str:
         """The artifacts folder or URL in effect."""

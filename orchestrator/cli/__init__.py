@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 
 import typer
@@ -23,6 +24,17 @@ app.command("run")(run)
 app.command("validate")(validate)
 app.command("plan")(plan)
 app.add_typer(nodes_cmd.app, name="nodes")
+
+
+def _load_plugins() -> None:
+    # Commands from packages built on the orchestrator (``segue worker`` comes
+    # from ``workers``) join through an entry point: the orchestrator never
+    # imports them itself.
+    for entry in importlib.metadata.entry_points(group="segue.cli"):
+        entry.load()(app)
+
+
+_load_plugins()
 
 
 def main() -> None:

@@ -26,6 +26,8 @@ class RunRequest(_Message):
         cursor: The producer cursor to resume from (``produce`` only).
         writers_done: For a queue reader, every writer of its queue has ended.
         inputs: Input port values, JSON (artifacts as their reference objects).
+        attempts: The retry policy's total attempts: a failure of an earlier
+            attempt is recorded ``retrying``, of the last one ``failed``.
         job_inputs: The job's inputs, sent only to ``Input`` nodes.
         cache: Whether to reuse stored outputs for identical type, version,
             config and inputs.
@@ -42,6 +44,7 @@ class RunRequest(_Message):
     config: dict[str, JsonValue] = Field(default_factory=dict)
     inputs: dict[str, JsonValue] = Field(default_factory=dict)
     attempt: int = Field(1, ge=1)
+    attempts: int = Field(1, ge=1)
     kind: RunKind = "run"
     cursor: JsonValue = None
     writers_done: bool = False

@@ -86,6 +86,7 @@ class Dispatch(NamedTuple):
             config=dict(node.config),
             inputs=self.inputs,
             attempt=self.attempt,
+            attempts=node.retry.attempts,
             kind=self.kind,
             cursor=self.cursor,
             writers_done=self.writers_done,

@@ -1,0 +1,58 @@
+"""The Celery app factory: Segue's configuration plus one task per node type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import task_postrun, worker_process_init
+
+from nodes.library import default_registry
+from nodes.registry import NodeRegistry
+from orchestrator.broker import make_celery, task_name
+from orchestrator.settings import Settings
+from workers import runtime as runtimes
+from workers.heartbeat import Heartbeat
+from workers.task import execute
+
+
+def create_app(settings: Settings | None = None, registry: NodeRegistry | None = None) -> Celery:
+    """A Celery app with a named task for every registered node type.
+
+    Each node type is its own task (``segue.node.<Type>``), so Flower shows
+    work, rates and failures per node type. The tasks take one argument: a
+    JSON ``RunRequest``.
+    """
+    settings = settings or Settings()
+    registry = registry or default_registry()
+    runtimes.configure(settings, registry)
+    app = make_celery(settings)
+    for node_type in registry:
+        _register(app, task_name(node_type.type_name))
+    app.steps["worker"].add(Heartbeat)
+    worker_process_init.connect(_fresh_process, weak=False)
+    task_postrun.connect(_free_gpu_memory, weak=False)
+    return app
+
+
+def _register(app: Celery, name: str) -> None:
+    def run_node(self: Any, request: dict[str, Any]) -> str:
+        return execute(runtimes.runtime(self.request.hostname), request)
+
+    app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)(run_node)
+
+
+def _fresh_process(**_: Any) -> None:
+    # A prefork child must not reuse its parent's connections.
+    runtimes.reset()
+
+
+def _free_gpu_memory(**_: Any) -> None:
+    # GPU workers free cached CUDA memory between tasks; torch is never
+    # imported here unless a node already imported it.
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+

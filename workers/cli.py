@@ -1,0 +1,30 @@
+"""``segue worker``: added to the ``segue`` command through the ``segue.cli`` entry point."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orchestrator.cli.output import EXIT_INVALID, fail
+from workers.bootstrap import CELERY_POOLS, WorkerOptions, run_worker
+
+
+def worker(
+    pool: Annotated[str, typer.Option(help="thread, asyncio or process")] = "thread",
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues (default: the pool's name)")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Parallel task slots", min=1)] = None,
+    gpu: Annotated[bool, typer.Option("--gpu", help="Serve the gpu queue, one task per GPU")] = False,
+) -> None:
+    """Run a Celery worker that executes node runs for the pool it serves."""
+    if pool not in CELERY_POOLS:
+        fail(f"unknown pool {pool!r}; pools are: {', '.join(CELERY_POOLS)}", EXIT_INVALID)
+    names = tuple(q.strip() for q in (queues or "").split(",") if q.strip())
+    run_worker(WorkerOptions(pool=pool, queues=names, concurrency=concurrency, gpu=gpu))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the worker command to the ``segue`` CLI."""
+    app.command("worker")(worker)

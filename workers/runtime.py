@@ -1,0 +1,74 @@
+"""What a worker process holds: store, artifacts, runner and the results channel.
+
+Built lazily inside the process that runs tasks - after a prefork pool forked
+it - so no database connection, socket or CUDA context crosses a fork.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+from nodes.library import default_registry
+from nodes.registry import NodeRegistry
+from orchestrator.artifacts import open_artifacts
+from orchestrator.broker import Channels
+from orchestrator.runner import NodeRunner
+from orchestrator.settings import Settings
+from orchestrator.store import Store, open_store
+
+
+class WorkerRuntime:
+    """The per-process services a node task uses."""
+
+    def __init__(self, settings: Settings, registry: NodeRegistry, name: str) -> None:
+        self.settings = settings
+        self.name = name
+        self.store: Store = open_store(settings.database_url, settings.home)
+        self.artifacts = open_artifacts(settings.artifacts_location())
+        self.runner = NodeRunner(
+            registry,
+            self.artifacts,
+            cache=self.store,
+            threshold=settings.artifact_threshold_bytes,
+            worker=name,
+        )
+        self.channels = Channels(settings.broker_url)
+
+    def close(self) -> None:
+        """Release connections."""
+        self.channels.close()
+        self.store.close()
+
+
+_lock = threading.Lock()
+_runtime: WorkerRuntime | None = None
+_pid = 0
+_settings: Settings | None = None
+_registry: NodeRegistry | None = None
+
+
+def configure(settings: Settings, registry: NodeRegistry | None = None) -> None:
+    """Set what runtimes are built from (called when the worker starts)."""
+    global _settings, _registry
+    _settings, _registry = settings, registry
+
+
+def runtime(hostname: str | None = None) -> WorkerRuntime:
+    """This process's runtime, built on first use (and again after a fork)."""
+    global _runtime, _pid
+    with _lock:
+        if _runtime is None or _pid != os.getpid():
+            settings = _settings or Settings()
+            name = hostname or f"{socket.gethostname()}-{os.getpid()}"
+            _runtime = WorkerRuntime(settings, _registry or default_registry(), name)
+            _pid = os.getpid()
+        return _runtime
+
+
+def reset() -> None:
+    """Forget this process's runtime (a forked child builds its own)."""
+    global _runtime
+    with _lock:
+        _runtime = None

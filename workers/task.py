@@ -1,0 +1,110 @@
+"""The task that runs one node run on a worker.
+
+It claims the run in SQL first: a redelivered task for a run that already
+finished is acknowledged and skipped - its recorded result is sent to the
+coordinator again, in case the first report was lost. Otherwise it runs the
+node with the same runner as embedded mode, records the result (the first
+completion wins) and reports it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from orchestrator.runtime.messages import ErrorInfo, RunRequest, RunResult
+from orchestrator.runtime.states import RunStatus
+from orchestrator.scheduler.events import RunFinished
+from orchestrator.store.base import RunRecord
+from workers.runtime import WorkerRuntime
+
+
+def execute(rt: WorkerRuntime, payload: dict[str, Any]) -> str:
+    """Run one node run described by a JSON ``RunRequest``; returns what happened."""
+    request = RunRequest.model_validate(payload)
+    claim = _record(request, RunStatus.RUNNING.value, rt.name, started_at=time.time())
+    if not rt.store.claim_run(claim):
+        return _already_done(rt, request)
+    finished = rt.runner.run(request)
+    status = _status(request, finished)
+    final = _record(
+        request,
+        status,
+        rt.name,
+        started_at=finished.started_at,
+        finished_at=finished.finished_at,
+        outputs=finished.outputs if finished.status != "failed" else None,
+        error=finished.error,
+    )
+    if not rt.store.complete_run(final):
+        return _already_done(rt, request)
+    rt.channels.publish_result(_result(finished).model_dump(mode="json"))
+    return status
+
+
+def _status(request: RunRequest, finished: RunFinished) -> str:
+    if finished.status == "cached":
+        return RunStatus.CACHED.value
+    if finished.status != "failed":
+        return RunStatus.SUCCEEDED.value
+    if finished.retryable and request.attempt < request.attempts:
+        return RunStatus.RETRYING.value  # the coordinator schedules the next attempt
+    return RunStatus.FAILED.value
+
+
+def _already_done(rt: WorkerRuntime, request: RunRequest) -> str:
+    stored = rt.store.get_run(request.run_id)
+    if stored is None or stored.attempt != request.attempt or not RunStatus(stored.status).terminal:
+        return "skipped: a newer attempt owns this run"
+    status = stored.status if stored.status in ("succeeded", "cached") else "failed"
+    error = ErrorInfo(type="Recorded", message=stored.error or "", retryable=False)
+    rt.channels.publish_result(
+        RunResult(
+            run_id=stored.run_id,
+            attempt=stored.attempt,
+            status=status,
+            outputs=stored.outputs or {},
+            error=error if status == "failed" else None,
+            started_at=stored.started_at,
+            finished_at=stored.finished_at,
+            worker=stored.worker,
+        ).model_dump(mode="json")
+    )
+    return "duplicate: already finished, result sent again"
+
+
+def _record(request: RunRequest, status: str, worker: str, **fields: Any) -> RunRecord:
+    return RunRecord(
+        run_id=request.run_id,
+        job_id=request.job_id,
+        loop=request.loop,
+        iteration=request.iteration,
+        node_id=request.node_id,
+        type_name=request.type_name,
+        status=status,
+        attempt=request.attempt,
+        queue=request.queue,
+        worker=worker,
+        **fields,
+    )
+
+
+def _result(finished: RunFinished) -> RunResult:
+    error = None
+    if finished.error is not None:
+        kind, _, message = finished.error.partition(": ")
+        error = ErrorInfo(type=kind, message=message, retryable=finished.retryable)
+    return RunResult(
+        run_id=finished.run_id,
+        attempt=finished.attempt,
+        status=finished.status,
+        outputs=finished.outputs or {},
+        cursor=finished.cursor,
+        exhausted=finished.exhausted,
+        idle=finished.idle,
+        delivery=finished.delivery,
+        error=error,
+        started_at=finished.started_at,
+        finished_at=finished.finished_at,
+        worker=finished.worker,
+    )
