@@ -8,7 +8,6 @@ Both queues are durable and their messages persistent and JSON.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -109,7 +108,7 @@ class Channels:
             while True:
                 connection.drain_events(timeout=0)
                 count += 1
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             pass
         return count
 

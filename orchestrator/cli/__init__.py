@@ -9,6 +9,7 @@ import typer
 
 from nodes.errors import SegueError
 from orchestrator.cli import nodes_cmd
+from orchestrator.cli.coordinator_cmd import coordinator
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, err
 from orchestrator.cli.run_cmd import run
 from orchestrator.cli.validate_cmd import plan, validate
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("run")(run)
+app.command("coordinator")(coordinator)
 app.command("validate")(validate)
 app.command("plan")(plan)
 app.add_typer(nodes_cmd.app, name="nodes")

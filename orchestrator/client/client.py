@@ -72,7 +72,26 @@ class Client:
     manager; closing it cancels the jobs it still runs in embedded mode.
     """
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        broker_url: str | None = None,
+        database_url: str | None = None,
+        settings: Settings | None = None,
+        registry: NodeRegistry | None = None,
+    ) -> None:
+        """A client of a cluster (the given URLs, else ``SEGUE_*`` settings), or of ``backend``."""
+        if backend is None:
+            from orchestrator.client.cluster import ClusterBackend
+
+            settings = settings or Settings()
+            updates = {
+                k: v
+                for k, v in (("broker_url", broker_url), ("database_url", database_url))
+                if v is not None
+            }
+            backend = ClusterBackend(settings.model_copy(update=updates), registry)
         self._backend = backend
 
     @classmethod

@@ -21,15 +21,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from nodes.artifacts import ArtifactStore
+from nodes.errors import SegueError
 from nodes.registry import NodeRegistry
 from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
-from orchestrator.engine.executor import LocalExecutor
+from orchestrator.engine.executor import Executor, ExecutorFactory, LocalExecutor
 from orchestrator.engine.jobs import EngineJob, LiveItem, check_inputs
 from orchestrator.engine.recording import job_event, loop_event, loop_record, run_event, run_record
+from orchestrator.errors import WorkflowParseError
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan, compile_workflow
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
-from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
+from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner, restore_value
 from orchestrator.runtime.states import DesiredLoopState, JobStatus
 from orchestrator.scheduler import (
     Ack,
@@ -54,6 +56,7 @@ LOOP_FLUSH_S = 0.1
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
 INLINE_ROUNDS = 256
 PLAN_CACHE_SIZE = 64
+CLOSE_WAIT_S = 10.0
 _STOP = object()
 
 
@@ -98,6 +101,8 @@ class Engine:
         threshold: int = DEFAULT_THRESHOLD,
         gc_threshold: int = 0,
         clock: Callable[[], float] = time.time,
+        executor: ExecutorFactory | None = None,
+        worker: str = "embedded",
     ) -> None:
         self.store = store
         self.registry = registry
@@ -111,10 +116,12 @@ class Engine:
             queues=self.queues,
             threshold=threshold,
             on_event=self._node_event,
-            worker="embedded",
+            worker=worker,
         )
-        self.executor = LocalExecutor(
-            self.runner, self._post_results, threads, processes, artifacts_root
+        self.executor: Executor = (
+            executor(self.runner, self._post_results)
+            if executor is not None
+            else LocalExecutor(self.runner, self._post_results, threads, processes, artifacts_root)
         )
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._jobs: dict[str, EngineJob] = {}
@@ -186,6 +193,45 @@ class Engine:
                 self._plans[digest] = plan
         return plan, digest
 
+    def adopt(self, record: JobRecord) -> bool:
+        """Drive a job a client wrote to the store (distributed mode); False if known.
+
+        Raises:
+            WorkflowError: the job's stored workflow is missing or no longer valid.
+        """
+        with self._jobs_lock:
+            if record.id in self._jobs:
+                return False
+        workflow = self._stored_workflow(record)
+        plan, _ = self._plan(workflow, self.clock())
+        for q in plan.queues.values():
+            for reader in q.readers:
+                self.queues.subscribe(
+                    queue_key(record.id, q.name, q.scope), reader.group or reader.loop
+                )
+        job = EngineJob(record.id, plan, Scheduler(record.id, plan, dict(record.inputs)))
+        with self._jobs_lock:
+            self._jobs[record.id] = job
+        self._inbox.put((record.id, Start()))
+        return True
+
+    def post(self, job_id: str, event: Any) -> None:
+        """Feed a scheduler event (a control request, a cancel) to a job's scheduler."""
+        self._inbox.put((job_id, event))
+
+    def post_results(self, results: list[RunFinished]) -> None:
+        """Feed finished runs reported from elsewhere (workers) to their jobs."""
+        self._inbox.put(results)
+
+    def _stored_workflow(self, record: JobRecord) -> Workflow:
+        spec = record.spec
+        if record.digest is not None:
+            stored = self.store.get_workflow(record.digest)
+            if stored is None:
+                raise WorkflowParseError(f"job {record.id}: workflow {record.digest} is not stored")
+            spec = stored.spec
+        return Workflow.from_dict(spec)
+
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
         """Ask a loop to pause, resume or stop (applied at its next iteration boundary)."""
         job = self.job(job_id)
@@ -210,8 +256,18 @@ class Engine:
         return job
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
-        """Block until the job ends; raises ``TimeoutError`` after ``timeout`` seconds."""
-        job = self.job(job_id)
+        """Block until the job ends; raises ``TimeoutError`` after ``timeout`` seconds.
+
+        A job this engine does not hold but the store shows finished (run by an
+        earlier client on the same home, say) is answered from the store.
+        """
+        try:
+            job = self.job(job_id)
+        except KeyError:
+            stored = self._stored_result(job_id)
+            if stored is None:
+                raise
+            return stored
         if not job.done.wait(timeout):
             raise TimeoutError(f"job {job_id} did not finish within {timeout}s")
         if self._failure is not None:
@@ -241,8 +297,10 @@ class Engine:
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
         """The job's node runs as recorded, by loop, iteration and node."""
-        self.job(job_id)
         self.flush()
+        records = self.store.list_runs(job_id, loop)
+        if not records:
+            self.job(job_id)  # raises KeyError naming a job this engine never had
         return [
             RunInfo(
                 run_id=r.run_id,
@@ -259,7 +317,7 @@ class Engine:
                 outputs=r.outputs,
                 error=r.error,
             )
-            for r in self.store.list_runs(job_id, loop)
+            for r in records
         ]
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
@@ -275,10 +333,17 @@ class Engine:
         self.recorder.flush()
 
     def close(self) -> None:
-        """Cancel running jobs, stop the pools and write what is buffered."""
-        for job_id, job in list(self._jobs.items()):
-            if not job.done.is_set():
-                self.cancel(job_id)
+        """Cancel running jobs, stop the pools and write what is buffered.
+
+        Cancelled jobs are waited for (at most ``CLOSE_WAIT_S``), so the store
+        shows them ``cancelled`` rather than forever ``running``.
+        """
+        running = [job for job in list(self._jobs.values()) if not job.done.is_set()]
+        for job in running:
+            self.cancel(job.id)
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        for job in running:
+            job.done.wait(max(0.0, deadline - time.monotonic()))
         self._inbox.put(_STOP)
         self._thread.join(timeout=30)
         self.executor.close(wait=False)
@@ -431,27 +496,52 @@ class Engine:
     def _finish(self, job: EngineJob, change: JobChanged, now: float) -> None:
         self._flush_loops(now, force=True)
         self.recorder.flush()
+        outputs = self._output_values(change.outputs)
         self.store.update_job(
-            job.id, status=change.status, at=now, outputs=change.outputs, error=change.error
+            job.id, status=change.status, at=now, outputs=outputs, error=change.error
         )
-        loops = {
+        job.complete(
+            JobResult(
+                job=job.id,
+                status=change.status,
+                outputs=outputs,
+                error=change.error,
+                loops=self._loop_infos(job.id),
+            )
+        )
+
+    def _loop_infos(self, job_id: str) -> dict[str, LoopInfo]:
+        return {
             r.name: LoopInfo(
                 name=r.name,
                 status=r.status,
                 iterations=r.iterations,
                 failed_iterations=r.failed_iterations,
             )
-            for r in self.store.list_loops(job.id)
+            for r in self.store.list_loops(job_id)
         }
-        job.complete(
-            JobResult(
-                job=job.id,
-                status=change.status,
-                outputs=change.outputs,
-                error=change.error,
-                loops=loops,
-            )
+
+    def _stored_result(self, job_id: str) -> JobResult | None:
+        """How a job this engine does not hold ended, per the store; None if it did not."""
+        record = self.store.get_job(job_id)
+        if record is None or record.status not in ("completed", "failed", "cancelled"):
+            return None
+        return JobResult(
+            job=job_id,
+            status=record.status,
+            outputs=dict(record.outputs),
+            error=record.error,
+            loops=self._loop_infos(job_id),
         )
+
+    def _output_values(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """Job outputs with the artifacts large values were offloaded to read back:
+        a job's outputs are its values, whatever their size."""
+        artifacts = self.runner.artifacts
+        try:
+            return {name: restore_value(value, artifacts) for name, value in outputs.items()}
+        except (SegueError, ValueError):
+            return outputs  # an unreadable artifact: keep its reference rather than fail
 
     def _flush_loops(self, now: float, force: bool = False) -> None:
         if not self._loop_changes or (not force and now < self._loop_flush_at):

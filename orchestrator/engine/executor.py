@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from nodes.artifacts import ArtifactStore, LocalArtifactStore
 from nodes.base import Node
@@ -30,6 +30,21 @@ from orchestrator.scheduler.commands import Dispatch
 from orchestrator.scheduler.events import RunFinished
 
 ResultSink = Callable[[list[RunFinished]], None]
+
+
+class Executor(Protocol):
+    """Where dispatched runs execute; results come back through the sink it was given."""
+
+    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
+        """Start the runs; return the results of any it ran right away."""
+        ...
+
+    def close(self, wait: bool = True) -> None:
+        """Stop taking runs."""
+        ...
+
+
+ExecutorFactory = Callable[[NodeRunner, ResultSink], Executor]
 CHUNK = 64
 ENGINE_DRIVEN = frozenset({"QueueWriter", "QueueReader"})
 

@@ -19,6 +19,9 @@ def run_record(job_id: str, change: RunChanged, at: float) -> RunRecord:
     """The store row of a run change."""
     node = change.node
     final = change.status in _FINAL
+    # Runs the scheduler settles itself (Output, skipped, cancelled) carry no
+    # timings of their own: a finished run still gets the time it was settled.
+    finished_at = (change.finished_at if change.finished_at is not None else at) if final else None
     return RunRecord(
         run_id=change.run_id,
         job_id=job_id,
@@ -31,7 +34,7 @@ def run_record(job_id: str, change: RunChanged, at: float) -> RunRecord:
         queue=node.route.queue,
         worker=change.worker,
         started_at=change.started_at,
-        finished_at=change.finished_at if final else None,
+        finished_at=finished_at,
         outputs=change.outputs,
         error=change.error,
     )

@@ -1,7 +1,14 @@
 """Running one node run, the same way in every executor."""
 
 from orchestrator.runner.runner import Cache, NodeRunner, RunSpec
-from orchestrator.runner.values import ARTIFACT_KEY, DEFAULT_THRESHOLD, cache_key, offload, restore
+from orchestrator.runner.values import (
+    ARTIFACT_KEY,
+    DEFAULT_THRESHOLD,
+    cache_key,
+    offload,
+    restore,
+    restore_value,
+)
 
 __all__ = [
     "ARTIFACT_KEY",
@@ -12,4 +19,5 @@ __all__ = [
     "cache_key",
     "offload",
     "restore",
+    "restore_value",
 ]

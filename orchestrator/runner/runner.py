@@ -203,8 +203,12 @@ class NodeRunner:
             inputs = node.Inputs.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
-            port = ".".join(str(p) for p in first["loc"]) or "inputs"
-            raise FatalNodeError(f"input {port!r} of {spec.node_id!r}: {first['msg']}") from None
+            # loc[0] is the port; the rest may name a union member (``a.int``), not a field.
+            port = str(first["loc"][0]) if first["loc"] else "inputs"
+            got = "" if first["type"] == "missing" else f" (got {first.get('input')!r:.80})"
+            raise FatalNodeError(
+                f"input {port!r} of {spec.node_id!r}: {first['msg']}{got}"
+            ) from None
         key = None
         if spec.cache and spec.kind == "run":
             key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)

@@ -56,6 +56,20 @@ def offload(outputs: dict[str, Any], store: ArtifactStore, threshold: int) -> di
     return result
 
 
+def restore_value(value: Any, store: ArtifactStore) -> Any:
+    """``value`` with artifact markers turned back into what they hold.
+
+    A marker may be the value itself or an item of a list (a loop's ``Output``
+    collects one value per iteration).
+    """
+    if isinstance(value, dict) and ARTIFACT_KEY in value and len(value) == 1:
+        artifact = Artifact.model_validate(value[ARTIFACT_KEY])
+        return json.loads(store.get(artifact))
+    if isinstance(value, list) and any(isinstance(v, dict) and ARTIFACT_KEY in v for v in value):
+        return [restore_value(v, store) for v in value]
+    return value
+
+
 def restore(inputs: dict[str, Any], store: ArtifactStore) -> dict[str, Any]:
     """Turn artifact markers back into the values they hold."""
     result = inputs

@@ -1,0 +1,131 @@
+"""``segue coordinator``: the scheduler driven over Celery workers.
+
+The coordinator consumes run results from ``segue.results`` and wake-ups from
+``segue.control``, and scans the store (the source of truth) for submitted
+jobs, loop requests and cancels; the engine decides, the Celery executor
+dispatches. Clients only write requests; workers only write their own runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from nodes.errors import SegueError
+from nodes.library import default_registry
+from nodes.registry import NodeRegistry
+from orchestrator.artifacts import open_artifacts
+from orchestrator.broker import Channels, make_celery
+from orchestrator.coordinator.celery_executor import CeleryExecutor
+from orchestrator.engine.engine import Engine
+from orchestrator.engine.executor import ResultSink
+from orchestrator.queues import MemoryQueueBackend, QueueBackend
+from orchestrator.runner import NodeRunner
+from orchestrator.runtime.messages import RunResult
+from orchestrator.runtime.states import DesiredLoopState, JobStatus
+from orchestrator.scheduler import CancelJob, LoopControl, RunFinished
+from orchestrator.settings import Settings
+from orchestrator.store import open_store
+
+log = logging.getLogger("segue.coordinator")
+SCAN_INTERVAL_S = 1.0
+
+
+class Coordinator:
+    """Drives submitted jobs to their end over Celery workers."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        registry: NodeRegistry | None = None,
+        queues: QueueBackend | None = None,
+    ) -> None:
+        self.settings = settings = settings or Settings()
+        self.store = open_store(settings.database_url, settings.home)
+        self.app = make_celery(settings)
+        self.channels = Channels(settings.broker_url)
+
+        def executor(runner: NodeRunner, sink: ResultSink) -> CeleryExecutor:
+            return CeleryExecutor(self.app, runner, sink)
+
+        self.engine = Engine(
+            self.store,
+            open_artifacts(settings.artifacts_location()),
+            registry or default_registry(),
+            queues=queues or MemoryQueueBackend(),
+            threshold=settings.artifact_threshold_bytes,
+            gc_threshold=settings.gc_threshold,
+            executor=executor,
+            worker="coordinator",
+        )
+        self._desired: dict[tuple[str, str], str] = {}
+        self._cancelled: set[str] = set()
+        self._stop = threading.Event()
+
+    # the service loop -----------------------------------------------------------------
+    def run(self) -> None:
+        """Serve until :meth:`stop` (or SIGTERM via the CLI)."""
+        self.channels.consume(self._on_result, self._on_control)
+        next_scan = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_scan:
+                self.scan()
+                next_scan = now + SCAN_INTERVAL_S
+            self.channels.drain(timeout=min(0.5, max(0.01, next_scan - time.monotonic())))
+        self.close()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Release the engine, connections and store."""
+        self.engine.close()
+        self.channels.close()
+
+    # intake ---------------------------------------------------------------------------
+    def _on_result(self, body: dict[str, Any]) -> None:
+        try:
+            result = RunResult.model_validate(body)
+        except ValueError:
+            log.warning("dropped a malformed run result: %.200r", body)
+            return
+        self.engine.post_results([RunFinished.from_result(result)])
+
+    def _on_control(self, body: dict[str, Any]) -> None:
+        self.scan(body.get("job"))
+
+    def scan(self, job_id: str | None = None) -> None:
+        """Adopt submitted jobs and apply loop requests and cancels found in the store."""
+        records = (
+            [r for r in [self.store.get_job(job_id)] if r is not None]
+            if job_id
+            else self.store.list_jobs(status=JobStatus.PENDING.value, limit=1000)
+            + self.store.list_jobs(status=JobStatus.RUNNING.value, limit=1000)
+        )
+        for record in records:
+            if JobStatus(record.status).terminal:
+                continue
+            try:
+                adopted = self.engine.adopt(record)
+            except SegueError as exc:
+                log.error("job %s cannot run: %s", record.id, exc)
+                self.store.update_job(record.id, status="failed", at=time.time(), error=str(exc))
+                continue
+            if adopted:
+                log.info("adopted job %s (%s)", record.id, record.workflow)
+            self._requests(record.id, record.cancel_requested)
+
+    def _requests(self, job_id: str, cancel: bool) -> None:
+        if cancel and job_id not in self._cancelled:
+            self._cancelled.add(job_id)
+            self.engine.post(job_id, CancelJob())
+        for loop in self.store.list_loops(job_id):
+            key = (job_id, loop.name)
+            if loop.name == "main" or self._desired.get(key, "running") == loop.desired:
+                continue
+            self._desired[key] = loop.desired
+            self.engine.post(job_id, LoopControl(loop.name, DesiredLoopState(loop.desired)))
