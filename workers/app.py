@@ -55,4 +55,3 @@ def _free_gpu_memory(**_: Any) -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
-

@@ -16,7 +16,9 @@ def worker(
         str | None, typer.Option(help="Comma-separated queues (default: the pool's name)")
     ] = None,
     concurrency: Annotated[int | None, typer.Option(help="Parallel task slots", min=1)] = None,
-    gpu: Annotated[bool, typer.Option("--gpu", help="Serve the gpu queue, one task per GPU")] = False,
+    gpu: Annotated[
+        bool, typer.Option("--gpu", help="Serve the gpu queue, one task per GPU")
+    ] = False,
 ) -> None:
     """Run a Celery worker that executes node runs for the pool it serves."""
     if pool not in CELERY_POOLS:

@@ -6,21 +6,13 @@ reads the file's age does not.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from celery import bootsteps
 
+from orchestrator.heartbeat import beat
 from workers import runtime as runtimes
-
-
-def beat(path: Path) -> None:
-    """Write the current time to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(f"{time.time():.3f}\n")
-    tmp.replace(path)
 
 
 class Heartbeat(bootsteps.StartStopStep):  # type: ignore[misc]

@@ -32,9 +32,14 @@ class WorkerRuntime:
             self.artifacts,
             cache=self.store,
             threshold=settings.artifact_threshold_bytes,
+            on_event=self._node_event,
             worker=name,
         )
         self.channels = Channels(settings.broker_url)
+
+    def _node_event(self, run_id: str, kind: str, data: object) -> None:
+        # Progress and previews reach the coordinator on the results queue.
+        self.channels.publish_result({"node_event": {"run_id": run_id, "kind": kind, "data": data}})
 
     def close(self) -> None:
         """Release connections."""

@@ -60,6 +60,9 @@ def run(
         values = parse_inputs(inputs or [])
         workflow = Workflow.load(file)
     except ValueError as exc:
+        if json_:  # scripts get their one object, whatever went wrong
+            _print_invalid([Issue(str(exc))])
+            raise typer.Exit(EXIT_INVALID) from None
         fail(str(exc), EXIT_INVALID)
     except WorkflowError as exc:
         _invalid(exc, file, json_)
@@ -86,18 +89,22 @@ def run(
 def _invalid(exc: WorkflowError, file: Path, json_: bool) -> None:
     issues: list[Issue] = getattr(exc, "issues", None) or [Issue(str(exc), source=str(file))]
     if json_:
-        print_json(
-            {
-                "job": None,
-                "status": "invalid",
-                "outputs": {},
-                "error": "; ".join(i.located() for i in issues),
-                "loops": {},
-            }
-        )
+        _print_invalid(issues)
     else:
         print_issues(issues)
     raise typer.Exit(EXIT_INVALID)
+
+
+def _print_invalid(issues: list[Issue]) -> None:
+    print_json(
+        {
+            "job": None,
+            "status": "invalid",
+            "outputs": {},
+            "error": "; ".join(i.located() for i in issues),
+            "loops": {},
+        }
+    )
 
 
 def _report(result: JobResult, json_: bool) -> None:

@@ -21,6 +21,7 @@ from orchestrator.broker import Channels, make_celery
 from orchestrator.coordinator.celery_executor import CeleryExecutor
 from orchestrator.engine.engine import Engine
 from orchestrator.engine.executor import ResultSink
+from orchestrator.heartbeat import beat
 from orchestrator.queues import MemoryQueueBackend, QueueBackend
 from orchestrator.runner import NodeRunner
 from orchestrator.runtime.messages import RunResult
@@ -69,11 +70,14 @@ class Coordinator:
         """Serve until :meth:`stop` (or SIGTERM via the CLI)."""
         self.channels.consume(self._on_result, self._on_control)
         next_scan = 0.0
+        heartbeat = self.settings.heartbeat_path
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_scan:
                 self.scan()
                 next_scan = now + SCAN_INTERVAL_S
+                if heartbeat is not None:
+                    beat(heartbeat)
             self.channels.drain(timeout=min(0.5, max(0.01, next_scan - time.monotonic())))
         self.close()
 
@@ -88,6 +92,12 @@ class Coordinator:
 
     # intake ---------------------------------------------------------------------------
     def _on_result(self, body: dict[str, Any]) -> None:
+        event = body.get("node_event")
+        if isinstance(event, dict):
+            self.engine.post_node_event(
+                str(event.get("run_id")), str(event.get("kind")), event.get("data")
+            )
+            return
         try:
             result = RunResult.model_validate(body)
         except ValueError:

@@ -54,6 +54,8 @@ LOOP_FLUSH_S = 0.1
 # A run that simply succeeded is stored as its node_runs row; the event log keeps
 # the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
+# Previews go to the event log; progress is shown live only (a node may report it often).
+STORED_NODE_EVENTS = frozenset({"preview"})
 INLINE_ROUNDS = 256
 PLAN_CACHE_SIZE = 64
 CLOSE_WAIT_S = 10.0
@@ -218,6 +220,10 @@ class Engine:
     def post(self, job_id: str, event: Any) -> None:
         """Feed a scheduler event (a control request, a cancel) to a job's scheduler."""
         self._inbox.put((job_id, event))
+
+    def post_node_event(self, run_id: str, kind: str, data: Any) -> None:
+        """A node running elsewhere reported progress or a preview."""
+        self._node_event(run_id, kind, data)
 
     def post_results(self, results: list[RunFinished]) -> None:
         """Feed finished runs reported from elsewhere (workers) to their jobs."""
@@ -397,7 +403,22 @@ class Engine:
             if job is None:
                 continue
             if isinstance(event, tuple):
-                job.node_event(event, now)
+                live = job.node_event(event, now)
+                if live.kind in STORED_NODE_EVENTS:
+                    self.recorder.submit_events(
+                        [
+                            EventRecord(
+                                job_id=job_id,
+                                kind=live.kind,
+                                at=now,
+                                loop=live.loop,
+                                iteration=live.iteration,
+                                node=live.node,
+                                run_id=live.run_id,
+                                data=live.data,
+                            )
+                        ]
+                    )
             elif callable(event):
                 event()
             else:

@@ -64,22 +64,22 @@ class EngineJob:
             self._history.extend(events)
             self._changed.notify_all()
 
-    def node_event(self, event: tuple[str, str, str, Any], now: float) -> None:
-        """A node reported progress or a preview."""
+    def node_event(self, event: tuple[str, str, str, Any], now: float) -> JobEvent:
+        """A node reported progress or a preview; returns the event shown live."""
         _, run_id, kind, data = event
         parts = run_id.split(":", 3)
-        self.publish_live(
-            JobEvent(
-                job=self.id,
-                kind=kind,
-                at=now,
-                loop=parts[1],
-                iteration=int(parts[2]),
-                node=parts[3],
-                run_id=run_id,
-                data=data if isinstance(data, dict) else {"value": data},
-            )
+        live = JobEvent(
+            job=self.id,
+            kind=kind,
+            at=now,
+            loop=parts[1],
+            iteration=int(parts[2]),
+            node=parts[3],
+            run_id=run_id,
+            data=data if isinstance(data, dict) else {"value": data},
         )
+        self.publish_live(live)
+        return live
 
     def publish_live(self, event: JobEvent) -> None:
         """An event that is shown live but not stored (progress, previews)."""

@@ -90,7 +90,12 @@ class Scheduler(LoopMachine):
 
     def _run_finished(self, event: RunFinished) -> None:
         run = self.state.active.get(event.run_id)
-        if run is None or run.attempt != event.attempt or run.status.terminal:
+        if (
+            run is None
+            or run.attempt != event.attempt
+            or run.status.terminal
+            or run.status is RunStatus.RETRYING  # this attempt already ended (failed, timed out)
+        ):
             return  # a late or duplicate result: the first one counted
         run.started_at = event.started_at
         run.finished_at = event.finished_at

@@ -17,18 +17,24 @@ import pytest
 
 from orchestrator import Client, Job, JobEvent, JobResult, Workflow, WorkflowBuilder
 from orchestrator.client import RunInfo
+from tests.support.cluster import Cluster
 
-EXECUTORS = ["embedded"]
-"""Executor kinds every conformance test runs on; the Celery executor joins this list."""
+EXECUTORS = ["embedded", pytest.param("celery", marks=pytest.mark.services)]
+"""Executor kinds every conformance test runs on: in-process, and a real cluster
+(coordinator and Celery workers in other processes, PostgreSQL, Redis)."""
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def open_client(kind: str, home: Path) -> Client:
-    """A client over a fresh backend of ``kind`` whose state lives under ``home``."""
+def open_client(kind: str, home: Path, request: pytest.FixtureRequest) -> Client:
+    """A client over a backend of ``kind``: a fresh embedded engine under ``home``,
+    or the session's cluster."""
     if kind == "embedded":
         return Client.embedded(home)
-    raise ValueError(f"unknown executor kind {kind!r}; known: {', '.join(EXECUTORS)}")
+    if kind == "celery":
+        cluster: Cluster = request.getfixturevalue("cluster")
+        return cluster.client()
+    raise ValueError(f"unknown executor kind {kind!r}")
 
 
 class Harness:
@@ -39,10 +45,10 @@ class Harness:
         client: The public client over that executor.
     """
 
-    def __init__(self, kind: str, home: Path) -> None:
+    def __init__(self, kind: str, home: Path, request: pytest.FixtureRequest) -> None:
         self.kind = kind
         self.home = home
-        self.client = open_client(kind, home)
+        self.client = open_client(kind, home, request)
 
     def close(self) -> None:
         """Release the backend."""
@@ -132,7 +138,7 @@ class Harness:
 @pytest.fixture(params=EXECUTORS)
 def executor(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """A :class:`Harness` over each executor kind, with its own home folder."""
-    harness = Harness(request.param, tmp_path / "home")
+    harness = Harness(request.param, tmp_path / "home", request)
     try:
         yield harness
     finally:

@@ -14,6 +14,8 @@ from types import ModuleType
 
 import pytest
 
+from orchestrator import Workflow
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -92,7 +94,14 @@ def test_sensor_loop_calibrates_every_reading_and_logs_each_once(
     executor: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the sink writes readings.jsonl relative to the cwd
-    job = executor.submit(executor.example("sensor-loop"))
+    workflow = executor.example("sensor-loop")
+    if executor.kind != "embedded":  # a worker's cwd is its own: give the sink a full path
+        data = workflow.to_dict()
+        for node in data["nodes"]:
+            if node["type"] == "JsonlSink":
+                node["config"]["path"] = str(tmp_path / "readings.jsonl")
+        workflow = Workflow.from_dict(data)
+    job = executor.submit(workflow)
     result = job.wait(timeout=30)
 
     expected = [i * 1.5 for i in range(20)]

@@ -1,0 +1,257 @@
+"""The broker-backed queue backend (DESIGN 3.5) on kombu: Redis or RabbitMQ.
+
+Layout (see :mod:`orchestrator.queues.kombu_names`): one durable broker queue
+``{prefix}.{queue}.{group}`` per subscription, a holding queue
+``{prefix}.{queue}.__orphans__`` for messages published before any group, and
+the groups of every queue recorded in the broker (a Redis set, or an AMQP
+fanout exchange plus a registry queue; see :mod:`orchestrator.queues.kombu_routes`),
+so a publisher in another process, or after a restart, reaches every group.
+
+Delivery is at-least-once. A received message stays unacknowledged in the
+broker until :meth:`KombuQueueBackend.ack`, which must be called on the backend
+instance that received it (the broker ties an acknowledgement to the channel).
+When the process holding it dies, the message comes back:
+
+* RabbitMQ requeues it as soon as the connection drops. Its
+  ``consumer_timeout`` (30 min by default) must outlast the longest iteration.
+* Redis keeps it in ``{prefix}:unacked`` and restores it once it is older than
+  ``visibility_timeout_s``. kombu restores only when a channel is used: here
+  every ``receive`` sweeps, at most every ``min(5 s, visibility_timeout_s / 4)``.
+  A live reader that holds a message longer than the timeout gets it duplicated,
+  so the timeout must outlast the longest iteration (DESIGN 10).
+
+Values travel as JSON (kombu's ``json`` serializer), persistent; on AMQP every
+publish waits for the broker's confirm.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from kombu.exceptions import EncodeError
+
+from orchestrator.queues.base import Message
+from orchestrator.queues.kombu_names import HEADER_ID, QueueNames, check_group
+from orchestrator.queues.kombu_routes import AmqpRoutes, RedisRoutes, Routes
+from orchestrator.queues.kombu_session import BrokerSession
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+REDIS_SCHEMES = frozenset({"redis", "rediss"})
+AMQP_SCHEMES = frozenset({"amqp", "amqps", "pyamqp"})
+POLL_FIRST_S = 0.002
+"""The first wait of an empty ``receive``; it doubles up to ``poll_max_s``."""
+DEDUPE_TTL_S = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class _Held:
+    queue: str
+    group: str
+    message: Any  # the kombu message, acknowledged on the channel that got it
+
+
+class KombuQueueBackend:
+    """Durable broadcast queues with competing readers on Redis or RabbitMQ.
+
+    Args:
+        url: ``redis://host:port/db`` or ``amqp://user:password@host:port/vhost``.
+        prefix: Prefix of every broker name and Redis key of this backend.
+        visibility_timeout_s: Redis: how long a received message may stay
+            unacknowledged before it is given to another reader.
+        dedupe_ttl_s: Redis: how long a published ``message_id`` is remembered.
+        poll_max_s: The longest sleep between two polls of an empty queue.
+
+    Thread safety: one connection per backend, every broker call under one lock
+    (see :mod:`orchestrator.queues.kombu_session`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "segue.q",
+        visibility_timeout_s: float = 3600.0,
+        *,
+        dedupe_ttl_s: float = DEDUPE_TTL_S,
+        poll_max_s: float = 0.05,
+    ) -> None:
+        scheme = urlsplit(url).scheme
+        if scheme not in REDIS_SCHEMES | AMQP_SCHEMES:
+            raise ValueError(
+                f"queue backend URL {url!r}: use redis://host:port/db or amqp://host:port/vhost"
+            )
+        if visibility_timeout_s <= 0:
+            raise ValueError(f"visibility_timeout_s must be positive, got {visibility_timeout_s}")
+        names = self._names = QueueNames(prefix)
+        self._poll_max_s = max(poll_max_s, POLL_FIRST_S)
+        self._held: dict[str, _Held] = {}
+        self._subscribed: set[tuple[str, str]] = set()
+        self._routes: Routes
+        if scheme in REDIS_SCHEMES:
+            options = {
+                "visibility_timeout": visibility_timeout_s,
+                "unacked_key": names.transport_key("unacked"),
+                "unacked_index_key": names.transport_key("unacked_index"),
+                "unacked_mutex_key": names.transport_key("unacked_mutex"),
+                "priority_steps": [0],  # one list per queue: one RPOP per poll
+            }
+            self._session = BrokerSession(url, options, virtual=True)
+            every = min(5.0, visibility_timeout_s / 4)
+            self._routes = RedisRoutes(self._session, names, url, dedupe_ttl_s, every)
+        else:
+            self._session = BrokerSession(url, {"confirm_publish": True}, virtual=False)
+            self._routes = AmqpRoutes(self._session, names)
+
+    def subscribe(self, queue: str, group: str) -> None:
+        check_group(queue, group)
+        with self._session.lock:
+            if (queue, group) not in self._subscribed:
+                self._call(lambda: self._routes.subscribe(queue, group))
+                self._subscribed.add((queue, group))
+
+    def publish(self, queue: str, value: Any, message_id: str) -> bool:
+        routes = self._routes
+
+        def publish() -> bool:
+            if routes.seen(queue, message_id):
+                return False
+            routes.publish(queue, value, message_id)
+            routes.mark(queue, message_id)  # after the publish: a crash repeats, never loses
+            return True
+
+        try:
+            return self._call(publish)
+        except EncodeError as exc:
+            raise TypeError(
+                f"queue {queue!r}: message {message_id!r} is not JSON-serialisable ({exc}); "
+                "queue values must be JSON (or artifact references)"
+            ) from exc
+
+    def receive(self, queue: str, group: str, timeout_s: float) -> Message | None:
+        self.subscribe(queue, group)
+        name = self._names.group_queue(queue, group)
+        deadline = time.monotonic() + timeout_s
+        pause = POLL_FIRST_S
+        while True:
+            message = self._call(lambda: self._take(queue, group, name))
+            if message is not None:
+                return message
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, self._poll_max_s)
+
+    def ack(self, queue: str, group: str, message_id: str) -> None:
+        with self._session.lock:
+            held = self._held.pop(message_id, None)
+            if held is None:
+                return
+            try:
+                held.message.ack()
+            except self._session.errors:
+                # The delivery died with its connection; the broker redelivers it.
+                log.warning("queue %r group %r: ack of %s failed", queue, group, message_id)
+                self._reset()
+
+    def requeue_unacked(self, queue: str, group: str) -> int:
+        with self._session.lock:
+            ids = [key for key, h in self._held.items() if (h.queue, h.group) == (queue, group)]
+            for key in reversed(ids):  # last first, so the first ends up at the head
+                self._routes.requeue(self._held.pop(key).message)
+            return len(ids)
+
+    def depth(self, queue: str, group: str | None = None) -> int:
+        names = self._names
+
+        def depth() -> int:
+            if group is not None:
+                return self._count(names.group_queue(queue, group))
+            groups = self._routes.groups(queue)
+            if not groups:
+                return self._count(names.orphans(queue))
+            return max(self._count(names.group_queue(queue, g)) for g in groups)
+
+        return self._call(depth)
+
+    def queues(self) -> dict[str, dict[str, int]]:
+        names = self._names
+
+        def listing() -> dict[str, dict[str, int]]:
+            return {
+                queue: {g: self._count(names.group_queue(queue, g)) for g in groups}
+                for queue, groups in self._routes.subscriptions().items()
+            }
+
+        return self._call(listing)
+
+    def delete(self, queue: str) -> None:
+        """Remove ``queue`` from the broker: its groups, messages and records.
+
+        Not part of :class:`~orchestrator.queues.base.QueueBackend`; job-scoped
+        queues stay in the broker until something deletes them.
+        """
+        with self._session.lock:
+            self._call(lambda: self._routes.delete(queue))
+            self._subscribed = {s for s in self._subscribed if s[0] != queue}
+            self._held = {k: h for k, h in self._held.items() if h.queue != queue}
+
+    def close(self) -> None:
+        """Release the connection; unacknowledged messages go back to their queues."""
+        with self._session.lock:
+            self._held.clear()
+            self._routes.close()
+            self._session.close()
+
+    def __enter__(self) -> KombuQueueBackend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _take(self, queue: str, group: str, name: str) -> Message | None:
+        self._routes.maintain()
+        raw = self._session.get(name)
+        if raw is None:
+            return None
+        try:
+            value = raw.decode()
+        except Exception:
+            # A message that can never decode would come back forever; drop it loudly.
+            log.exception("queue %r group %r: dropping an undecodable message", queue, group)
+            raw.reject(requeue=False)
+            return None
+        message_id = str(raw.headers.get(HEADER_ID, raw.delivery_tag))
+        delivery = f"{message_id}#{self._session.generation}.{raw.delivery_tag}"
+        self._held[delivery] = _Held(queue, group, raw)
+        return Message(delivery, value)
+
+    def _count(self, name: str) -> int:
+        return self._session.count(name) or 0
+
+    def _call(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` under the lock; after a broker error, reconnect and retry once."""
+        with self._session.lock:
+            try:
+                return operation()
+            except self._session.errors:
+                log.warning("queue broker error; reconnecting", exc_info=True)
+                self._reset()
+                return operation()
+
+    def _reset(self) -> None:
+        self._held.clear()  # those deliveries died with the connection
+        self._session.reset()
