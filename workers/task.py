@@ -22,10 +22,18 @@ from workers.runtime import WorkerRuntime
 def execute(rt: WorkerRuntime, payload: dict[str, Any]) -> str:
     """Run one node run described by a JSON ``RunRequest``; returns what happened."""
     request = RunRequest.model_validate(payload)
-    claim = _record(request, RunStatus.RUNNING.value, rt.name, started_at=time.time())
-    if not rt.store.claim_run(claim):
-        return _already_done(rt, request)
+    producing = request.kind == "produce"
+    if not producing:
+        claim = _record(request, RunStatus.RUNNING.value, rt.name, started_at=time.time())
+        if not rt.store.claim_run(claim):
+            return _already_done(rt, request)
+    # A producer's call is recorded only when it yields an item: asking an empty
+    # queue or an exhausted range is not an iteration. Asking again with the same
+    # cursor yields the same item, so a redelivered produce needs no claim.
     finished = rt.runner.run(request)
+    if producing and (finished.exhausted or finished.idle):
+        rt.channels.publish_result(_result(finished).model_dump(mode="json"))
+        return "exhausted" if finished.exhausted else "idle"
     status = _status(request, finished)
     final = _record(
         request,

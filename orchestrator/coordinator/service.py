@@ -25,7 +25,7 @@ from orchestrator.heartbeat import beat
 from orchestrator.queues import MemoryQueueBackend, QueueBackend
 from orchestrator.runner import NodeRunner
 from orchestrator.runtime.messages import RunResult
-from orchestrator.runtime.states import DesiredLoopState, JobStatus
+from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus
 from orchestrator.scheduler import CancelJob, LoopControl, RunFinished
 from orchestrator.settings import Settings
 from orchestrator.store import open_store
@@ -60,8 +60,8 @@ class Coordinator:
             gc_threshold=settings.gc_threshold,
             executor=executor,
             worker="coordinator",
+            log_every_run=True,
         )
-        self._desired: dict[tuple[str, str], str] = {}
         self._cancelled: set[str] = set()
         self._stop = threading.Event()
 
@@ -134,8 +134,7 @@ class Coordinator:
             self._cancelled.add(job_id)
             self.engine.post(job_id, CancelJob())
         for loop in self.store.list_loops(job_id):
-            key = (job_id, loop.name)
-            if loop.name == "main" or self._desired.get(key, "running") == loop.desired:
+            if loop.name == "main" or LoopStatus(loop.status).terminal:
                 continue
-            self._desired[key] = loop.desired
-            self.engine.post(job_id, LoopControl(loop.name, DesiredLoopState(loop.desired)))
+            if self.engine.desired(job_id, loop.name) != loop.desired:
+                self.engine.post(job_id, LoopControl(loop.name, DesiredLoopState(loop.desired)))

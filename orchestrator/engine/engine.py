@@ -105,6 +105,7 @@ class Engine:
         clock: Callable[[], float] = time.time,
         executor: ExecutorFactory | None = None,
         worker: str = "embedded",
+        log_every_run: bool = False,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -132,6 +133,9 @@ class Engine:
         self._loop_changes: dict[tuple[str, str], LoopRecord] = {}
         self._loop_flush_at = 0.0
         self._gc = gc_tuning(gc_threshold)
+        # Clients of an embedded engine see every event live; clients of a cluster
+        # read the event log, so a coordinator logs every run event.
+        self._quiet = frozenset() if log_every_run else QUIET_RUN_STATUSES
         self._thread = threading.Thread(target=self._serve, name="segue-engine", daemon=True)
         self._failure: BaseException | None = None
         self._thread.start()
@@ -220,6 +224,12 @@ class Engine:
     def post(self, job_id: str, event: Any) -> None:
         """Feed a scheduler event (a control request, a cancel) to a job's scheduler."""
         self._inbox.put((job_id, event))
+
+    def desired(self, job_id: str, loop: str) -> str | None:
+        """What the job's scheduler currently wants of a loop (``None``: unknown)."""
+        with self._jobs_lock:
+            job = self._jobs.get(job_id)
+        return None if job is None else job.desired.get(loop, "running")
 
     def post_node_event(self, run_id: str, kind: str, data: Any) -> None:
         """A node running elsewhere reported progress or a preview."""
@@ -474,13 +484,18 @@ class Engine:
                 dispatches.append(command)
             elif isinstance(command, RunChanged):
                 runs.append(run_record(job_id, command, now))
-                if command.status in QUIET_RUN_STATUSES:
+                if command.status in self._quiet:
                     events.append((now, command))  # made into an event only if someone looks
                 else:
                     event = run_event(job_id, command, now)
                     events.append(event)
                     stored.append(event)
             elif isinstance(command, LoopChanged):
+                if command.desired != job.desired.get(command.loop, "running"):
+                    # A policy (on_error: pause) changed what the loop wants: record
+                    # it, so a client's later resume is a change the coordinator sees.
+                    job.desired[command.loop] = command.desired
+                    self.store.request_loop(job_id, command.loop, command.desired)
                 policy = job.plan.loop(command.loop).policy.model_dump(mode="json")
                 self._loop_changes[(job_id, command.loop)] = loop_record(
                     job_id, command, policy, now

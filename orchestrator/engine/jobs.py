@@ -56,6 +56,7 @@ class EngineJob:
         self._history: list[LiveItem] = []
         self._changed = threading.Condition()
         self._error: BaseException | None = None
+        self.desired: dict[str, str] = {}  # loop -> what the scheduler last wanted of it
 
     # events ---------------------------------------------------------------------------
     def publish(self, events: list[LiveItem]) -> None:

@@ -118,17 +118,8 @@ class KombuQueueBackend:
                 self._subscribed.add((queue, group))
 
     def publish(self, queue: str, value: Any, message_id: str) -> bool:
-        routes = self._routes
-
-        def publish() -> bool:
-            if routes.seen(queue, message_id):
-                return False
-            routes.publish(queue, value, message_id)
-            routes.mark(queue, message_id)  # after the publish: a crash repeats, never loses
-            return True
-
         try:
-            return self._call(publish)
+            return self._call(lambda: self._routes.publish(queue, value, message_id))
         except EncodeError as exc:
             raise TypeError(
                 f"queue {queue!r}: message {message_id!r} is not JSON-serialisable ({exc}); "
@@ -193,6 +184,23 @@ class KombuQueueBackend:
 
         return self._call(listing)
 
+    def recover(self) -> int:
+        """Give back, now, every message that readers of this prefix hold unacknowledged.
+
+        Redis only holds a dead reader's messages until the visibility timeout;
+        a coordinator that is the sole reader of its queues calls this when it
+        starts, before receiving, so a restart does not wait that long. Never
+        call it while another live process may be holding messages: they would
+        be delivered twice. On RabbitMQ there is nothing to do (returns 0).
+        Not part of :class:`~orchestrator.queues.base.QueueBackend`.
+
+        Returns:
+            How many messages went back to their queues.
+        """
+        with self._session.lock:
+            self._held.clear()
+            return self._call(self._routes.recover)
+
     def delete(self, queue: str) -> None:
         """Remove ``queue`` from the broker: its groups, messages and records.
 
@@ -200,9 +208,10 @@ class KombuQueueBackend:
         queues stay in the broker until something deletes them.
         """
         with self._session.lock:
+            for key in [k for k, h in self._held.items() if h.queue == queue]:
+                self._held.pop(key).message.ack()  # else closing would restore it
             self._call(lambda: self._routes.delete(queue))
             self._subscribed = {s for s in self._subscribed if s[0] != queue}
-            self._held = {k: h for k, h in self._held.items() if h.queue != queue}
 
     def close(self) -> None:
         """Release the connection; unacknowledged messages go back to their queues."""

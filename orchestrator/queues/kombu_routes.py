@@ -42,11 +42,9 @@ class Routes(Protocol):
 
     def subscribe(self, queue: str, group: str) -> None: ...
 
-    def publish(self, queue: str, value: Any, message_id: str) -> None: ...
-
-    def seen(self, queue: str, message_id: str) -> bool: ...
-
-    def mark(self, queue: str, message_id: str) -> None: ...
+    def publish(self, queue: str, value: Any, message_id: str) -> bool:
+        """Route one message to every group; False (and nothing sent) for a repeated id."""
+        ...
 
     def groups(self, queue: str) -> list[str]: ...
 
@@ -55,6 +53,8 @@ class Routes(Protocol):
     def requeue(self, message: Any) -> None: ...
 
     def maintain(self) -> None: ...
+
+    def recover(self) -> int: ...
 
     def delete(self, queue: str) -> None: ...
 
@@ -79,8 +79,8 @@ def route_to_queue(session: BrokerSession, names: QueueNames, target: str) -> tu
     return ("", target) if session.virtual else (names.exchange, target)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisRoutes:
@@ -109,9 +109,16 @@ class RedisRoutes:
         pipe.execute()
         drain_orphans(self._session, names, queue, [group])
 
-    def publish(self, queue: str, value: Any, message_id: str) -> None:
+    def publish(self, queue: str, value: Any, message_id: str) -> bool:
         names, session = self._names, self._session
-        groups = self.groups(queue)
+        seen = names.seen_key(queue, message_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.exists(seen)
+        pipe.smembers(names.groups_key(queue))
+        repeated, members = pipe.execute()
+        if repeated:
+            return False
+        groups = sorted(_text(g) for g in members)
         for group in groups:
             session.put(value, message_id, "", names.group_queue(queue, group))
         if not groups:
@@ -120,12 +127,9 @@ class RedisRoutes:
             late = self.groups(queue)
             if late:
                 drain_orphans(session, names, queue, late)
-
-    def seen(self, queue: str, message_id: str) -> bool:
-        return bool(self._redis.exists(self._names.seen_key(queue, message_id)))
-
-    def mark(self, queue: str, message_id: str) -> None:
-        self._redis.set(self._names.seen_key(queue, message_id), b"1", px=self._ttl_ms)
+        # Marked after the publish: a crash in between repeats the message, never loses it.
+        self._redis.set(seen, b"1", px=self._ttl_ms)
+        return True
 
     def groups(self, queue: str) -> list[str]:
         return sorted(_text(g) for g in self._redis.smembers(self._names.groups_key(queue)))
@@ -151,6 +155,15 @@ class RedisRoutes:
         if now - self._restored_at >= self._restore_every_s:
             self._restored_at = now
             self._session.channel().qos.restore_visible(num=None, interval=1)
+
+    def recover(self) -> int:
+        """Restore every unacknowledged message of the prefix now, oldest at the head."""
+        index = self._names.transport_key("unacked_index")
+        tags = [_text(tag) for tag in self._redis.zrange(index, 0, -1, desc=True)]
+        qos = self._session.channel().qos
+        for tag in tags:
+            qos.restore_by_tag(tag)
+        return len(tags)
 
     def delete(self, queue: str) -> None:
         names = self._names
@@ -214,16 +227,14 @@ class AmqpRoutes:
             session.put(entry, f"{queue}/{group}", "", self._registry().name)
         self._known.setdefault(queue, set()).add(group)
 
-    def publish(self, queue: str, value: Any, message_id: str) -> None:
+    def publish(self, queue: str, value: Any, message_id: str) -> bool:
+        if (queue, message_id) in self._seen:
+            return False
         self._session.put(value, message_id, self._topology(queue).name, "")
-
-    def seen(self, queue: str, message_id: str) -> bool:
-        return (queue, message_id) in self._seen
-
-    def mark(self, queue: str, message_id: str) -> None:
         self._seen[(queue, message_id)] = None
         while len(self._seen) > SEEN_MEMORY:
             self._seen.popitem(last=False)
+        return True
 
     def groups(self, queue: str) -> list[str]:
         known = self._known.get(queue, set()) | self._read_registry().get(queue, set())
@@ -240,6 +251,10 @@ class AmqpRoutes:
 
     def maintain(self) -> None:
         """Nothing to do: RabbitMQ requeues a dead reader's messages when its connection drops."""
+
+    def recover(self) -> int:
+        """Nothing to do: RabbitMQ already requeued what dead connections held."""
+        return 0
 
     def delete(self, queue: str) -> None:
         channel = self._session.channel()

@@ -69,6 +69,25 @@ edges:
   - {from: ticks.value, to: out.value}
 """
 
+PACED_IN_PROCESSES = """\
+name: paced-in-processes
+nodes:
+  - id: ticks
+    type: Range
+    config: {stop: 1000, interval_s: 0.05}
+  - id: nap
+    type: Sleep
+    config: {seconds: 0.01}
+  - id: out
+    type: Output
+    config: {name: values}
+edges:
+  - {from: ticks.value, to: nap.value}
+  - {from: nap.value, to: out.value}
+loops:
+  ticks: {pool: process}
+"""
+
 ECHO = """\
 name: echo
 nodes:
@@ -305,10 +324,12 @@ def _ticks_running(db: Path) -> bool:
     return any(status == "running" and iterations >= 2 for status, iterations in rows)
 
 
-def test_ctrl_c_cancels_the_job_exits_130_and_leaves_the_store_consistent(
-    tmp_path: Path,
-) -> None:
-    flow = _write(tmp_path, "paced.yaml", PACED)
+def _interrupt(tmp_path: Path, flow: Path, whole_group: bool) -> tuple[int, str, str, float]:
+    """Start ``segue run FLOW --json``, Ctrl-C it once its loop runs; (code, out, err, took).
+
+    With ``whole_group`` the signal goes to the child's process group, as a
+    terminal's Ctrl-C does, so process-pool children receive it too.
+    """
     home = tmp_path / "home"
     child = subprocess.Popen(
         [*SEGUE, "run", str(flow), "--json"],
@@ -318,6 +339,7 @@ def test_ctrl_c_cancels_the_job_exits_130_and_leaves_the_store_consistent(
         cwd=tmp_path,
         env=_env(home),
         preexec_fn=_default_sigint,
+        start_new_session=whole_group,
     )
     try:
         deadline = time.monotonic() + 20
@@ -325,32 +347,26 @@ def test_ctrl_c_cancels_the_job_exits_130_and_leaves_the_store_consistent(
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the job never showed up running"
             time.sleep(0.05)
-        child.send_signal(signal.SIGINT)
+        if whole_group:
+            os.killpg(child.pid, signal.SIGINT)
+        else:
+            child.send_signal(signal.SIGINT)
         interrupted = time.monotonic()
         stdout, stderr = child.communicate(timeout=15)
-        took = time.monotonic() - interrupted
+        return child.returncode, stdout, stderr, time.monotonic() - interrupted
     finally:
         if child.poll() is None:
             child.kill()
             child.communicate()
 
-    assert child.returncode == 130, stderr
-    assert took < 5
-    assert "Traceback" not in stderr
-    result = one_object(stdout)
-    assert set(result) == RESULT_KEYS
-    assert result["status"] == "cancelled"
-    ticks = result["loops"]["ticks"]
-    assert ticks["status"] == "cancelled"
-    assert 2 <= ticks["iterations"] < 1000
-    assert result["outputs"] == {"values": list(range(ticks["iterations"]))}
 
+def _assert_cancelled_in_store(home: Path, job_id: str, iterations: int) -> None:
     store = open_store(None, home)
     try:
-        job = store.get_job(result["job"])
-        loops = {r.name: r for r in store.list_loops(result["job"])}
-        runs = store.list_runs(result["job"])
-        events = store.read_events(result["job"])
+        job = store.get_job(job_id)
+        loops = {r.name: r for r in store.list_loops(job_id)}
+        runs = store.list_runs(job_id)
+        events = store.read_events(job_id)
     finally:
         store.close()
     assert job is not None
@@ -359,7 +375,47 @@ def test_ctrl_c_cancels_the_job_exits_130_and_leaves_the_store_consistent(
         "main": "completed",
         "ticks": "cancelled",
     }
-    assert loops["ticks"].iterations == ticks["iterations"]
+    assert loops["ticks"].iterations == iterations
     assert runs and {r.status for r in runs} <= FINAL_RUN_STATUSES
     assert not [r.run_id for r in runs if r.status in ("queued", "running", "retrying")]
     assert [e.status for e in events if e.kind == "job"][-1] == "cancelled"
+
+
+def test_ctrl_c_cancels_the_job_exits_130_and_leaves_the_store_consistent(
+    tmp_path: Path,
+) -> None:
+    flow = _write(tmp_path, "paced.yaml", PACED)
+
+    code, stdout, stderr, took = _interrupt(tmp_path, flow, whole_group=False)
+
+    assert code == 130, stderr
+    assert took < 5
+    assert "Traceback" not in stderr
+    result = one_object(stdout)
+    assert set(result) == RESULT_KEYS
+    assert (result["status"], result["error"]) == ("cancelled", "cancelled by request")
+    ticks = result["loops"]["ticks"]
+    assert ticks["status"] == "cancelled"
+    assert 2 <= ticks["iterations"] < 1000
+    assert result["outputs"] == {"values": list(range(ticks["iterations"]))}
+    _assert_cancelled_in_store(tmp_path / "home", result["job"], ticks["iterations"])
+
+
+def test_ctrl_c_at_a_terminal_also_reaching_process_pool_children_still_cancels_cleanly(
+    tmp_path: Path,
+) -> None:
+    flow = _write(tmp_path, "paced.yaml", PACED_IN_PROCESSES)
+
+    code, stdout, stderr, took = _interrupt(tmp_path, flow, whole_group=True)
+
+    assert code == 130, stderr
+    assert took < 5
+    assert "Traceback" not in stderr
+    result = one_object(stdout)
+    assert result["status"] == "cancelled"
+    ticks = result["loops"]["ticks"]
+    assert ticks["status"] == "cancelled"
+    values = result["outputs"]["values"]
+    assert 2 <= len(values) <= ticks["iterations"] < 1000
+    assert values == list(range(len(values)))
+    _assert_cancelled_in_store(tmp_path / "home", result["job"], ticks["iterations"])

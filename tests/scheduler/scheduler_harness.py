@@ -9,6 +9,7 @@ replay it into a fresh scheduler.
 
 from __future__ import annotations
 
+import json
 import operator
 import textwrap
 from collections.abc import Callable, Iterable
@@ -52,9 +53,13 @@ Behaviour = Callable[[Dispatch], "RunFinished | dict[str, Any]"]
 """How a test overrides one node: a full result, or just the outputs of a success."""
 
 
-def plan_of(text: str) -> Plan:
-    """Compile a workflow written as (indented) YAML with the built-in registry."""
-    return compile_workflow(Workflow.loads(textwrap.dedent(text)), REGISTRY)
+def plan_of(text: str, loops: dict[str, dict[str, Any]] | None = None) -> Plan:
+    """Compile a workflow written as (indented) YAML with the built-in registry;
+    ``loops`` adds a ``loops:`` section (policies by producer id)."""
+    text = textwrap.dedent(text)
+    if loops:
+        text += "loops:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in loops.items())
+    return compile_workflow(Workflow.loads(text), REGISTRY)
 
 
 def norm(command: Command) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-
 from scheduler_harness import Driver, briefs, dispatched, of_type, plan_of
 
 from orchestrator.scheduler import Dispatch, JobChanged
@@ -202,8 +200,8 @@ def test_a_detached_feedback_source_makes_the_next_iteration_target_wait_for_it(
 
 
 def test_max_iterations_ends_the_loop_without_asking_the_producer_again() -> None:
-    text = textwrap.dedent(PACED).replace("stop: 3", "stop: 100")
-    driver = Driver(plan_of(text + "loops:\n  ticks: {max_iterations: 2}\n"))
+    plan = plan_of(PACED.replace("stop: 3", "stop: 100"), loops={"ticks": {"max_iterations": 2}})
+    driver = Driver(plan)
 
     ended = driver.run()
 
