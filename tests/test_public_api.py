@@ -181,6 +181,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "open_store",
     ],
     "orchestrator.queues": [
+        "KombuQueueBackend",
         "MemoryQueueBackend",
         "Message",
         "QueueBackend",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -66,6 +67,7 @@ def run(
         fail(str(exc), EXIT_INVALID)
     except WorkflowError as exc:
         _invalid(exc, file, json_)
+    interrupted = False
     with Client.embedded() as client:
         try:
             job = client.submit(workflow, values)
@@ -80,10 +82,22 @@ def run(
         except KeyboardInterrupt:
             client.cancel(job.id)
             result = job.wait(timeout=60)
-            _report(result, json_)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            interrupted = True
     _report(result, json_)
+    if interrupted:
+        _exit_abandoning_runs(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.status == "completed" else EXIT_FAILED)
+
+
+def _exit_abandoning_runs(code: int) -> NoReturn:
+    """Exit now: the job is cancelled and recorded, the store closed.
+
+    A node that was running when Ctrl-C came still holds a pool thread, and a
+    normal exit would join that thread - wait for the node to finish - first.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _invalid(exc: WorkflowError, file: Path, json_: bool) -> None:

@@ -22,7 +22,7 @@ from orchestrator.coordinator.celery_executor import CeleryExecutor
 from orchestrator.engine.engine import Engine
 from orchestrator.engine.executor import ResultSink
 from orchestrator.heartbeat import beat
-from orchestrator.queues import MemoryQueueBackend, QueueBackend
+from orchestrator.queues import KombuQueueBackend, QueueBackend
 from orchestrator.runner import NodeRunner
 from orchestrator.runtime.messages import RunResult
 from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus
@@ -51,11 +51,20 @@ class Coordinator:
         def executor(runner: NodeRunner, sink: ResultSink) -> CeleryExecutor:
             return CeleryExecutor(self.app, runner, sink)
 
+        if queues is None:
+            broker_queues = KombuQueueBackend(
+                settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s
+            )
+            # The coordinator is the only reader of queue-node queues: messages a
+            # previous coordinator held unacknowledged come back now, not after
+            # the visibility timeout.
+            broker_queues.recover()
+            queues = broker_queues
         self.engine = Engine(
             self.store,
             open_artifacts(settings.artifacts_location()),
             registry or default_registry(),
-            queues=queues or MemoryQueueBackend(),
+            queues=queues,
             threshold=settings.artifact_threshold_bytes,
             gc_threshold=settings.gc_threshold,
             executor=executor,

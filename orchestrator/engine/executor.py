@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from nodes.artifacts import ArtifactStore, LocalArtifactStore
@@ -139,7 +141,8 @@ class LocalExecutor:
     def _submit_process(self, dispatch: Dispatch) -> None:
         pool = self._process_pool()
         request = dispatch.to_request(dispatch.job_id, {}).model_dump(mode="json")
-        future = pool.submit(_run_in_child, request)
+        with _sigint_blocked():  # a child the submit starts inherits the mask
+            future = pool.submit(_run_in_child, request)
         future.add_done_callback(lambda f: self.on_results([_from_child(dispatch, f)]))
 
     # pools ----------------------------------------------------------------------------
@@ -173,7 +176,14 @@ class LocalExecutor:
         self._threads.shutdown(wait=wait, cancel_futures=True)
         self._gpu.shutdown(wait=wait, cancel_futures=True)
         if self._processes is not None:
-            self._processes.shutdown(wait=wait, cancel_futures=True)
+            if not wait:
+                # Abandoned runs: stop them, or the interpreter waits for them at exit.
+                for child in (getattr(self._processes, "_processes", None) or {}).values():
+                    child.terminate()
+            # With the children gone this returns at once, and releases the pool's
+            # semaphores now rather than at an exit that may skip cleanup.
+            self._processes.shutdown(wait=True, cancel_futures=True)
+            self._processes = None
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._loop_thread is not None and wait:
@@ -184,8 +194,28 @@ class LocalExecutor:
 _child_runner: NodeRunner | None = None
 
 
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread for the duration (POSIX; elsewhere a no-op)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _init_child(artifacts_root: str | None) -> None:
     global _child_runner
+    # Ctrl-C at a terminal reaches the whole process group. The parent owns it:
+    # it cancels the job and ends the pool, so a child must not die of it with
+    # a traceback. The child started with SIGINT blocked (_sigint_blocked):
+    # ignoring it drops one that arrived since, then it can be unblocked.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     from nodes.library import default_registry
 
     registry: NodeRegistry = default_registry()

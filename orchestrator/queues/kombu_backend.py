@@ -3,22 +3,29 @@
 Layout (see :mod:`orchestrator.queues.kombu_names`): one durable broker queue
 ``{prefix}.{queue}.{group}`` per subscription, a holding queue
 ``{prefix}.{queue}.__orphans__`` for messages published before any group, and
-the groups of every queue recorded in the broker (a Redis set, or an AMQP
-fanout exchange plus a registry queue; see :mod:`orchestrator.queues.kombu_routes`),
-so a publisher in another process, or after a restart, reaches every group.
+the groups of every queue recorded in the broker (a Redis set, or the bindings
+of an AMQP fanout exchange; see :mod:`orchestrator.queues.kombu_routes`), so a
+publisher in another process, or after a restart, reaches every group. On
+AMQP, ``queues()`` and ``depth(queue)`` without a group cover only the groups
+this instance subscribed (AMQP cannot list bindings).
 
 Delivery is at-least-once. A received message stays unacknowledged in the
 broker until :meth:`KombuQueueBackend.ack`, which must be called on the backend
 instance that received it (the broker ties an acknowledgement to the channel).
 When the process holding it dies, the message comes back:
 
-* RabbitMQ requeues it as soon as the connection drops. Its
-  ``consumer_timeout`` (30 min by default) must outlast the longest iteration.
+* RabbitMQ requeues it as soon as the connection drops. RabbitMQ also closes
+  a channel holding a delivery unacknowledged past its ``consumer_timeout``
+  (30 min by default), requeueing everything the backend holds: that setting
+  must outlast the longest iteration.
 * Redis keeps it in ``{prefix}:unacked`` and restores it once it is older than
   ``visibility_timeout_s``. kombu restores only when a channel is used: here
-  every ``receive`` sweeps, at most every ``min(5 s, visibility_timeout_s / 4)``.
-  A live reader that holds a message longer than the timeout gets it duplicated,
-  so the timeout must outlast the longest iteration (DESIGN 10).
+  every ``receive`` sweeps, at most every ``min(5 s, visibility_timeout_s / 4)``
+  (``unacked_restore_limit`` is unset: a sweep restores all it finds). A live
+  reader that holds a message longer than the timeout gets it duplicated, so
+  the timeout must outlast the longest iteration (DESIGN 10), and every backend
+  of one prefix must use the same timeout (the shortest wins).
+  :meth:`KombuQueueBackend.recover` restores at once, for a restarting sole reader.
 
 Values travel as JSON (kombu's ``json`` serializer), persistent; on AMQP every
 publish waits for the broker's confirm.
@@ -216,6 +223,8 @@ class KombuQueueBackend:
     def close(self) -> None:
         """Release the connection; unacknowledged messages go back to their queues."""
         with self._session.lock:
+            if self._session.closed:
+                return
             self._held.clear()
             self._routes.close()
             self._session.close()

@@ -55,11 +55,6 @@ class QueueNames:
         return f"{self.prefix}.{_part(queue)}"
 
     @property
-    def registry(self) -> str:
-        """AMQP: the durable queue listing every (queue, group) subscription."""
-        return f"{self.prefix}.__registry__"
-
-    @property
     def queues_key(self) -> str:
         """Redis: the set of queue names that have at least one group."""
         return f"{self.prefix}:queues"

@@ -15,9 +15,14 @@ AMQP: each queue has a durable fanout exchange ``{prefix}.{queue}`` whose
 alternate exchange is the fanout ``{prefix}.{queue}.__orphans__``: a message
 no group queue is bound to yet lands in the holding queue, atomically, in the
 broker. Group queues are also bound to the direct exchange ``{prefix}`` (routing
-key: their name), which is how orphans are moved into one group. The list of
-subscriptions is a durable registry queue read without consuming (get, then
-requeue). Dedupe is best effort: an in-process memory of recent ids.
+key: their name), which is how orphans are moved into one group. The bindings
+are the durable record of the groups, but AMQP 0-9-1 cannot list them, so
+``groups``/``subscriptions`` (hence ``depth(queue)`` without a group,
+``queues()`` and ``delete``) know the groups this backend instance subscribed
+or received from. A registry kept as messages in a queue and read by get and
+requeue was tried and dropped: a requeue is not visible at once, so
+back-to-back reads saw partial lists. Dedupe is best effort: an in-process
+memory of recent ids.
 """
 
 from __future__ import annotations
@@ -179,7 +184,7 @@ class RedisRoutes:
 
 
 class AmqpRoutes:
-    """A fanout exchange per queue with an orphans alternate exchange; a registry queue."""
+    """A fanout exchange per queue with an orphans alternate exchange."""
 
     def __init__(self, session: BrokerSession, names: QueueNames) -> None:
         self._session = session
@@ -222,9 +227,6 @@ class AmqpRoutes:
         drain_orphans(session, names, queue, [group])
         Queue(name, durable=True, bindings=[binding(fanout)]).bind(session.channel()).declare()
         drain_orphans(session, names, queue, [group])
-        if group not in self._read_registry().get(queue, set()):
-            entry = {"queue": queue, "group": group}
-            session.put(entry, f"{queue}/{group}", "", self._registry().name)
         self._known.setdefault(queue, set()).add(group)
 
     def publish(self, queue: str, value: Any, message_id: str) -> bool:
@@ -237,14 +239,10 @@ class AmqpRoutes:
         return True
 
     def groups(self, queue: str) -> list[str]:
-        known = self._known.get(queue, set()) | self._read_registry().get(queue, set())
-        return sorted(known)
+        return sorted(self._known.get(queue, ()))
 
     def subscriptions(self) -> dict[str, list[str]]:
-        registry = self._read_registry()
-        for queue, groups in self._known.items():
-            registry.setdefault(queue, set()).update(groups)
-        return {queue: sorted(registry[queue]) for queue in sorted(registry)}
+        return {queue: self.groups(queue) for queue in sorted(self._known)}
 
     def requeue(self, message: Any) -> None:
         message.reject(requeue=True)  # RabbitMQ puts it back at its old position
@@ -263,40 +261,8 @@ class AmqpRoutes:
         channel.queue_delete(self._names.orphans(queue))
         channel.exchange_delete(self._names.fanout(queue))
         channel.exchange_delete(self._names.orphans(queue))
-        self._read_registry(drop=queue)
         self._known.pop(queue, None)
         self._declared = {key for key in self._declared if key[1] != queue}
 
     def close(self) -> None:
         """Nothing of its own to release."""
-
-    def _registry(self) -> Queue:
-        return Queue(self._names.registry, durable=True)
-
-    def _read_registry(self, drop: str | None = None) -> dict[str, set[str]]:
-        """The registry's (queue, group) entries, read by getting and requeueing them all.
-
-        Duplicates, and the entries of queue ``drop``, are acknowledged (removed).
-        A reader running at the same moment may see part of the list.
-        """
-        probe = self._session.probe()
-        queue = self._registry().bind(probe)
-        _, count, _ = queue.queue_declare()
-        found: dict[str, set[str]] = {}
-        held: list[Any] = []
-        try:
-            for _ in range(int(count)):
-                message = queue.get(no_ack=False, accept=["json"])
-                if message is None:
-                    break
-                entry = message.decode()
-                name, group = str(entry["queue"]), str(entry["group"])
-                if name == drop or group in found.get(name, set()):
-                    message.ack()
-                    continue
-                found.setdefault(name, set()).add(group)
-                held.append(message)
-        finally:
-            for message in held:
-                message.requeue()
-        return found

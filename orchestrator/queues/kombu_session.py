@@ -35,6 +35,7 @@ class BrokerSession:
 
     def __init__(self, url: str, transport_options: dict[str, Any], *, virtual: bool) -> None:
         self.lock = threading.RLock()
+        self.closed = False
         self._virtual = virtual
         self.generation = 0
         # heartbeat=0: a reader may hold a message for a long iteration without
@@ -59,6 +60,8 @@ class BrokerSession:
 
     def channel(self) -> Any:
         """The working channel: publishes, gets, acknowledgements."""
+        if self.closed:
+            raise RuntimeError("this queue backend is closed; make a new one")
         if self._channel is None:
             self._channel = self._connection.channel()
             self._producer = Producer(self._channel, auto_declare=False)
@@ -66,7 +69,9 @@ class BrokerSession:
         return self._channel
 
     def probe(self) -> Any:
-        """A second channel for passive declarations and the AMQP registry."""
+        """A second channel for passive declarations."""
+        if self.closed:
+            raise RuntimeError("this queue backend is closed; make a new one")
         if self._probe is None:
             self._probe = self._connection.channel()
         return self._probe
@@ -134,3 +139,4 @@ class BrokerSession:
         self._channel = self._probe = self._producer = None
         self._bound = {}
         self._connection.release()
+        self.closed = True

@@ -88,6 +88,7 @@ class LoopMachine(StageMachine):
         loop.next_iteration = stage.index
         loop.previous = None
         self.advance(loop)
+        self.maybe_end(loop)  # a loop already ending waited only for this answer
 
     def idle(self, run: RunState) -> None:
         """A queue reader found no message: poll again, or end after its idle timeout."""
@@ -95,8 +96,10 @@ class LoopMachine(StageMachine):
         timeout = getattr(run.node.settings, "idle_timeout_s", None)
         if loop.idle_since is None:
             loop.idle_since = self.now
-        if loop.desired is not DesiredLoopState.RUNNING or (
-            timeout is not None and self.now - loop.idle_since >= timeout
+        if (
+            loop.desired is not DesiredLoopState.RUNNING
+            or loop.ending is not None
+            or (timeout is not None and self.now - loop.idle_since >= timeout)
         ):
             self.exhausted(run)
             if loop.desired is not DesiredLoopState.RUNNING:
@@ -146,7 +149,16 @@ class LoopMachine(StageMachine):
         if self.state.error is None:
             where = "main stage" if loop.is_main else f"loop {loop.name!r} iteration {stage.index}"
             self.state.error = f"node {run.path!r} failed in {where}: {run.error}"
-        if stage.parent is not None or loop.is_main:
+        if stage.parent is not None:
+            return
+        if loop.is_main:
+            if loop.current is not stage and not stage.failed:
+                # A detached run failed after the main stage's blocking runs ended
+                # (counted completed): the main stage still ends failed.
+                loop.completed -= 1
+                loop.failed += 1
+                stage.failed = True
+                self.end_loop(loop, LoopStatus.FAILED)
             return
         for values in loop.outputs.values():
             values.pop(stage.index, None)

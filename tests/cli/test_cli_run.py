@@ -88,6 +88,19 @@ loops:
   ticks: {pool: process}
 """
 
+LONG_NODE = """\
+name: long-node
+nodes:
+  - id: ticks
+    type: Range
+    config: {stop: 3}
+  - id: nap
+    type: Sleep
+    config: {seconds: 30}
+edges:
+  - {from: ticks.value, to: nap.value}
+"""
+
 ECHO = """\
 name: echo
 nodes:
@@ -309,23 +322,34 @@ def test_an_invalid_workflow_exits_2_with_located_messages(tmp_path: Path) -> No
 
 
 # Ctrl-C ----------------------------------------------------------------------------
-def _ticks_running(db: Path) -> bool:
-    """Whether the store shows the job running and its loop past two iterations."""
+TICKS_RUNNING = (
+    "SELECT 1 FROM jobs JOIN loops ON loops.job_id = jobs.id "
+    "WHERE jobs.status = 'running' AND loops.name = 'ticks' AND loops.iterations >= 2"
+)
+# The producer's first item is recorded; the 30 s nap it feeds starts right after.
+NAP_STARTED = (
+    "SELECT 1 FROM jobs JOIN node_runs ON node_runs.job_id = jobs.id "
+    "WHERE jobs.status = 'running' AND node_runs.node_id = 'ticks' "
+    "AND node_runs.status = 'succeeded'"
+)
+
+
+def _store_shows(db: Path, query: str) -> bool:
+    """Whether ``query`` finds a row in the child's SQLite store (read-only)."""
     if not db.exists():
         return False
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
-            rows = conn.execute(
-                "SELECT jobs.status, loops.iterations FROM jobs "
-                "JOIN loops ON loops.job_id = jobs.id WHERE loops.name = 'ticks'"
-            ).fetchall()
+            return conn.execute(query).fetchone() is not None
     except sqlite3.Error:
         return False  # not migrated yet
-    return any(status == "running" and iterations >= 2 for status, iterations in rows)
 
 
-def _interrupt(tmp_path: Path, flow: Path, whole_group: bool) -> tuple[int, str, str, float]:
-    """Start ``segue run FLOW --json``, Ctrl-C it once its loop runs; (code, out, err, took).
+def _interrupt(
+    tmp_path: Path, flow: Path, whole_group: bool, ready: str = TICKS_RUNNING
+) -> tuple[int, str, str, float]:
+    """Start ``segue run FLOW --json``, Ctrl-C it once the store shows ``ready``;
+    returns (exit code, stdout, stderr, seconds from Ctrl-C to exit).
 
     With ``whole_group`` the signal goes to the child's process group, as a
     terminal's Ctrl-C does, so process-pool children receive it too.
@@ -343,7 +367,7 @@ def _interrupt(tmp_path: Path, flow: Path, whole_group: bool) -> tuple[int, str,
     )
     try:
         deadline = time.monotonic() + 20
-        while not _ticks_running(home / DEFAULT_SQLITE_NAME):
+        while not _store_shows(home / DEFAULT_SQLITE_NAME, ready):
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the job never showed up running"
             time.sleep(0.05)
@@ -419,3 +443,27 @@ def test_ctrl_c_at_a_terminal_also_reaching_process_pool_children_still_cancels_
     assert 2 <= len(values) <= ticks["iterations"] < 1000
     assert values == list(range(len(values)))
     _assert_cancelled_in_store(tmp_path / "home", result["job"], ticks["iterations"])
+
+
+def test_ctrl_c_during_a_long_node_exits_at_once_instead_of_waiting_for_the_node(
+    tmp_path: Path,
+) -> None:
+    flow = _write(tmp_path, "long.yaml", LONG_NODE)
+
+    code, stdout, stderr, took = _interrupt(tmp_path, flow, whole_group=False, ready=NAP_STARTED)
+
+    assert code == 130, stderr
+    assert took < 5, f"exit took {took:.1f}s: it waited for the 30 s node"
+    result = one_object(stdout)
+    assert result["status"] == "cancelled"
+    assert result["loops"]["ticks"] == {
+        "status": "cancelled",
+        "iterations": 0,
+        "failed_iterations": 0,
+    }
+    store = open_store(None, tmp_path / "home")
+    try:
+        runs = {r.node_id: r.status for r in store.list_runs(result["job"])}
+    finally:
+        store.close()
+    assert runs["nap"] == "cancelled"

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -98,7 +98,7 @@ def test_events_stream_until_the_final_job_event_and_wait_returns_the_result(
 
 
 def test_runs_and_node_health_are_awaitable(tmp_path: Path) -> None:
-    async def scenario(client: AsyncClient) -> tuple[list[str], dict[str, object]]:
+    async def scenario(client: AsyncClient) -> tuple[list[str], dict[str, dict[str, Any]]]:
         job = await client.submit(_sums())
         await job.wait(timeout=30)
         runs = await client.runs(job.id, "ticks")
@@ -110,7 +110,11 @@ def test_runs_and_node_health_are_awaitable(tmp_path: Path) -> None:
     assert sorted(runs) == sorted(
         f"{i}:{node}:succeeded" for i in range(4) for node in ("ticks", "total", "out")
     )
-    assert set(health) >= {"ticks", "total"}
+    assert {node: (h["health"], h["failed"]) for node, h in health.items()} == {
+        "ticks": ("healthy", 0),
+        "total": ("healthy", 0),
+    }
+    assert health["total"]["succeeded"] == 4
 
 
 def test_an_async_client_submits_a_workflow_file_with_inputs(tmp_path: Path) -> None:

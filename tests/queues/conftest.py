@@ -9,6 +9,7 @@ removed afterwards. An unreachable broker skips its cases, or fails them when
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,13 +19,15 @@ import redis
 from kombu import Connection
 
 from orchestrator.queues import KombuQueueBackend, MemoryQueueBackend, QueueBackend
+from orchestrator.queues.kombu_names import QueueNames
 from tests.support.services import missing
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 URLS = {"redis": REDIS_URL, "amqp": AMQP_URL}
 QUEUE_NAMES = ("q", "r")
-"""The queue names tests may use: teardown deletes exactly these."""
+GROUP_NAMES = ("g", "a", "b", "first", "later")
+"""The queue and group names tests may use: AMQP teardown deletes exactly these."""
 
 KINDS = [
     "memory",
@@ -33,14 +36,23 @@ KINDS = [
 ]
 
 
-def reachable(kind: str) -> str:
-    """The broker URL of ``kind``; skips (or fails under CI) when it does not answer."""
-    url = URLS[kind]
+@functools.cache
+def _unreachable(url: str) -> Exception | None:
+    """Why ``url`` does not answer, asked once per test session."""
     try:
         with Connection(url, connect_timeout=3) as connection:
             connection.ensure_connection(max_retries=1)
     except Exception as exc:
-        missing(f"{kind} at {url}", exc)
+        return exc
+    return None
+
+
+def reachable(kind: str) -> str:
+    """The broker URL of ``kind``; skips (or fails under CI) when it does not answer."""
+    url = URLS[kind]
+    error = _unreachable(url)
+    if error is not None:
+        missing(f"{kind} at {url}", error)
     return url
 
 
@@ -74,20 +86,23 @@ class Brokers:
     def clean(self) -> None:
         for backend in self.made:
             backend.close()
+        if self.kind == "amqp":
+            names = QueueNames(self.prefix)
+            with Connection(AMQP_URL) as connection:
+                channel = connection.channel()
+                for queue in QUEUE_NAMES:
+                    for group in GROUP_NAMES:
+                        channel.queue_delete(names.group_queue(queue, group))
+                    channel.queue_delete(names.orphans(queue))
+                    channel.exchange_delete(names.orphans(queue))
+                    channel.exchange_delete(names.fanout(queue))
+                channel.exchange_delete(names.exchange)
         if self.kind == "redis":
             client = redis.Redis.from_url(REDIS_URL)
             keys = list(client.scan_iter(match=f"{self.prefix}*", count=1000))
             if keys:
                 client.delete(*keys)
             client.close()
-        elif self.kind == "amqp":
-            with KombuQueueBackend(AMQP_URL, self.prefix) as backend:
-                for name in QUEUE_NAMES:
-                    backend.delete(name)
-            with Connection(AMQP_URL) as connection:
-                channel = connection.channel()
-                channel.queue_delete(f"{self.prefix}.__registry__")
-                channel.exchange_delete(self.prefix)
 
 
 def brokers_of(kind: str) -> Iterator[Brokers]:

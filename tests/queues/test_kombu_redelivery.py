@@ -105,11 +105,31 @@ def test_deleting_a_queue_removes_its_groups_and_messages(kombu_brokers: Brokers
     assert backend.receive("q", "g", 2.0) is not None  # held while deleting
 
     backend.delete("q")
-    backend.close()
-    fresh = kombu_brokers.kombu()
 
-    assert fresh.queues() == {"r": {"g": 0}}
-    assert fresh.depth("q") == 0
+    assert backend.queues() == {"r": {"g": 0}}
+    assert backend.depth("q") == 0
+    backend.close()
+    assert kombu_brokers.kombu().depth("q", "g") == 0
+
+
+def test_on_redis_a_fresh_backend_lists_the_groups_others_subscribed(
+    kombu_brokers: Brokers,
+) -> None:
+    if kombu_brokers.kind != "redis":
+        pytest.skip("AMQP cannot list an exchange's bindings: queues() knows its own groups")
+    kombu_brokers.kombu().subscribe("q", "a")
+    kombu_brokers.kombu().subscribe("q", "b")
+
+    assert kombu_brokers.kombu().queues() == {"q": {"a": 0, "b": 0}}
+
+
+def test_a_closed_backend_says_so(kombu_brokers: Brokers) -> None:
+    backend = kombu_brokers.kombu()
+    backend.close()
+    backend.close()
+
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.publish("q", 1, "m1")
 
 
 def test_values_must_be_json(kombu_brokers: Brokers) -> None:

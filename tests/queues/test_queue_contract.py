@@ -237,6 +237,6 @@ def test_queues_and_groups_outlive_the_backend_that_made_them(brokers: Brokers) 
     publisher.publish("q", "hello", "m1")
     reader = brokers.make()
 
-    assert reader.queues() == {"q": {"a": 1, "b": 1}}
+    assert reader.depth("q", "a") == reader.depth("q", "b") == 1
     assert drain(reader, "q", "a") == ["hello"]
     assert drain(reader, "q", "b") == ["hello"]

@@ -65,7 +65,9 @@ def plan_of(text: str, loops: dict[str, dict[str, Any]] | None = None) -> Plan:
 def norm(command: Command) -> str:
     """A command as comparable text: plan objects are replaced by node ids."""
     if isinstance(command, Dispatch | RunChanged):
-        return repr(command._replace(node=command.node.id))
+        fields = command._asdict()
+        fields["node"] = command.node.id
+        return f"{type(command).__name__}({fields!r})"
     return repr(command)
 
 
@@ -266,25 +268,36 @@ class Driver:
         )
 
     # whole jobs -------------------------------------------------------------------
+    def step(self, pick: Callable[[list[str]], str] = operator.itemgetter(0)) -> None:
+        """One move of the executor: tick when a timer is due, else answer the run
+        ``pick`` chooses, else wait for the next timer. An idle queue poll is
+        not answered while a timer is pending: time passes first."""
+        due = self.scheduler.next_deadline()
+        if due is not None and due <= self.now:
+            self.tick(self.now)
+        elif self.inflight:
+            result = self.outcome(self.inflight[pick(list(self.inflight))])
+            if result.idle and due is not None:
+                self.tick(due)
+            else:
+                self.send(result)
+        else:
+            assert due is not None, "the job is stuck: nothing in flight and no timer"
+            self.tick(due)
+
     def run(
         self,
         pick: Callable[[list[str]], str] = operator.itemgetter(0),
         max_steps: int = 10_000,
     ) -> JobChanged:
-        """Answer dispatches (``pick`` chooses which, oldest first by default) and
-        tick through retry waits until the job ends; return its last change."""
+        """Step (see :meth:`step`) until the job ends; return its last change."""
         if not self.log:
             self.start()
         for _ in range(max_steps):
             ended = self.ended()
             if ended is not None:
                 return ended
-            if self.inflight:
-                self.answer(pick(list(self.inflight)))
-                continue
-            due = self.scheduler.next_deadline()
-            assert due is not None, "the job is stuck: nothing in flight and no timer"
-            self.tick(max(due, self.now))
+            self.step(pick)
         raise AssertionError(f"the job did not end within {max_steps} steps")
 
     def ended(self) -> JobChanged | None:

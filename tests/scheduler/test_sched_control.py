@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler_harness import (
-    Driver,
-    briefs,
-    dispatched,
-    job_statuses,
-    loop_statuses,
-    of_type,
-    plan_of,
-)
+import pytest
 
 from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.scheduler import (
@@ -22,6 +14,15 @@ from orchestrator.scheduler import (
     Revoke,
     RunFinished,
     RunStarted,
+)
+from tests.scheduler.scheduler_harness import (
+    Driver,
+    briefs,
+    dispatched,
+    job_statuses,
+    loop_statuses,
+    of_type,
+    plan_of,
 )
 
 PAUSED, RUNNING, STOPPED = (
@@ -123,6 +124,21 @@ def test_a_paused_loop_can_be_stopped() -> None:
 
     assert loop_statuses(stopped) == ["stopped", "stopped"]
     assert job_statuses(stopped) == ["completed"]
+
+
+def test_control_of_an_unknown_loop_names_the_loops_that_exist() -> None:
+    driver = Driver(plan_of(ITEMS))
+    driver.start()
+
+    with pytest.raises(KeyError, match="no loop 'nope'; loops: main, words"):
+        driver.send(LoopControl("nope", PAUSED))
+
+
+def test_the_main_stage_cannot_be_paused() -> None:
+    driver = Driver(plan_of(ITEMS))
+    driver.start()
+
+    assert driver.send(LoopControl("main", PAUSED)) == []
 
 
 def test_control_of_an_ended_loop_changes_nothing() -> None:

@@ -3,16 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from scheduler_harness import (
-    Driver,
-    briefs,
-    dispatched,
-    job_statuses,
-    loop_statuses,
-    of_type,
-    plan_of,
-    statuses,
-)
 
 from orchestrator.model import RetryPolicy
 from orchestrator.runtime.states import DesiredLoopState
@@ -25,6 +15,16 @@ from orchestrator.scheduler import (
     RunFinished,
     attempts_left,
     retry_delay,
+)
+from tests.scheduler.scheduler_harness import (
+    Driver,
+    briefs,
+    dispatched,
+    job_statuses,
+    loop_statuses,
+    of_type,
+    plan_of,
+    statuses,
 )
 
 RETRIED = """
@@ -75,7 +75,7 @@ def test_a_retryable_failure_waits_for_its_backoff_before_the_next_attempt() -> 
     failed = driver.send(RunFinished("j:main:0:work", 1, "failed", error="E: one"), at=10.0)
 
     assert briefs(failed) == [("run", "j:main:0:work", "retrying")]
-    assert failed[0].error == "E: one"
+    assert of_type(failed, RunChanged)[0].error == "E: one"
     assert driver.scheduler.next_deadline() == 11.0
     assert driver.tick(10.99) == []
     assert briefs(driver.tick(11.0)) == [("dispatch", "j:main:0:work", 2, {"value": 1})]
@@ -207,7 +207,7 @@ def test_a_timeout_on_the_last_attempt_fails_the_run() -> None:
         ("loop", "main", "failed"),
         ("job", "failed"),
     ]
-    assert "TimeoutError: node ran longer than 5s" in (last[-1].error or "")
+    assert "TimeoutError: node ran longer than 5s" in (of_type(last, JobChanged)[0].error or "")
 
 
 def _two_loops(on_error: str) -> str:
@@ -301,3 +301,62 @@ def test_on_error_pause_pauses_after_the_iteration_until_resumed() -> None:
     resumed = driver.send(LoopControl("bad", DesiredLoopState.RUNNING))
     assert briefs(resumed)[:2] == [("loop", "bad", "running"), ("produce", "j:bad:2:bad", 1, 2)]
     assert driver.run() == JobChanged("completed", {"values": [0, 2, 3], "doubled": [0, 2, 4]})
+
+
+LATE = """
+    name: late
+    nodes:
+      - {id: p, type: Range, config: {stop: 1}}
+      - {id: side, type: Sleep, config: {seconds: 0}, blocking: false}
+    edges:
+      - {from: p.value, to: side.value}
+"""
+
+
+def test_a_late_detached_failure_under_stop_ends_the_loop_when_the_producer_is_exhausted() -> None:
+    driver = Driver(plan_of(LATE))
+    driver.start()
+    assert dispatched(driver.answer("j:p:0:p")) == ["j:p:0:side", "j:p:1:p"]
+
+    late = driver.fail("j:p:0:side", "E: late", retryable=False)
+    assert briefs(late) == [("run", "j:p:0:side", "failed"), ("loop", "p", "running")]
+    last = driver.succeed("j:p:1:p", exhausted=True)
+
+    assert briefs(last) == [("loop", "p", "failed"), ("job", "failed")]
+
+
+def test_a_late_detached_failure_under_stop_lets_an_item_already_produced_run() -> None:
+    driver = Driver(plan_of(LATE.replace("stop: 1", "stop: 5")))
+    driver.start()
+    driver.answer("j:p:0:p")
+    driver.fail("j:p:0:side", "E: late", retryable=False)
+
+    produced = driver.answer("j:p:1:p")
+
+    assert dispatched(produced) == ["j:p:1:side"]
+    assert briefs(driver.answer("j:p:1:side")) == [
+        ("run", "j:p:1:side", "succeeded"),
+        ("loop", "p", "failed"),
+        ("job", "failed"),
+    ]
+
+
+def test_a_reader_loop_failing_late_stops_polling_an_empty_queue() -> None:
+    plan = plan_of(
+        """
+        name: late-reader
+        nodes:
+          - {id: r, type: QueueReader, config: {queue: q, scope: global}}
+          - {id: side, type: Sleep, config: {seconds: 0}, blocking: false}
+        edges:
+          - {from: r.item, to: side.value}
+        """
+    )
+    driver = Driver(plan)
+    driver.start()
+    driver.send(RunFinished("j:r:0:r", 1, "succeeded", {"item": 1}, cursor=1, delivery="d0"))
+    driver.fail("j:r:0:side", "E: late", retryable=False)
+
+    idle = driver.send(RunFinished("j:r:1:r", 1, "succeeded", idle=True))
+
+    assert briefs(idle) == [("loop", "r", "failed"), ("job", "failed")]

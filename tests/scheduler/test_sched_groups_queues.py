@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from scheduler_harness import Driver, briefs, dispatched, of_type, plan_of, statuses
-
 from orchestrator.scheduler import Ack, Dispatch, JobChanged, RunChanged, RunFinished
+from tests.scheduler.scheduler_harness import Driver, briefs, dispatched, of_type, plan_of, statuses
 
 
 def _group(max_parallel: int | None = None) -> str:
@@ -95,7 +94,7 @@ def test_a_failed_item_fails_the_group_once_every_item_ended() -> None:
     last = driver.succeed("j:main:0:g.2.sq", {"result": 9})
     group = [c for c in of_type(last, RunChanged) if c.run_id == "j:main:0:g"]
     assert [(c.status, c.error) for c in group] == [("failed", "GroupError: item 1 failed")]
-    assert last[-1].status == "failed"
+    assert of_type(last, JobChanged)[0].status == "failed"
 
 
 def test_an_empty_list_gives_an_empty_result_at_once() -> None:

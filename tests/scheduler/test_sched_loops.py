@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from scheduler_harness import Driver, briefs, dispatched, of_type, plan_of
-
 from orchestrator.scheduler import Dispatch, JobChanged
+from tests.scheduler.scheduler_harness import Driver, briefs, dispatched, of_type, plan_of
 
 PACED = """
     name: paced

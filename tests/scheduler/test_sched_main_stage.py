@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from scheduler_harness import Driver, brief, briefs, dispatched, plan_of
-
-from orchestrator.scheduler import Dispatch, JobChanged, LoopChanged, RunChanged, Start
+from orchestrator.scheduler import (
+    CancelJob,
+    Dispatch,
+    JobChanged,
+    LoopChanged,
+    RunChanged,
+    RunFinished,
+    Start,
+)
+from tests.scheduler.scheduler_harness import Driver, brief, briefs, dispatched, plan_of
 
 DIAMOND = """
     name: diamond
@@ -177,4 +184,50 @@ def test_a_finished_job_ignores_further_events() -> None:
     assert ended.status == "completed"
 
     assert driver.send(Start()) == []
+    assert driver.send(RunFinished("j:main:0:a", 1, "succeeded", {"value": 2})) == []
+    assert driver.send(RunFinished("j:main:0:a", 2, "failed", error="E: late")) == []
+    assert driver.send(CancelJob()) == []
+    assert driver.tick(1e9) == []
     assert brief(ended) == ("job", "completed")
+
+
+DETACHED_MAIN = """
+    name: detached-main
+    nodes:
+      - {id: a, type: Constant, config: {value: 1}}
+      - {id: side, type: Sleep, config: {seconds: 0}, blocking: false}
+      - {id: ticks, type: Range, config: {stop: 1}}
+"""
+
+
+def test_a_detached_main_stage_run_failing_first_fails_the_job() -> None:
+    driver = Driver(plan_of(DETACHED_MAIN))
+    driver.start()
+    driver.fail("j:main:0:side", "E: side", retryable=False)
+
+    last = driver.succeed("j:main:0:a", {"value": 1})
+
+    assert briefs(last) == [
+        ("run", "j:main:0:a", "succeeded"),
+        ("loop", "ticks", "cancelled"),
+        ("loop", "main", "failed"),
+        ("job", "failed"),
+    ]
+
+
+def test_a_detached_main_stage_run_failing_last_fails_the_job_too() -> None:
+    driver = Driver(plan_of(DETACHED_MAIN))
+    driver.start()
+    started = driver.succeed("j:main:0:a", {"value": 1})
+    assert dispatched(started) == ["j:ticks:0:ticks"]  # the loops need not wait for it
+    driver.succeed("j:ticks:0:ticks", {"value": 0}, cursor=1)
+    driver.succeed("j:ticks:1:ticks", exhausted=True)
+
+    last = driver.fail("j:main:0:side", "E: side", retryable=False)
+
+    assert briefs(last) == [
+        ("run", "j:main:0:side", "failed"),
+        ("loop", "main", "failed"),
+        ("job", "failed"),
+    ]
+    assert last[-1] == JobChanged("failed", {}, "node 'side' failed in main stage: E: side")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from scheduler_harness import Driver, of_type, plan_of
-
 from orchestrator.scheduler import JobChanged, LoopChanged, RunFinished
+from tests.scheduler.scheduler_harness import Driver, of_type, plan_of
 
 COLLECTED = """
     name: collected

@@ -1,0 +1,1 @@
+"""Unit tests of the pure scheduler, driven event by event."""
