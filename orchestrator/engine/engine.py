@@ -478,6 +478,7 @@ class Engine:
         events: list[LiveItem] = []
         stored: list[EventRecord] = []
         finished: JobChanged | None = None
+        moved = False
         job_id = job.id
         for command in commands:
             if isinstance(command, Dispatch):
@@ -500,6 +501,9 @@ class Engine:
                 self._loop_changes[(job_id, command.loop)] = loop_record(
                     job_id, command, policy, now
                 )
+                if job.loop_status.get(command.loop) != command.status:
+                    job.loop_status[command.loop] = command.status
+                    moved = True
                 event = loop_event(job_id, command, now)
                 events.append(event)
                 stored.append(event)
@@ -513,6 +517,10 @@ class Engine:
                     finished = command
                 else:
                     self.store.update_job(job_id, status=command.status, at=now)
+        if moved:
+            # A loop changed state: its row is written before the event saying so,
+            # so a reader who sees the event also sees the loop in that state.
+            self._flush_loops(now, force=True)
         if runs:
             self.recorder.submit_runs(runs)
         if stored:

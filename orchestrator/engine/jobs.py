@@ -57,6 +57,7 @@ class EngineJob:
         self._changed = threading.Condition()
         self._error: BaseException | None = None
         self.desired: dict[str, str] = {}  # loop -> what the scheduler last wanted of it
+        self.loop_status: dict[str, str] = {}  # loop -> its last recorded status
 
     # events ---------------------------------------------------------------------------
     def publish(self, events: list[LiveItem]) -> None:

@@ -1,0 +1,149 @@
+"""``segue loops``: list a job's loops; pause, resume or stop one.
+
+Steering writes the loop's desired state to the store and wakes the
+coordinator; the change takes effect once the in-flight iteration ends.
+Asking for the state a loop is already in (or headed to) is not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from orchestrator.cli.admin_jobs import (
+    BrokerOpt,
+    Cluster,
+    DatabaseOpt,
+    JobArg,
+    JsonOpt,
+    connect,
+    styled,
+    unknown_job,
+)
+from orchestrator.cli.output import EXIT_FAILED, EXIT_INVALID, fail, out, print_json
+from orchestrator.client import Client
+from orchestrator.runtime.states import DesiredLoopState, LoopStatus
+from orchestrator.store import LoopRecord
+
+LoopArg = Annotated[str, typer.Argument(help="Loop name (see `segue loops list JOB`)")]
+
+app = typer.Typer(help="List, pause, resume and stop a job's loops.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_loops(
+    job: JobArg,
+    json_: JsonOpt = False,
+    broker_url: BrokerOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """List a job's loops (the main stage is `main`) with status and iteration counts."""
+    with connect(broker_url, database_url) as cluster:
+        records = _loops(cluster, job)
+    if json_:
+        print_json(
+            [
+                {
+                    "name": r.name,
+                    "status": r.status,
+                    "iterations": r.iterations,
+                    "failed_iterations": r.failed_iterations,
+                }
+                for r in records
+            ]
+        )
+        return
+    table = Table(title=f"Loops of job {job}")
+    for column in ("loop", "status", "requested", "iterations", "failed"):
+        table.add_column(column, justify="left" if column in ("loop", "status") else "right")
+    for r in records:
+        table.add_row(
+            r.name,
+            styled(r.status),
+            "" if r.desired == r.status or r.desired == "running" else r.desired,
+            str(r.iterations),
+            str(r.failed_iterations or ""),
+        )
+    out.print(table)
+
+
+@app.command("pause")
+def pause(
+    job: JobArg, loop: LoopArg, broker_url: BrokerOpt = None, database_url: DatabaseOpt = None
+) -> None:
+    """Pause a loop: its in-flight iteration finishes, no new one starts."""
+    _steer(job, loop, DesiredLoopState.PAUSED, broker_url, database_url)
+
+
+@app.command("resume")
+def resume(
+    job: JobArg, loop: LoopArg, broker_url: BrokerOpt = None, database_url: DatabaseOpt = None
+) -> None:
+    """Resume a paused loop with its next item."""
+    _steer(job, loop, DesiredLoopState.RUNNING, broker_url, database_url)
+
+
+@app.command("stop")
+def stop(
+    job: JobArg, loop: LoopArg, broker_url: BrokerOpt = None, database_url: DatabaseOpt = None
+) -> None:
+    """Stop a loop: its in-flight iteration finishes, then it ends `stopped`."""
+    _steer(job, loop, DesiredLoopState.STOPPED, broker_url, database_url)
+
+
+def _steer(
+    job: str,
+    name: str,
+    desired: DesiredLoopState,
+    broker_url: str | None,
+    database_url: str | None,
+) -> None:
+    state = desired.value
+    with connect(broker_url, database_url) as cluster:
+        loop = _loop(cluster, job, name)
+        if LoopStatus(loop.status).terminal:
+            if desired is DesiredLoopState.RUNNING:
+                fail(
+                    f"loop {name!r} of job {job} has ended ({loop.status}); it cannot be resumed",
+                    EXIT_FAILED,
+                )
+            out.print(f"loop {name} of job {job} already ended ({styled(loop.status)})")
+            return
+        # Asked even when it is in that state already: the request is idempotent,
+        # and a loop paused by its policy records no desired state to compare.
+        _REQUEST[desired](cluster.client, job, name)
+    if loop.status == state or (loop.status == "pending" and state == "running"):
+        out.print(f"loop {name} of job {job} is already {state}")
+    elif loop.desired == state and desired is not DesiredLoopState.RUNNING:
+        out.print(f"loop {name} of job {job} is already {_ING[desired]}: {_ONCE}")
+    elif desired is DesiredLoopState.RUNNING:
+        out.print(f"loop {name} of job {job} resumed")
+    else:
+        out.print(f"loop {name} of job {job} is {_ING[desired]}: {_ONCE}")
+
+
+_ONCE = "it takes effect once the in-flight iteration ends"
+_ING = {DesiredLoopState.PAUSED: "pausing", DesiredLoopState.STOPPED: "stopping"}
+_REQUEST: dict[DesiredLoopState, Callable[[Client, str, str], None]] = {
+    DesiredLoopState.PAUSED: Client.pause_loop,
+    DesiredLoopState.RUNNING: Client.resume_loop,
+    DesiredLoopState.STOPPED: Client.stop_loop,
+}
+
+
+def _loops(cluster: Cluster, job: str) -> list[LoopRecord]:
+    records = cluster.store.list_loops(job)
+    if not records and cluster.store.get_job(job) is None:
+        unknown_job(job)
+    return records
+
+
+def _loop(cluster: Cluster, job: str, name: str) -> LoopRecord:
+    records = {r.name: r for r in _loops(cluster, job) if r.name != "main"}
+    if name not in records:
+        known = ", ".join(records) or "none (the job has only its main stage)"
+        fail(f"job {job} has no loop {name!r}; its loops: {known}", EXIT_INVALID)
+    return records[name]
