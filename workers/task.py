@@ -44,8 +44,10 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any]) -> str:
         outputs=finished.outputs if finished.status != "failed" else None,
         error=finished.error,
     )
-    if not rt.store.complete_run(final):
+    if not rt.store.complete_run(final) and not producing:
         return _already_done(rt, request)
+    # A producer asked again (after a coordinator took its job over) yields the
+    # same item for the same cursor: its fresh result, cursor included, is sent.
     rt.channels.publish_result(_result(finished).model_dump(mode="json"))
     return status
 

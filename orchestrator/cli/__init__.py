@@ -8,7 +8,8 @@ import os
 import typer
 
 from nodes.errors import SegueError
-from orchestrator.cli import nodes_cmd
+from orchestrator.cli import admin_jobs, admin_loops, nodes_cmd
+from orchestrator.cli.admin_misc import events, queues, submit, wait
 from orchestrator.cli.coordinator_cmd import coordinator
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, err
 from orchestrator.cli.run_cmd import run
@@ -26,6 +27,12 @@ app.command("coordinator")(coordinator)
 app.command("validate")(validate)
 app.command("plan")(plan)
 app.add_typer(nodes_cmd.app, name="nodes")
+app.command("submit")(submit)
+admin_jobs.app.command("wait")(wait)
+app.add_typer(admin_jobs.app, name="jobs")
+app.add_typer(admin_loops.app, name="loops")
+app.command("queues")(queues)
+app.command("events")(events)
 
 
 def _load_plugins() -> None:

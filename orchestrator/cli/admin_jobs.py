@@ -1,4 +1,5 @@
-"""``segue jobs``: list, show, wait for and cancel a cluster's jobs.
+"""``segue jobs``: list, show and cancel a cluster's jobs (``jobs wait`` is in
+:mod:`orchestrator.cli.admin_misc`, beside ``segue submit --wait``).
 
 Also the connection every admin command shares (:func:`connect`): settings
 from ``SEGUE_*`` variables or ``--broker-url``/``--database-url``, a cluster
@@ -8,7 +9,6 @@ command with a message and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,42 +23,38 @@ from rich.table import Table
 
 from orchestrator.cli.output import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_INVALID,
-    EXIT_OK,
-    err,
     fail,
     out,
     print_json,
 )
-from orchestrator.cli.progress import follow
-from orchestrator.cli.run_cmd import _report
-from orchestrator.client import Client, JobResult
+from orchestrator.client import Client
 from orchestrator.client.cluster import ClusterBackend
 from orchestrator.errors import UnknownJobError, UnknownLoopError
 from orchestrator.runtime.states import JobStatus
 from orchestrator.settings import Settings
-from orchestrator.store import JobRecord, Store, StoreError
-
-EXIT_TIMEOUT = 124
-"""``segue jobs wait --timeout``: the job had not ended in time (as ``timeout(1)``)."""
+from orchestrator.store import JobRecord, LoopRecord, Store, StoreError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 BrokerOpt = Annotated[
     str | None,
-    typer.Option("--broker-url", help="Broker URL [default: $SEGUE_BROKER_URL]", show_default=False),
+    typer.Option(
+        "--broker-url", help="Broker URL (default: $SEGUE_BROKER_URL)", show_default=False
+    ),
 ]
 DatabaseOpt = Annotated[
     str | None,
     typer.Option(
-        "--database-url", help="State store URL [default: $SEGUE_DATABASE_URL]", show_default=False
+        "--database-url", help="State store URL (default: $SEGUE_DATABASE_URL)", show_default=False
     ),
 ]
 JobArg = Annotated[str, typer.Argument(help="Job id (see `segue jobs list`)", show_default=False)]
 
 _STYLE = {"completed": "green", "running": "cyan", "failed": "red", "cancelled": "magenta"}
 
-app = typer.Typer(help="List, inspect, wait for and cancel jobs on a cluster.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, inspect, wait for and cancel jobs on a cluster.", no_args_is_help=True
+)
 
 
 # connection -------------------------------------------------------------------------
@@ -136,17 +132,33 @@ def _escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
+_JOB_FIELDS = ("id", "workflow", "status", "created_at", "started_at", "finished_at", "error")
+_LOOP_FIELDS = ("name", "status", "iterations", "failed_iterations")
+
+
 def job_json(record: JobRecord) -> dict[str, Any]:
     """The fields of ``segue jobs list --json``."""
-    return {
-        "id": record.id,
-        "workflow": record.workflow,
-        "status": record.status,
-        "created_at": record.created_at,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-        "error": record.error,
-    }
+    return {key: getattr(record, key) for key in _JOB_FIELDS}
+
+
+def loop_json(record: LoopRecord, desired: bool = False) -> dict[str, Any]:
+    """``{"name", "status", "iterations", "failed_iterations"}`` (and ``desired``)."""
+    fields = (*_LOOP_FIELDS, "desired") if desired else _LOOP_FIELDS
+    return {key: getattr(record, key) for key in fields}
+
+
+def loops_table(loops: list[dict[str, Any]], title: str) -> Table:
+    """Loops (as :func:`loop_json` with ``desired``) as a table; a pending request shows."""
+    table = Table(title=title)
+    for column in ("loop", "status", "requested", "iterations", "failed"):
+        table.add_column(column, justify="left" if column in ("loop", "status") else "right")
+    for loop in loops:
+        requested = loop["desired"] if loop["desired"] not in ("running", loop["status"]) else ""
+        failed = str(loop["failed_iterations"] or "")
+        table.add_row(
+            loop["name"], styled(loop["status"]), requested, str(loop["iterations"]), failed
+        )
+    return table
 
 
 # commands ---------------------------------------------------------------------------
@@ -199,16 +211,7 @@ def show(
         "inputs": record.inputs,
         "outputs": record.outputs,
         "cancel_requested": record.cancel_requested,
-        "loops": [
-            {
-                "name": loop.name,
-                "status": loop.status,
-                "desired": loop.desired,
-                "iterations": loop.iterations,
-                "failed_iterations": loop.failed_iterations,
-            }
-            for loop in loops
-        ],
+        "loops": [loop_json(loop, desired=True) for loop in loops],
         "runs": dict(Counter(run.status for run in runs)),
         "nodes": {node: dict(counts) for node, counts in nodes.items()},
     }
@@ -230,19 +233,7 @@ def _print_job(data: dict[str, Any]) -> None:
         for name, value in data[label].items():
             text = _escape(repr(value))
             out.print(f"  {label[:-1]} {name} = {text if len(text) < 300 else text[:300] + '…'}")
-    loops = Table(title="Loops")
-    for column in ("loop", "status", "requested", "iterations", "failed"):
-        loops.add_column(column, justify="left" if column in ("loop", "status") else "right")
-    for loop in data["loops"]:
-        requested = "" if loop["desired"] == "running" else loop["desired"]
-        loops.add_row(
-            loop["name"],
-            styled(loop["status"]),
-            requested,
-            str(loop["iterations"]),
-            str(loop["failed_iterations"] or ""),
-        )
-    out.print(loops)
+    out.print(loops_table(data["loops"], "Loops"))
     statuses = sorted(data["runs"])
     nodes = Table(title="Node runs")
     nodes.add_column("node")
@@ -254,54 +245,6 @@ def _print_job(data: dict[str, Any]) -> None:
         out.print(nodes)
     if data["error"]:
         out.print(f"[red]error:[/red] {_escape(data['error'])}")
-
-
-@app.command("wait")
-def wait(
-    job: JobArg,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0, help="Give up after this many seconds")
-    ] = None,
-    json_: JsonOpt = False,
-    broker_url: BrokerOpt = None,
-    database_url: DatabaseOpt = None,
-) -> None:
-    """Wait for a job to end and print how it ended, like `segue run`.
-
-    Exit 0 completed, 1 failed or cancelled, 124 still running after --timeout,
-    130 on Ctrl-C (the job keeps running).
-    """
-    with connect(broker_url, database_url) as cluster:
-        record = cluster.job(job)
-        result = await_result(cluster, job, record.workflow, timeout, json_)
-    report(result, json_)
-
-
-def await_result(
-    cluster: Cluster, job_id: str, workflow: str, timeout: float | None, json_: bool
-) -> JobResult:
-    """Wait for the job's result, with live progress on a terminal (not with ``--json``).
-
-    Ctrl-C leaves the job running and exits 130; a timeout exits 124.
-    """
-    try:
-        if not json_ and timeout is None and sys.stderr.isatty():
-            follow(cluster.client.events(job_id), workflow)
-        return cluster.client.wait(job_id, timeout)
-    except KeyboardInterrupt:
-        err.print(
-            f"\nstopped waiting; job {job_id} keeps running. "
-            f"Cancel it with: segue jobs cancel {job_id}"
-        )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except TimeoutError:
-        fail(f"job {job_id} has not ended after {timeout:g}s; it keeps running", EXIT_TIMEOUT)
-
-
-def report(result: JobResult, json_: bool) -> NoReturn:
-    """Print ``result`` as `segue run` does and exit 0 when it completed, else 1."""
-    _report(result, json_)
-    raise typer.Exit(EXIT_OK if result.status == "completed" else EXIT_FAILED)
 
 
 @app.command("cancel")

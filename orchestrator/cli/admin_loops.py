@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from orchestrator.cli.admin_jobs import (
     BrokerOpt,
@@ -20,6 +19,8 @@ from orchestrator.cli.admin_jobs import (
     JobArg,
     JsonOpt,
     connect,
+    loop_json,
+    loops_table,
     styled,
     unknown_job,
 )
@@ -44,30 +45,10 @@ def list_loops(
     with connect(broker_url, database_url) as cluster:
         records = _loops(cluster, job)
     if json_:
-        print_json(
-            [
-                {
-                    "name": r.name,
-                    "status": r.status,
-                    "iterations": r.iterations,
-                    "failed_iterations": r.failed_iterations,
-                }
-                for r in records
-            ]
-        )
+        print_json([loop_json(r) for r in records])
         return
-    table = Table(title=f"Loops of job {job}")
-    for column in ("loop", "status", "requested", "iterations", "failed"):
-        table.add_column(column, justify="left" if column in ("loop", "status") else "right")
-    for r in records:
-        table.add_row(
-            r.name,
-            styled(r.status),
-            "" if r.desired == r.status or r.desired == "running" else r.desired,
-            str(r.iterations),
-            str(r.failed_iterations or ""),
-        )
-    out.print(table)
+    loops = [loop_json(r, desired=True) for r in records]
+    out.print(loops_table(loops, f"Loops of job {job}"))
 
 
 @app.command("pause")

@@ -10,9 +10,11 @@ from rich.table import Table
 from nodes.errors import UnknownNodeTypeError
 from nodes.introspect import describe
 from nodes.library import default_registry
+from orchestrator.cli.admin_misc import health
 from orchestrator.cli.output import EXIT_INVALID, fail, out, print_json
 
-app = typer.Typer(help="Inspect node types.", no_args_is_help=True)
+app = typer.Typer(help="Inspect node types, and node health in a job.", no_args_is_help=True)
+app.command("health")(health)
 
 
 @app.command("types")

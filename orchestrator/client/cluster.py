@@ -19,6 +19,7 @@ from nodes.registry import NodeRegistry
 from orchestrator.broker import Channels
 from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
 from orchestrator.engine.jobs import check_inputs
+from orchestrator.engine.journal import INPUT_KIND
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import compile_workflow
 from orchestrator.runtime.states import DesiredLoopState, JobStatus, RunStatus
@@ -100,6 +101,8 @@ class ClusterBackend:
             batch = self.store.read_events(job_id, after=after, limit=1000)
             for record in batch:
                 after = record.seq
+                if record.kind == INPUT_KIND:
+                    continue  # the coordinator's journal, not an event for people
                 event = JobEvent(
                     job=job_id,
                     kind=record.kind,

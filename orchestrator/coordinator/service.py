@@ -9,6 +9,8 @@ dispatches. Clients only write requests; workers only write their own runs.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from typing import Any
@@ -70,7 +72,9 @@ class Coordinator:
             executor=executor,
             worker="coordinator",
             log_every_run=True,
+            journal=True,
         )
+        self.name = settings.coordinator_name or f"{socket.gethostname()}-{os.getpid()}"
         self._cancelled: set[str] = set()
         self._stop = threading.Event()
 
@@ -83,6 +87,7 @@ class Coordinator:
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_scan:
+                self.renew()
                 self.scan()
                 next_scan = now + SCAN_INTERVAL_S
                 if heartbeat is not None:
@@ -125,9 +130,13 @@ class Coordinator:
             else self.store.list_jobs(status=JobStatus.PENDING.value, limit=1000)
             + self.store.list_jobs(status=JobStatus.RUNNING.value, limit=1000)
         )
+        now = time.time()
+        lease = self.settings.coordinator_lease_s
         for record in records:
             if JobStatus(record.status).terminal:
                 continue
+            if not self.store.lease_job(record.id, self.name, now + lease, now):
+                continue  # another live coordinator drives it
             try:
                 adopted = self.engine.adopt(record)
             except SegueError as exc:
@@ -137,6 +146,15 @@ class Coordinator:
             if adopted:
                 log.info("adopted job %s (%s)", record.id, record.workflow)
             self._requests(record.id, record.cancel_requested)
+
+    def renew(self) -> None:
+        """Extend the leases of the jobs this coordinator drives; let go of lost ones."""
+        now = time.time()
+        until = now + self.settings.coordinator_lease_s
+        for job_id in self.engine.driving():
+            if not self.store.lease_job(job_id, self.name, until, now):
+                log.warning("lost the lease of job %s to another coordinator", job_id)
+                self.engine.drop(job_id)
 
     def _requests(self, job_id: str, cancel: bool) -> None:
         if cancel and job_id not in self._cancelled:

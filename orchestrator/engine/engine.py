@@ -26,6 +26,8 @@ from nodes.registry import NodeRegistry
 from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
 from orchestrator.engine.executor import Executor, ExecutorFactory, LocalExecutor
 from orchestrator.engine.jobs import EngineJob, LiveItem, check_inputs
+from orchestrator.engine.journal import INPUT_KIND, event_of
+from orchestrator.engine.journal import entry as journal_entry
 from orchestrator.engine.recording import job_event, loop_event, loop_record, run_event, run_record
 from orchestrator.errors import WorkflowParseError
 from orchestrator.model.workflow import Workflow
@@ -106,6 +108,7 @@ class Engine:
         executor: ExecutorFactory | None = None,
         worker: str = "embedded",
         log_every_run: bool = False,
+        journal: bool = False,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -136,6 +139,9 @@ class Engine:
         # Clients of an embedded engine see every event live; clients of a cluster
         # read the event log, so a coordinator logs every run event.
         self._quiet = frozenset() if log_every_run else QUIET_RUN_STATUSES
+        # A coordinator journals every scheduler input, so that another one can
+        # replay a job it takes over; an embedded engine's jobs die with it.
+        self._journal = journal
         self._thread = threading.Thread(target=self._serve, name="segue-engine", daemon=True)
         self._failure: BaseException | None = None
         self._thread.start()
@@ -202,6 +208,9 @@ class Engine:
     def adopt(self, record: JobRecord) -> bool:
         """Drive a job a client wrote to the store (distributed mode); False if known.
 
+        A job that was already running under another coordinator is rebuilt by
+        replaying its journal, and its runs in flight are dispatched again.
+
         Raises:
             WorkflowError: the job's stored workflow is missing or no longer valid.
         """
@@ -218,8 +227,47 @@ class Engine:
         job = EngineJob(record.id, plan, Scheduler(record.id, plan, dict(record.inputs)))
         with self._jobs_lock:
             self._jobs[record.id] = job
-        self._inbox.put((record.id, Start()))
+        if record.status == JobStatus.PENDING.value:
+            self._inbox.put((record.id, Start()))
+        else:
+            self._inbox.put((record.id, lambda: self._resume(job)))
         return True
+
+    def drop(self, job_id: str) -> None:
+        """Stop driving a job (another coordinator holds it now); nothing is cancelled."""
+        with self._jobs_lock:
+            job = self._jobs.pop(job_id, None)
+        if job is not None:
+            job.fail_engine(RuntimeError("another coordinator took this job over"))
+
+    def driving(self) -> list[str]:
+        """Ids of the jobs this engine drives and that have not ended."""
+        with self._jobs_lock:
+            return [j.id for j in self._jobs.values() if not j.done.is_set()]
+
+    def _resume(self, job: EngineJob) -> None:
+        """Replay a job's journal (on the engine thread), then resend its runs in flight."""
+        after = 0
+        replayed = 0
+        while True:
+            batch = self.store.read_events(job.id, after=after, limit=5000)
+            if not batch:
+                break
+            for record in batch:
+                after = record.seq
+                if record.kind == INPUT_KIND:
+                    job.scheduler.handle(event_of(record), record.at)
+                    replayed += 1
+        state = job.scheduler.state
+        for loop in state.all_loops():
+            job.desired[loop.name] = loop.desired.value
+            job.loop_status[loop.name] = loop.status.value
+        if replayed == 0:  # the job never started before its coordinator died
+            self._inbox.put((job.id, Start()))
+            return
+        in_flight = job.scheduler.in_flight()
+        if in_flight:
+            self.executor.submit(in_flight)
 
     def post(self, job_id: str, event: Any) -> None:
         """Feed a scheduler event (a control request, a cancel) to a job's scheduler."""
@@ -238,6 +286,12 @@ class Engine:
     def post_results(self, results: list[RunFinished]) -> None:
         """Feed finished runs reported from elsewhere (workers) to their jobs."""
         self._inbox.put(results)
+
+    def _record_input(self, job_id: str, event: Any, now: float) -> None:
+        if self._journal:
+            record = journal_entry(job_id, event, now)
+            if record is not None:
+                self.recorder.submit_events([record])
 
     def _stored_workflow(self, record: JobRecord) -> Workflow:
         spec = record.spec
@@ -432,14 +486,18 @@ class Engine:
             elif callable(event):
                 event()
             else:
+                self._record_input(job_id, event, now)
                 out[job_id].extend(job.scheduler.handle(event, now))
         for job_id, finished in results.items():
             job = self._jobs.get(job_id)
             if job is not None:
+                for result in finished:
+                    self._record_input(job_id, result, now)
                 out[job_id].extend(job.scheduler.handle_many(finished, now))
         for job in self._jobs.values():
             deadline = job.scheduler.next_deadline()
             if deadline is not None and deadline <= now and not job.done.is_set():
+                self._record_input(job.id, Tick(), now)
                 out[job.id].extend(job.scheduler.handle(Tick(), now))
         for job_id, commands in out.items():
             self._carry_out(self._jobs[job_id], commands, now)
@@ -468,6 +526,8 @@ class Engine:
                 rounds += 1
                 if inline and rounds < INLINE_ROUNDS:
                     # Cheap runs done on this thread: decide on them at once.
+                    for result in inline:
+                        self._record_input(job.id, result, now)
                     commands = job.scheduler.handle_many(inline, now)
                 elif inline:
                     self._inbox.put(inline)  # let requests and other jobs in first

@@ -15,7 +15,7 @@ from typing import Any
 from orchestrator.planner.plan import Plan
 from orchestrator.runtime.states import Health, LoopStatus, RunStatus
 from orchestrator.scheduler.backoff import attempts_left, retry_delay
-from orchestrator.scheduler.commands import Command, Revoke
+from orchestrator.scheduler.commands import Command, Dispatch, Revoke
 from orchestrator.scheduler.events import (
     CancelJob,
     Event,
@@ -75,6 +75,37 @@ class Scheduler(LoopMachine):
             for event in events:
                 self._run_finished(event)
         self.out = []
+        return out
+
+    def in_flight(self) -> list[Dispatch]:
+        """The current attempt of every dispatched run not yet finished, as dispatches.
+
+        After a replay, the driver sends these again (same run id, same attempt):
+        a worker that already finished one skips it and reports its result.
+        """
+        out: list[Dispatch] = []
+        for run in list(self.state.active.values()):
+            if run.attempt == 0 or run.status.value in ("retrying", "succeeded", "failed"):
+                continue
+            if run.node.type_name == "Group":
+                continue  # a group's items are runs of their own
+            producing = run.node.kind == "producer" and run.stage.parent is None
+            loop = run.stage.loop
+            out.append(
+                Dispatch(
+                    run.run_id,
+                    run.node,
+                    loop.name,
+                    run.stage.index,
+                    run.attempt,
+                    self.inputs_of(run),
+                    "produce" if producing else "run",
+                    loop.cursor if producing else None,
+                    self.writers_done(loop) if producing else False,
+                    run.deadline,
+                    self.state.job_id,
+                )
+            )
         return out
 
     def next_deadline(self) -> float | None:

@@ -1,0 +1,271 @@
+"""The admin command line of distributed mode (DESIGN section 6), run as a user's
+shell runs it - the real ``segue`` in a child process - against the session's
+real cluster: submit, jobs, loops, nodes health, queues and events."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.client import LoopInfo
+from orchestrator.store import open_store
+from tests.support.cluster import Cluster
+
+pytestmark = [pytest.mark.services, pytest.mark.timeout(90)]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+QUICKSTART = EXAMPLES / "quickstart.yaml"
+TWO_LOOPS = EXAMPLES / "two-loops-queue.yaml"
+SEGUE = [sys.executable, "-m", "orchestrator.cli"]
+
+PACED = """\
+name: paced
+nodes:
+  - {id: ticks, type: Range, config: {stop: 200, interval_s: 0.05}}
+  - {id: out, type: Output, config: {name: values}}
+edges:
+  - {from: ticks.value, to: out.value}
+"""
+
+INVALID = """\
+name: invalid
+nodes:
+  - {id: ticks, type: Range, config: {stop: 5, step: 0}}
+  - {id: sq, type: Maht}
+edges:
+  - {from: ticks.value, to: sq.a}
+"""
+
+
+def segue(cluster: Cluster, *args: str, timeout: float = 45) -> subprocess.CompletedProcess[str]:
+    """``segue ARGS`` with the cluster's environment."""
+    return subprocess.run(
+        [*SEGUE, *args],
+        capture_output=True,
+        text=True,
+        cwd=cluster.root,
+        env={**cluster.env, "COLUMNS": "200"},
+        timeout=timeout,
+    )
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    """The stdout of a command that must have exited 0."""
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
+    return done.stdout
+
+
+def submit(cluster: Cluster, flow: Path, *args: str) -> str:
+    """Submit ``flow`` through the CLI; the job id it prints."""
+    return str(json.loads(ok(segue(cluster, "submit", str(flow), "--json", *args)))["job"])
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
+    """Wait until ``check()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def loop_info(cluster: Cluster, job: str, name: str) -> LoopInfo:
+    with cluster.client() as client:
+        return next(i for i in client.loops(job) if i.name == name)
+
+
+def listed(cluster: Cluster, job: str) -> dict[str, dict[str, Any]]:
+    """``segue loops list JOB --json`` by loop name."""
+    loops = json.loads(ok(segue(cluster, "loops", "list", job, "--json")))
+    assert all(set(loop) == {"name", "status", "iterations", "failed_iterations"} for loop in loops)
+    return {loop["name"]: loop for loop in loops}
+
+
+@pytest.fixture
+def paced(cluster: Cluster, tmp_path: Path) -> Path:
+    path = tmp_path / "paced.yaml"
+    path.write_text(PACED)
+    return path
+
+
+# submit ------------------------------------------------------------------------------
+def test_submit_wait_json_prints_the_object_segue_run_json_prints(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    embedded_env = {k: v for k, v in os.environ.items() if not k.startswith("SEGUE_")}
+    embedded = subprocess.run(
+        [*SEGUE, "run", str(QUICKSTART), "-i", "n=4", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**embedded_env, "SEGUE_HOME": str(tmp_path / "home")},
+        timeout=45,
+    )
+    submitted = segue(cluster, "submit", str(QUICKSTART), "-i", "n=4", "--wait", "--json")
+
+    ran, waited = json.loads(ok(embedded)), json.loads(ok(submitted))
+    assert waited["job"] != ran["job"]
+    assert {**waited, "job": None} == {**ran, "job": None}
+    assert waited["outputs"] == {"total": 24, "message": "n squared plus 2n is 24"}
+
+
+def test_an_invalid_workflow_is_refused_with_the_messages_of_segue_validate(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    flow = tmp_path / "invalid.yaml"
+    flow.write_text(INVALID)
+
+    refused = segue(cluster, "submit", str(flow))
+    validated = segue(cluster, "validate", str(flow))
+
+    assert refused.returncode == validated.returncode == 2
+    assert refused.stdout == validated.stdout
+    assert "Maht" in refused.stdout and "Traceback" not in refused.stderr
+
+
+def test_a_submitted_job_is_listed_shown_and_waited_for(cluster: Cluster) -> None:
+    job = submit(cluster, QUICKSTART)
+
+    result = json.loads(ok(segue(cluster, "jobs", "wait", job, "--json")))
+    assert result["job"] == job
+    assert (result["status"], result["outputs"]["total"]) == ("completed", 15)
+    jobs = json.loads(ok(segue(cluster, "jobs", "list", "--json")))
+    assert {"id": job, "workflow": "quickstart", "status": "completed"}.items() <= next(
+        j for j in jobs if j["id"] == job
+    ).items()
+    shown = json.loads(ok(segue(cluster, "jobs", "show", job, "--json")))
+    assert shown["outputs"] == result["outputs"]
+    assert shown["loops"][0]["name"] == "main"
+    assert shown["runs"] == {"succeeded": 8}
+    assert ok(segue(cluster, "jobs", "show", job)).startswith(f"job {job} (quickstart): completed")
+
+
+def test_nodes_health_reports_every_node_of_a_job(cluster: Cluster) -> None:
+    job = submit(cluster, QUICKSTART, "--wait")
+
+    health = json.loads(ok(segue(cluster, "nodes", "health", job, "--json")))
+
+    assert set(health) == {"n", "two", "square", "doubled", "total", "message", "result", "text"}
+    assert {h["health"] for h in health.values()} == {"healthy"}
+    assert all(h["succeeded"] == 1 and h["failed"] == 0 for h in health.values())
+
+
+# loops -------------------------------------------------------------------------------
+def test_a_loop_is_paused_resumed_and_stopped_through_the_cli(
+    cluster: Cluster, paced: Path
+) -> None:
+    job = submit(cluster, paced)
+    eventually(lambda: loop_info(cluster, job, "ticks").iterations >= 1)
+
+    assert "ticks" in ok(segue(cluster, "loops", "pause", job, "ticks"))
+    eventually(lambda: loop_info(cluster, job, "ticks").status == "paused")
+    before = listed(cluster, job)["ticks"]
+    time.sleep(0.5)  # ten intervals: a running loop would have moved on
+    after = listed(cluster, job)["ticks"]
+    assert before["status"] == after["status"] == "paused"
+    assert before["iterations"] == after["iterations"]
+    assert "already paused" in ok(segue(cluster, "loops", "pause", job, "ticks"))
+
+    ok(segue(cluster, "loops", "resume", job, "ticks"))
+    eventually(lambda: loop_info(cluster, job, "ticks").iterations > after["iterations"])
+    assert listed(cluster, job)["ticks"]["status"] == "running"
+
+    ok(segue(cluster, "loops", "stop", job, "ticks"))
+    result = json.loads(ok(segue(cluster, "jobs", "wait", job, "--json", "--timeout", "30")))
+    assert result["status"] == "completed"
+    assert result["loops"]["ticks"]["status"] == "stopped"
+    assert after["iterations"] < result["loops"]["ticks"]["iterations"] < 200
+
+
+def test_steering_an_unknown_loop_or_job_exits_2_naming_it(cluster: Cluster) -> None:
+    job = submit(cluster, TWO_LOOPS)
+
+    no_loop = segue(cluster, "loops", "pause", job, "nosuch")
+    no_job = segue(cluster, "loops", "resume", "nosuchjob", "readings")
+
+    assert no_loop.returncode == 2
+    assert "'nosuch'" in no_loop.stderr and "readings" in no_loop.stderr
+    assert no_job.returncode == 2 and "'nosuchjob'" in no_job.stderr
+    for done in (no_loop, no_job):
+        assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_reading_an_unknown_job_exits_2_without_a_traceback(cluster: Cluster) -> None:
+    for args in (("jobs", "show", "nosuchjob"), ("events", "nosuchjob", "--json")):
+        done = segue(cluster, *args)
+        assert done.returncode == 2, done
+        assert "'nosuchjob'" in done.stderr and "Traceback" not in done.stderr
+
+
+# queues and events ---------------------------------------------------------------------
+def test_queues_lists_the_job_scoped_queue_of_a_two_loop_workflow(cluster: Cluster) -> None:
+    job = submit(cluster, TWO_LOOPS, "--wait")
+
+    depths = json.loads(ok(segue(cluster, "queues", "--json")))
+
+    assert f"{job}:scaled" in depths["queues"]
+    assert all(isinstance(d, int) for d in depths["queues"][f"{job}:scaled"].values())
+    assert set(depths["coordinator"]) == {"segue.results", "segue.control"}
+
+
+def test_events_follow_prints_json_lines_ending_with_the_job_event(cluster: Cluster) -> None:
+    job = submit(cluster, QUICKSTART)
+
+    lines = ok(segue(cluster, "events", job, "--follow", "--json")).splitlines()
+
+    events = [json.loads(line) for line in lines]
+    assert {e["job"] for e in events} == {job}
+    assert (events[-1]["kind"], events[-1]["status"]) == ("job", "completed")
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+
+
+# cancel and Ctrl-C ---------------------------------------------------------------------
+def test_jobs_cancel_cancels_and_is_idempotent(cluster: Cluster, paced: Path) -> None:
+    job = submit(cluster, paced)
+
+    ok(segue(cluster, "jobs", "cancel", job))
+    waited = segue(cluster, "jobs", "wait", job, "--json", "--timeout", "30")
+    again = segue(cluster, "jobs", "cancel", job)
+
+    assert waited.returncode == 1
+    assert json.loads(waited.stdout)["status"] == "cancelled"
+    assert "already ended" in ok(again)
+
+
+def test_ctrl_c_while_waiting_leaves_the_job_running_and_exits_130(
+    cluster: Cluster, paced: Path
+) -> None:
+    child = subprocess.Popen(
+        [*SEGUE, "submit", str(paced), "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cluster.root,
+        env=cluster.env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    store = open_store(cluster.database_url, cluster.root / "home")
+    try:
+        eventually(lambda: any(j.workflow == "paced" for j in store.list_jobs("running", 10)))
+        time.sleep(0.3)  # the child is waiting now
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=20)
+        running = [j.id for j in store.list_jobs("running", 10) if j.workflow == "paced"]
+    finally:
+        store.close()
+
+    assert child.returncode == 130, stderr
+    job = next(j for j in running if j in stderr)
+    assert f"segue jobs cancel {job}" in stderr and "Traceback" not in stderr
+    with cluster.client() as client:
+        assert loop_info(cluster, job, "ticks").status == "running"
+        client.cancel(job)
+        assert client.wait(job, timeout=30).status == "cancelled"
