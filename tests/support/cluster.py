@@ -36,6 +36,7 @@ class Cluster:
     root: Path
     broker_url: str
     database_url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -49,6 +50,7 @@ class Cluster:
             "SEGUE_ARTIFACTS_URL": str(self.root / "artifacts"),
             "SEGUE_HEARTBEAT_INTERVAL_S": "0.5",
             "SEGUE_VISIBILITY_TIMEOUT_S": "30",
+            **self.extra_env,
         }
 
     def settings(self) -> Settings:
@@ -58,6 +60,7 @@ class Cluster:
             broker_url=self.broker_url,
             database_url=self.database_url,
             artifacts_url=str(self.root / "artifacts"),
+            visibility_timeout_s=float(self.env["SEGUE_VISIBILITY_TIMEOUT_S"]),
         )
 
     def client(self) -> Client:
@@ -73,7 +76,10 @@ class Cluster:
         log = (self.root / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", "orchestrator.cli", *args],
-            env=env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def heartbeat(self, name: str) -> Path:

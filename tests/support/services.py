@@ -7,6 +7,7 @@ since CI must run everything.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +49,26 @@ def postgres_database() -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A RabbitMQ virtual host of this test run's own (guest may use it), deleted afterwards."""
+    name = f"segue_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _rabbitmqctl("add_vhost", name)
+        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    except (OSError, subprocess.SubprocessError) as exc:
+        missing("RabbitMQ (rabbitmqctl) on 127.0.0.1:5672", exc)
+        raise
+    try:
+        yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
+    finally:
+        _rabbitmqctl("delete_vhost", name)
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 @contextmanager
