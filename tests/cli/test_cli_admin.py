@@ -10,13 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestrator.client import LoopInfo
+from orchestrator.client import Client, LoopInfo
 from orchestrator.store import open_store
 from tests.support.cluster import Cluster
 
@@ -77,9 +77,9 @@ def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
-def loop_info(cluster: Cluster, job: str, name: str) -> LoopInfo:
-    with cluster.client() as client:
-        return next(i for i in client.loops(job) if i.name == name)
+def loop_info(client: Client, job: str, name: str) -> LoopInfo:
+    """One loop of a job, read directly from the store."""
+    return next(i for i in client.loops(job) if i.name == name)
 
 
 def listed(cluster: Cluster, job: str) -> dict[str, dict[str, Any]]:
@@ -87,6 +87,13 @@ def listed(cluster: Cluster, job: str) -> dict[str, dict[str, Any]]:
     loops = json.loads(ok(segue(cluster, "loops", "list", job, "--json")))
     assert all(set(loop) == {"name", "status", "iterations", "failed_iterations"} for loop in loops)
     return {loop["name"]: loop for loop in loops}
+
+
+@pytest.fixture(scope="module")
+def client(cluster: Cluster) -> Iterator[Client]:
+    """A client of the cluster, for what the tests watch besides the CLI."""
+    with cluster.client() as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -160,13 +167,13 @@ def test_nodes_health_reports_every_node_of_a_job(cluster: Cluster) -> None:
 
 # loops -------------------------------------------------------------------------------
 def test_a_loop_is_paused_resumed_and_stopped_through_the_cli(
-    cluster: Cluster, paced: Path
+    cluster: Cluster, client: Client, paced: Path
 ) -> None:
     job = submit(cluster, paced)
-    eventually(lambda: loop_info(cluster, job, "ticks").iterations >= 1)
+    eventually(lambda: loop_info(client, job, "ticks").iterations >= 1)
 
     assert "ticks" in ok(segue(cluster, "loops", "pause", job, "ticks"))
-    eventually(lambda: loop_info(cluster, job, "ticks").status == "paused")
+    eventually(lambda: loop_info(client, job, "ticks").status == "paused")
     before = listed(cluster, job)["ticks"]
     time.sleep(0.5)  # ten intervals: a running loop would have moved on
     after = listed(cluster, job)["ticks"]
@@ -175,7 +182,7 @@ def test_a_loop_is_paused_resumed_and_stopped_through_the_cli(
     assert "already paused" in ok(segue(cluster, "loops", "pause", job, "ticks"))
 
     ok(segue(cluster, "loops", "resume", job, "ticks"))
-    eventually(lambda: loop_info(cluster, job, "ticks").iterations > after["iterations"])
+    eventually(lambda: loop_info(client, job, "ticks").iterations > after["iterations"])
     assert listed(cluster, job)["ticks"]["status"] == "running"
 
     ok(segue(cluster, "loops", "stop", job, "ticks"))
@@ -241,7 +248,7 @@ def test_jobs_cancel_cancels_and_is_idempotent(cluster: Cluster, paced: Path) ->
 
 
 def test_ctrl_c_while_waiting_leaves_the_job_running_and_exits_130(
-    cluster: Cluster, paced: Path
+    cluster: Cluster, client: Client, paced: Path
 ) -> None:
     child = subprocess.Popen(
         [*SEGUE, "submit", str(paced), "--wait"],
@@ -265,7 +272,6 @@ def test_ctrl_c_while_waiting_leaves_the_job_running_and_exits_130(
     assert child.returncode == 130, stderr
     job = next(j for j in running if j in stderr)
     assert f"segue jobs cancel {job}" in stderr and "Traceback" not in stderr
-    with cluster.client() as client:
-        assert loop_info(cluster, job, "ticks").status == "running"
-        client.cancel(job)
-        assert client.wait(job, timeout=30).status == "cancelled"
+    assert loop_info(client, job, "ticks").status == "running"
+    client.cancel(job)
+    assert client.wait(job, timeout=30).status == "cancelled"
