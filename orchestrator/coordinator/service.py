@@ -83,9 +83,15 @@ class Coordinator:
         """Serve until :meth:`stop` (or SIGTERM via the CLI)."""
         self.channels.consume(self._on_result, self._on_control)
         next_scan = 0.0
+        next_reconcile = time.monotonic() + self.settings.visibility_timeout_s
         heartbeat = self.settings.heartbeat_path
         while not self._stop.is_set():
             now = time.monotonic()
+            if now >= next_reconcile:
+                # Longer than the broker's own redelivery, so a live worker's slow
+                # run is never sent twice by us as well.
+                self.engine.reconcile(self.settings.visibility_timeout_s * 1.5)
+                next_reconcile = now + max(1.0, self.settings.visibility_timeout_s / 2)
             if now >= next_scan:
                 self.renew()
                 self.scan()

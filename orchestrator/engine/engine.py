@@ -287,6 +287,53 @@ class Engine:
         """Feed finished runs reported from elsewhere (workers) to their jobs."""
         self._inbox.put(results)
 
+    def reconcile(self, older_than_s: float) -> None:
+        """Chase runs dispatched long ago that never reported (a task can die with a
+        broker error after being acknowledged): a run the store shows finished gets its
+        recorded result; any other is sent again, same attempt, for a worker to claim."""
+        self._inbox.put((None, lambda: self._reconcile_all(older_than_s)))
+
+    def _reconcile_all(self, older_than_s: float) -> None:
+        now = self.clock()
+        for job in list(self._jobs.values()):
+            if job.done.is_set():
+                continue
+            stale = set(job.scheduler.overdue(now, older_than_s))
+            if not stale:
+                continue
+            results, resend = [], []
+            for dispatch in job.scheduler.in_flight():
+                if dispatch.run_id not in stale:
+                    continue
+                record = self.store.get_run(dispatch.run_id)
+                if (
+                    record is not None
+                    and record.attempt == dispatch.attempt
+                    and record.status in ("succeeded", "cached", "failed")
+                    and dispatch.kind == "run"
+                ):
+                    results.append(
+                        RunFinished(
+                            record.run_id,
+                            record.attempt,
+                            "failed" if record.status == "failed" else record.status,
+                            record.outputs or {},
+                            record.error,
+                            retryable=False,
+                            started_at=record.started_at,
+                            finished_at=record.finished_at,
+                            worker=record.worker,
+                        )
+                    )
+                else:
+                    resend.append(dispatch)
+            if results:
+                self._inbox.put(results)
+            if resend:
+                for run_id in (d.run_id for d in resend):
+                    job.scheduler.state.active[run_id].dispatched_at = now
+                self.executor.submit(resend)
+
     def _record_input(self, job_id: str, event: Any, now: float) -> None:
         if self._journal:
             record = journal_entry(job_id, event, now)
@@ -462,6 +509,9 @@ class Engine:
             if isinstance(event, threading.Event):
                 self._flush_loops(now, force=True)
                 event.set()
+                continue
+            if job_id is None and callable(event):  # engine-wide work (reconciling)
+                event()
                 continue
             job = self._jobs.get(job_id)
             if job is None:

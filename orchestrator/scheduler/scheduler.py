@@ -77,6 +77,17 @@ class Scheduler(LoopMachine):
         self.out = []
         return out
 
+    def overdue(self, now: float, age: float) -> list[str]:
+        """Run ids dispatched more than ``age`` seconds before ``now`` and not heard of since."""
+        return [
+            run.run_id
+            for run in self.state.active.values()
+            if run.attempt
+            and run.status.value in ("queued", "running")
+            and run.node.type_name != "Group"
+            and now - run.dispatched_at > age
+        ]
+
     def in_flight(self) -> list[Dispatch]:
         """The current attempt of every dispatched run not yet finished, as dispatches.
 

@@ -110,6 +110,7 @@ class StageMachine:
         node = run.node
         deadline = self.now + node.timeout_s if node.timeout_s else None
         run.deadline = deadline
+        run.dispatched_at = self.now
         self.state.active[run.run_id] = run
         if deadline is not None:
             self.state.add_timer(deadline, run)

@@ -22,6 +22,7 @@ class RunState:
         "attempt",
         "children",
         "deadline",
+        "dispatched_at",
         "error",
         "finished_at",
         "node",
@@ -47,6 +48,7 @@ class RunState:
         self.outputs: dict[str, Any] | None = None
         self.error: str | None = None
         self.deadline: float | None = None
+        self.dispatched_at = 0.0
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.worker: str | None = None
