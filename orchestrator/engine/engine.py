@@ -9,7 +9,6 @@ loops and events in the store, and wake clients. It decides nothing itself.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import queue
@@ -21,66 +20,41 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from nodes.artifacts import ArtifactStore
-from nodes.errors import SegueError
 from nodes.registry import NodeRegistry
 from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
+from orchestrator.engine.applier import CommandApplier
 from orchestrator.engine.executor import Executor, ExecutorFactory, LocalExecutor
-from orchestrator.engine.jobs import EngineJob, LiveItem, check_inputs
-from orchestrator.engine.journal import INPUT_KIND, event_of
-from orchestrator.engine.journal import entry as journal_entry
-from orchestrator.engine.recording import job_event, loop_event, loop_record, run_event, run_record
-from orchestrator.errors import WorkflowParseError
+from orchestrator.engine.gctune import gc_tuning
+from orchestrator.engine.jobs import EngineJob, check_inputs
+from orchestrator.engine.takeover import Takeover
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan, compile_workflow
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
-from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner, restore_value
+from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
 from orchestrator.runtime.states import DesiredLoopState, JobStatus
 from orchestrator.scheduler import (
-    Ack,
     CancelJob,
     Command,
-    Dispatch,
-    JobChanged,
-    LoopChanged,
     LoopControl,
-    RunChanged,
     RunFinished,
     Scheduler,
     Start,
     Tick,
 )
-from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, Store
+from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, Store
 from orchestrator.store.batching import BatchingRecorder
 
-LOOP_FLUSH_S = 0.1
 # A run that simply succeeded is stored as its node_runs row; the event log keeps
 # the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
 # Previews go to the event log; progress is shown live only (a node may report it often).
 STORED_NODE_EVENTS = frozenset({"preview"})
-INLINE_ROUNDS = 256
 PLAN_CACHE_SIZE = 64
 CLOSE_WAIT_S = 10.0
 _STOP = object()
 
 
-class gc_tuning:
-    """Raise the collector's first threshold while an engine runs; restore it after."""
-
-    def __init__(self, threshold: int) -> None:
-        self.saved = gc.get_threshold()
-        self.active = threshold > self.saved[0]
-        if self.active:
-            gc.set_threshold(threshold, *self.saved[1:])
-
-    def restore(self) -> None:
-        """Put the thresholds back as they were."""
-        if self.active:
-            gc.set_threshold(*self.saved)
-            self.active = False
-
-
-class Engine:
+class Engine(CommandApplier, Takeover):
     """Runs jobs in this process.
 
     Args:
@@ -205,79 +179,9 @@ class Engine:
                 self._plans[digest] = plan
         return plan, digest
 
-    def adopt(self, record: JobRecord) -> bool:
-        """Drive a job a client wrote to the store (distributed mode); False if known.
-
-        A job that was already running under another coordinator is rebuilt by
-        replaying its journal, and its runs in flight are dispatched again.
-
-        Raises:
-            WorkflowError: the job's stored workflow is missing or no longer valid.
-        """
-        with self._jobs_lock:
-            if record.id in self._jobs:
-                return False
-        workflow = self._stored_workflow(record)
-        plan, _ = self._plan(workflow, self.clock())
-        for q in plan.queues.values():
-            for reader in q.readers:
-                self.queues.subscribe(
-                    queue_key(record.id, q.name, q.scope), reader.group or reader.loop
-                )
-        job = EngineJob(record.id, plan, Scheduler(record.id, plan, dict(record.inputs)))
-        with self._jobs_lock:
-            self._jobs[record.id] = job
-        if record.status == JobStatus.PENDING.value:
-            self._inbox.put((record.id, Start()))
-        else:
-            self._inbox.put((record.id, lambda: self._resume(job)))
-        return True
-
-    def drop(self, job_id: str) -> None:
-        """Stop driving a job (another coordinator holds it now); nothing is cancelled."""
-        with self._jobs_lock:
-            job = self._jobs.pop(job_id, None)
-        if job is not None:
-            job.fail_engine(RuntimeError("another coordinator took this job over"))
-
-    def driving(self) -> list[str]:
-        """Ids of the jobs this engine drives and that have not ended."""
-        with self._jobs_lock:
-            return [j.id for j in self._jobs.values() if not j.done.is_set()]
-
-    def _resume(self, job: EngineJob) -> None:
-        """Replay a job's journal (on the engine thread), then resend its runs in flight."""
-        after = 0
-        replayed = 0
-        while True:
-            batch = self.store.read_events(job.id, after=after, limit=5000)
-            if not batch:
-                break
-            for record in batch:
-                after = record.seq
-                if record.kind == INPUT_KIND:
-                    job.scheduler.handle(event_of(record), record.at)
-                    replayed += 1
-        state = job.scheduler.state
-        for loop in state.all_loops():
-            job.desired[loop.name] = loop.desired.value
-            job.loop_status[loop.name] = loop.status.value
-        if replayed == 0:  # the job never started before its coordinator died
-            self._inbox.put((job.id, Start()))
-            return
-        in_flight = job.scheduler.in_flight()
-        if in_flight:
-            self.executor.submit(in_flight)
-
     def post(self, job_id: str, event: Any) -> None:
         """Feed a scheduler event (a control request, a cancel) to a job's scheduler."""
         self._inbox.put((job_id, event))
-
-    def desired(self, job_id: str, loop: str) -> str | None:
-        """What the job's scheduler currently wants of a loop (``None``: unknown)."""
-        with self._jobs_lock:
-            job = self._jobs.get(job_id)
-        return None if job is None else job.desired.get(loop, "running")
 
     def post_node_event(self, run_id: str, kind: str, data: Any) -> None:
         """A node running elsewhere reported progress or a preview."""
@@ -286,68 +190,6 @@ class Engine:
     def post_results(self, results: list[RunFinished]) -> None:
         """Feed finished runs reported from elsewhere (workers) to their jobs."""
         self._inbox.put(results)
-
-    def reconcile(self, older_than_s: float) -> None:
-        """Chase runs dispatched long ago that never reported (a task can die with a
-        broker error after being acknowledged): a run the store shows finished gets its
-        recorded result; any other is sent again, same attempt, for a worker to claim."""
-        self._inbox.put((None, lambda: self._reconcile_all(older_than_s)))
-
-    def _reconcile_all(self, older_than_s: float) -> None:
-        now = self.clock()
-        for job in list(self._jobs.values()):
-            if job.done.is_set():
-                continue
-            stale = set(job.scheduler.overdue(now, older_than_s))
-            if not stale:
-                continue
-            results, resend = [], []
-            for dispatch in job.scheduler.in_flight():
-                if dispatch.run_id not in stale:
-                    continue
-                record = self.store.get_run(dispatch.run_id)
-                if (
-                    record is not None
-                    and record.attempt == dispatch.attempt
-                    and record.status in ("succeeded", "cached", "failed")
-                    and dispatch.kind == "run"
-                ):
-                    results.append(
-                        RunFinished(
-                            record.run_id,
-                            record.attempt,
-                            "failed" if record.status == "failed" else record.status,
-                            record.outputs or {},
-                            record.error,
-                            retryable=False,
-                            started_at=record.started_at,
-                            finished_at=record.finished_at,
-                            worker=record.worker,
-                        )
-                    )
-                else:
-                    resend.append(dispatch)
-            if results:
-                self._inbox.put(results)
-            if resend:
-                for run_id in (d.run_id for d in resend):
-                    job.scheduler.state.active[run_id].dispatched_at = now
-                self.executor.submit(resend)
-
-    def _record_input(self, job_id: str, event: Any, now: float) -> None:
-        if self._journal:
-            record = journal_entry(job_id, event, now)
-            if record is not None:
-                self.recorder.submit_events([record])
-
-    def _stored_workflow(self, record: JobRecord) -> Workflow:
-        spec = record.spec
-        if record.digest is not None:
-            stored = self.store.get_workflow(record.digest)
-            if stored is None:
-                raise WorkflowParseError(f"job {record.id}: workflow {record.digest} is not stored")
-            spec = stored.spec
-        return Workflow.from_dict(spec)
 
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
         """Ask a loop to pause, resume or stop (applied at its next iteration boundary)."""
@@ -565,142 +407,3 @@ class Engine:
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - self.clock())
-
-    def _carry_out(self, job: EngineJob, commands: list[Command], now: float) -> None:
-        rounds = 0
-        while commands:
-            dispatches = self._apply(job, commands, now)
-            commands = []
-            if dispatches:
-                inline = self.executor.submit(dispatches)
-                rounds += 1
-                if inline and rounds < INLINE_ROUNDS:
-                    # Cheap runs done on this thread: decide on them at once.
-                    for result in inline:
-                        self._record_input(job.id, result, now)
-                    commands = job.scheduler.handle_many(inline, now)
-                elif inline:
-                    self._inbox.put(inline)  # let requests and other jobs in first
-
-    def _apply(self, job: EngineJob, commands: list[Command], now: float) -> list[Dispatch]:
-        dispatches: list[Dispatch] = []
-        runs: list[RunRecord] = []
-        events: list[LiveItem] = []
-        stored: list[EventRecord] = []
-        finished: JobChanged | None = None
-        moved = False
-        job_id = job.id
-        for command in commands:
-            if isinstance(command, Dispatch):
-                dispatches.append(command)
-            elif isinstance(command, RunChanged):
-                runs.append(run_record(job_id, command, now))
-                if command.status in self._quiet:
-                    events.append((now, command))  # made into an event only if someone looks
-                else:
-                    event = run_event(job_id, command, now)
-                    events.append(event)
-                    stored.append(event)
-            elif isinstance(command, LoopChanged):
-                if command.desired != job.desired.get(command.loop, "running"):
-                    # A policy (on_error: pause) changed what the loop wants: record
-                    # it, so a client's later resume is a change the coordinator sees.
-                    job.desired[command.loop] = command.desired
-                    self.store.request_loop(job_id, command.loop, command.desired)
-                policy = job.plan.loop(command.loop).policy.model_dump(mode="json")
-                self._loop_changes[(job_id, command.loop)] = loop_record(
-                    job_id, command, policy, now
-                )
-                if job.loop_status.get(command.loop) != command.status:
-                    job.loop_status[command.loop] = command.status
-                    moved = True
-                event = loop_event(job_id, command, now)
-                events.append(event)
-                stored.append(event)
-            elif isinstance(command, Ack):
-                self._ack(job, command)
-            elif isinstance(command, JobChanged):
-                event = job_event(job_id, command, now)
-                events.append(event)
-                stored.append(event)
-                if command.status in ("completed", "failed", "cancelled"):
-                    finished = command
-                else:
-                    self.store.update_job(job_id, status=command.status, at=now)
-        if moved:
-            # A loop changed state: its row is written before the event saying so,
-            # so a reader who sees the event also sees the loop in that state.
-            self._flush_loops(now, force=True)
-        if runs:
-            self.recorder.submit_runs(runs)
-        if stored:
-            self.recorder.submit_events(stored)
-        if events:
-            job.publish(events)
-        if finished is not None:
-            self._finish(job, finished, now)
-        return dispatches
-
-    def _ack(self, job: EngineJob, command: Ack) -> None:
-        settings = job.plan.nodes[command.node].settings
-        name = queue_key(job.id, getattr(settings, "queue", ""), getattr(settings, "scope", "job"))
-        group = getattr(settings, "group", None) or command.loop
-        self.queues.ack(name, group, command.delivery)
-
-    def _finish(self, job: EngineJob, change: JobChanged, now: float) -> None:
-        self._flush_loops(now, force=True)
-        self.recorder.flush()
-        outputs = self._output_values(change.outputs)
-        self.store.update_job(
-            job.id, status=change.status, at=now, outputs=outputs, error=change.error
-        )
-        job.complete(
-            JobResult(
-                job=job.id,
-                status=change.status,
-                outputs=outputs,
-                error=change.error,
-                loops=self._loop_infos(job.id),
-            )
-        )
-
-    def _loop_infos(self, job_id: str) -> dict[str, LoopInfo]:
-        return {
-            r.name: LoopInfo(
-                name=r.name,
-                status=r.status,
-                iterations=r.iterations,
-                failed_iterations=r.failed_iterations,
-            )
-            for r in self.store.list_loops(job_id)
-        }
-
-    def _stored_result(self, job_id: str) -> JobResult | None:
-        """How a job this engine does not hold ended, per the store; None if it did not."""
-        record = self.store.get_job(job_id)
-        if record is None or record.status not in ("completed", "failed", "cancelled"):
-            return None
-        return JobResult(
-            job=job_id,
-            status=record.status,
-            outputs=dict(record.outputs),
-            error=record.error,
-            loops=self._loop_infos(job_id),
-        )
-
-    def _output_values(self, outputs: dict[str, Any]) -> dict[str, Any]:
-        """Job outputs with the artifacts large values were offloaded to read back:
-        a job's outputs are its values, whatever their size."""
-        artifacts = self.runner.artifacts
-        try:
-            return {name: restore_value(value, artifacts) for name, value in outputs.items()}
-        except (SegueError, ValueError):
-            return outputs  # an unreadable artifact: keep its reference rather than fail
-
-    def _flush_loops(self, now: float, force: bool = False) -> None:
-        if not self._loop_changes or (not force and now < self._loop_flush_at):
-            return
-        records = list(self._loop_changes.values())
-        self._loop_changes.clear()
-        self.store.save_loops(records)
-        self._loop_flush_at = now + LOOP_FLUSH_S
