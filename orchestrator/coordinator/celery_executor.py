@@ -49,6 +49,11 @@ class CeleryExecutor:
                     task_id=dispatch.run_id,
                     queue=dispatch.node.route.queue,
                     producer=producer,
+                    # What Flower and the task events show as the arguments. Celery's
+                    # default, a saferepr of the whole request, costs ~0.4 ms of the
+                    # ~1 ms a dispatch takes; the run id names the same request.
+                    argsrepr=f"[run {dispatch.run_id} attempt {dispatch.attempt}]",
+                    kwargsrepr="{}",
                 )
         return []
 

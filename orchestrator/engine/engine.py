@@ -14,7 +14,6 @@ import json
 import queue
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,13 +24,13 @@ from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
 from orchestrator.engine.applier import CommandApplier
 from orchestrator.engine.executor import Executor, ExecutorFactory, LocalExecutor
 from orchestrator.engine.gctune import gc_tuning
-from orchestrator.engine.jobs import EngineJob, check_inputs
+from orchestrator.engine.jobs import EngineJob, check_inputs, record_submission
 from orchestrator.engine.takeover import Takeover
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan, compile_workflow
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
 from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
-from orchestrator.runtime.states import DesiredLoopState, JobStatus
+from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.scheduler import (
     CancelJob,
     Command,
@@ -41,7 +40,7 @@ from orchestrator.scheduler import (
     Start,
     Tick,
 )
-from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, Store
+from orchestrator.store.base import EventRecord, LoopRecord, Store
 from orchestrator.store.batching import BatchingRecorder
 
 # A run that simply succeeded is stored as its node_runs row; the event log keeps
@@ -130,29 +129,7 @@ class Engine(CommandApplier, Takeover):
         now = self.clock()
         plan, digest = self._plan(workflow, now)
         inputs = check_inputs(plan, dict(inputs or {}))
-        job_id = uuid.uuid4().hex[:16]
-        self.store.create_job(
-            JobRecord(
-                id=job_id,
-                workflow=workflow.name,
-                status=JobStatus.PENDING.value,
-                digest=digest,
-                inputs=inputs,
-                created_at=now,
-            )
-        )
-        self.store.save_loops(
-            [
-                LoopRecord(
-                    job_id=job_id,
-                    name=loop.name,
-                    status="pending",
-                    policy=loop.policy.model_dump(mode="json"),
-                    updated_at=now,
-                )
-                for loop in plan.all_loops()
-            ]
-        )
+        job_id = record_submission(self.store, plan, workflow.name, digest, inputs, now)
         for q in plan.queues.values():
             for reader in q.readers:
                 self.queues.subscribe(

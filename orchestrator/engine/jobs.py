@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -12,9 +13,10 @@ from orchestrator.client.types import JobEvent, JobResult
 from orchestrator.engine.recording import run_event
 from orchestrator.errors import Issue, WorkflowInvalid
 from orchestrator.planner import Plan
+from orchestrator.runtime.states import JobStatus, LoopStatus
 from orchestrator.scheduler import Scheduler
 from orchestrator.scheduler.commands import RunChanged
-from orchestrator.store.base import EventRecord
+from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, Store
 
 T = TypeVar("T")
 LiveItem = EventRecord | JobEvent | tuple[float, RunChanged]
@@ -42,6 +44,36 @@ def check_inputs(plan: Plan, inputs: dict[str, Any]) -> dict[str, Any]:
     if issues:
         raise WorkflowInvalid(issues, name=plan.workflow)
     return inputs
+
+
+def record_submission(
+    store: Store, plan: Plan, workflow: str, digest: str, inputs: dict[str, Any], now: float
+) -> str:
+    """Write a new pending job and its pending loops to the store; returns the job id."""
+    job_id = uuid.uuid4().hex[:16]
+    store.create_job(
+        JobRecord(
+            id=job_id,
+            workflow=workflow,
+            status=JobStatus.PENDING.value,
+            digest=digest,
+            inputs=inputs,
+            created_at=now,
+        )
+    )
+    store.save_loops(
+        [
+            LoopRecord(
+                job_id=job_id,
+                name=loop.name,
+                status=LoopStatus.PENDING.value,
+                policy=loop.policy.model_dump(mode="json"),
+                updated_at=now,
+            )
+            for loop in plan.all_loops()
+        ]
+    )
+    return job_id
 
 
 class EngineJob:
