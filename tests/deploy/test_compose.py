@@ -102,9 +102,12 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
 
 STAGES = dockerfile_stages()
 FINAL_STAGE = STAGES[-1]
-GLOBAL_ARGS = dict(
-    arg.split("=", 1) if "=" in arg else (arg, "") for kw, arg in STAGES[0] if kw == "ARG"
-)
+GLOBAL_ARGS = {
+    name: default
+    for kw, arg in STAGES[0]
+    if kw == "ARG"
+    for name, _, default in [arg.partition("=")]
+}
 
 
 def final(keyword: str) -> list[str]:
@@ -473,7 +476,8 @@ def test_dockerfile_healthcheck_runs_the_heartbeat_script() -> None:
     assert sep, f"HEALTHCHECK {args}"
     argv = exec_form(command.strip(), "HEALTHCHECK")
     assert healthcheck_path_in_image() in argv
-    assert duration_s(re.search(r"--interval=(\S+)", options).group(1)) <= 60  # type: ignore[union-attr]
+    interval = re.search(r"--interval=(\S+)", options)
+    assert interval and duration_s(interval.group(1)) <= 60, f"HEALTHCHECK {args}"
 
 
 # ---------------------------------------------------------------------------------------
