@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
+from rich import box
 from rich.table import Table
 
 from orchestrator.cli.output import (
@@ -117,9 +118,10 @@ def connect(broker_url: str | None, database_url: str | None) -> Iterator[Cluste
 
 
 # formatting -------------------------------------------------------------------------
-def when(at: float | None) -> str:
-    """A stored timestamp as local time, or ``-``."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
+def when(at: float | None, short: bool = False) -> str:
+    """A stored timestamp as local time (``short``: without the year), or ``-``."""
+    form = "%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S"
+    return time.strftime(form, time.localtime(at)) if at else "-"
 
 
 def styled(status: str) -> str:
@@ -181,13 +183,17 @@ def list_jobs(
     if json_:
         print_json([job_json(r) for r in records])
         return
-    table = Table(title=f"Jobs ({len(records)})")
-    for column in ("job", "workflow", "status", "created", "finished", "error"):
-        table.add_column(column, no_wrap=column != "error", overflow="ellipsis")
+    # Ids, statuses and times are never cut; the workflow name and error give way.
+    table = Table(title=f"Jobs ({len(records)})", box=box.SIMPLE_HEAD, show_edge=False)
+    for column, width in (("job", 16), ("workflow", 8), ("status", 9)):
+        table.add_column(column, no_wrap=True, min_width=width, overflow="ellipsis")
+    for column in ("created", "finished"):
+        table.add_column(column, no_wrap=True, min_width=14)
+    table.add_column("error", overflow="ellipsis", no_wrap=True, style="red")
     for r in records:
-        error = (r.error or "").splitlines()[0][:80] if r.error else ""
-        row = (r.id, r.workflow, styled(r.status), when(r.created_at), when(r.finished_at))
-        table.add_row(*row, f"[red]{_escape(error)}[/red]")
+        error = r.error.splitlines()[0][:120] if r.error else ""
+        times = (when(r.created_at, short=True), when(r.finished_at, short=True))
+        table.add_row(r.id, r.workflow, styled(r.status), *times, _escape(error))
     out.print(table)
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from orchestrator.cli import progress
 from orchestrator.cli.admin_jobs import (
     BrokerOpt,
     Cluster,
@@ -34,10 +36,10 @@ from orchestrator.cli.output import (
     print_issues,
     print_json,
 )
-from orchestrator.cli.progress import follow
 from orchestrator.cli.run_cmd import InputOpt, _print_invalid, _report, parse_inputs
 from orchestrator.cli.validate_cmd import _compile
 from orchestrator.client import JobEvent, JobResult
+from orchestrator.engine.journal import INPUT_KIND
 from orchestrator.errors import Issue, WorkflowError
 from orchestrator.store import Store
 
@@ -130,7 +132,7 @@ def await_result(
     """
     try:
         if not json_ and timeout is None and sys.stderr.isatty():
-            follow(cluster.client.events(job_id), workflow)
+            progress.follow(cluster.client.events(job_id), workflow)
         return cluster.client.wait(job_id, timeout)
     except KeyboardInterrupt:
         err.print(
@@ -163,7 +165,8 @@ def events(
         stream = cluster.client.events(job) if follow else _recorded(cluster.store, job)
         try:
             for event in stream:
-                _print_event(event, json_)
+                if event.kind != INPUT_KIND:  # the coordinator's replay journal, not news
+                    _print_event(event, json_)
         except KeyboardInterrupt:
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
@@ -214,12 +217,13 @@ def _print_event(event: JobEvent, json_: bool) -> None:
 
 def queues(json_: JsonOpt = False, broker_url: BrokerOpt = None) -> None:
     """Show queue depths: queue-node queues per reader group, and the coordinator's queues."""
-    from kombu.exceptions import OperationalError
-
     from orchestrator.broker import Channels
     from orchestrator.queues import KombuQueueBackend
 
     settings = settings_from(broker_url, None)
+    # The backend logs a broker error with its traceback before it retries: right
+    # for a service's log; here the failure is reported below, once.
+    logging.getLogger("orchestrator.queues").setLevel(logging.CRITICAL)
     channels = Channels(settings.broker_url)
     try:
         with KombuQueueBackend(
@@ -227,14 +231,14 @@ def queues(json_: JsonOpt = False, broker_url: BrokerOpt = None) -> None:
         ) as backend:
             listing = backend.queues()
         coordinator = channels.depth()
-    except (OperationalError, OSError) as exc:
+    except ValueError as exc:  # not a broker URL
+        fail(f"{exc}; check SEGUE_BROKER_URL or --broker-url", EXIT_INVALID)
+    except Exception as exc:  # each transport raises its own errors when the broker is away
         fail(
-            f"cannot reach the broker at {settings.broker_url} ({exc}); "
-            "check SEGUE_BROKER_URL or --broker-url",
+            f"cannot read queue depths from the broker at {settings.broker_url} "
+            f"({type(exc).__name__}: {exc}); check SEGUE_BROKER_URL or --broker-url",
             EXIT_FAILED,
         )
-    except ValueError as exc:
-        fail(str(exc), EXIT_INVALID)
     finally:
         channels.close()
     if json_:

@@ -138,93 +138,94 @@ def test_an_invalid_workflow_is_refused_with_the_messages_of_segue_validate(
     assert "Maht" in refused.stdout and "Traceback" not in refused.stderr
 
 
-def test_a_submitted_job_is_listed_shown_and_waited_for(cluster: Cluster) -> None:
+def test_a_submitted_job_is_waited_for_listed_and_shown_with_its_node_health(
+    cluster: Cluster,
+) -> None:
     job = submit(cluster, QUICKSTART)
 
     result = json.loads(ok(segue(cluster, "jobs", "wait", job, "--json")))
-    assert result["job"] == job
-    assert (result["status"], result["outputs"]["total"]) == ("completed", 15)
     jobs = json.loads(ok(segue(cluster, "jobs", "list", "--json")))
-    assert {"id": job, "workflow": "quickstart", "status": "completed"}.items() <= next(
-        j for j in jobs if j["id"] == job
-    ).items()
     shown = json.loads(ok(segue(cluster, "jobs", "show", job, "--json")))
-    assert shown["outputs"] == result["outputs"]
-    assert shown["loops"][0]["name"] == "main"
-    assert shown["runs"] == {"succeeded": 8}
-    assert ok(segue(cluster, "jobs", "show", job)).startswith(f"job {job} (quickstart): completed")
-
-
-def test_nodes_health_reports_every_node_of_a_job(cluster: Cluster) -> None:
-    job = submit(cluster, QUICKSTART, "--wait")
-
+    table = ok(segue(cluster, "jobs", "show", job))
     health = json.loads(ok(segue(cluster, "nodes", "health", job, "--json")))
 
+    assert result["job"] == job
+    assert (result["status"], result["outputs"]["total"]) == ("completed", 15)
+    mine = next(j for j in jobs if j["id"] == job)
+    assert (mine["workflow"], mine["status"], mine["error"]) == ("quickstart", "completed", None)
+    assert shown["outputs"] == result["outputs"]
+    assert [loop["name"] for loop in shown["loops"]] == ["main"]
+    assert shown["runs"] == {"succeeded": 8}
+    assert table.startswith(f"job {job} (quickstart): completed")
     assert set(health) == {"n", "two", "square", "doubled", "total", "message", "result", "text"}
-    assert {h["health"] for h in health.values()} == {"healthy"}
-    assert all(h["succeeded"] == 1 and h["failed"] == 0 for h in health.values())
+    assert all(
+        (h["health"], h["succeeded"], h["failed"]) == ("healthy", 1, 0) for h in health.values()
+    )
 
 
 # loops -------------------------------------------------------------------------------
 def test_a_loop_is_paused_resumed_and_stopped_through_the_cli(
     cluster: Cluster, client: Client, paced: Path
 ) -> None:
-    job = submit(cluster, paced)
+    job = client.submit(paced).id
     eventually(lambda: loop_info(client, job, "ticks").iterations >= 1)
 
     assert "ticks" in ok(segue(cluster, "loops", "pause", job, "ticks"))
     eventually(lambda: loop_info(client, job, "ticks").status == "paused")
-    before = listed(cluster, job)["ticks"]
+    paused_at = loop_info(client, job, "ticks").iterations
     time.sleep(0.5)  # ten intervals: a running loop would have moved on
-    after = listed(cluster, job)["ticks"]
-    assert before["status"] == after["status"] == "paused"
-    assert before["iterations"] == after["iterations"]
+    assert listed(cluster, job)["ticks"] == {
+        "name": "ticks",
+        "status": "paused",
+        "iterations": paused_at,
+        "failed_iterations": 0,
+    }
     assert "already paused" in ok(segue(cluster, "loops", "pause", job, "ticks"))
 
     ok(segue(cluster, "loops", "resume", job, "ticks"))
-    eventually(lambda: loop_info(client, job, "ticks").iterations > after["iterations"])
+    eventually(lambda: loop_info(client, job, "ticks").iterations > paused_at)
     assert listed(cluster, job)["ticks"]["status"] == "running"
 
     ok(segue(cluster, "loops", "stop", job, "ticks"))
-    result = json.loads(ok(segue(cluster, "jobs", "wait", job, "--json", "--timeout", "30")))
-    assert result["status"] == "completed"
-    assert result["loops"]["ticks"]["status"] == "stopped"
-    assert after["iterations"] < result["loops"]["ticks"]["iterations"] < 200
+    result = client.wait(job, timeout=30)
+    assert (result.status, result.loops["ticks"].status) == ("completed", "stopped")
+    assert paused_at < result.loops["ticks"].iterations < 200
 
 
-def test_steering_an_unknown_loop_or_job_exits_2_naming_it(cluster: Cluster) -> None:
-    job = submit(cluster, TWO_LOOPS)
+def test_an_unknown_loop_or_job_exits_2_naming_it_without_a_traceback(
+    cluster: Cluster, client: Client
+) -> None:
+    job = client.submit(TWO_LOOPS).id
 
     no_loop = segue(cluster, "loops", "pause", job, "nosuch")
     no_job = segue(cluster, "loops", "resume", "nosuchjob", "readings")
+    not_shown = segue(cluster, "jobs", "show", "nosuchjob", "--json")
 
     assert no_loop.returncode == 2
-    assert "'nosuch'" in no_loop.stderr and "readings" in no_loop.stderr
-    assert no_job.returncode == 2 and "'nosuchjob'" in no_job.stderr
-    for done in (no_loop, no_job):
+    assert all(name in no_loop.stderr for name in ("'nosuch'", "readings", "consume"))
+    for done in (no_job, not_shown):
+        assert done.returncode == 2 and "'nosuchjob'" in done.stderr
+    for done in (no_loop, no_job, not_shown):
         assert "Traceback" not in done.stderr and done.stdout == ""
 
 
-def test_reading_an_unknown_job_exits_2_without_a_traceback(cluster: Cluster) -> None:
-    for args in (("jobs", "show", "nosuchjob"), ("events", "nosuchjob", "--json")):
-        done = segue(cluster, *args)
-        assert done.returncode == 2, done
-        assert "'nosuchjob'" in done.stderr and "Traceback" not in done.stderr
-
-
 # queues and events ---------------------------------------------------------------------
-def test_queues_lists_the_job_scoped_queue_of_a_two_loop_workflow(cluster: Cluster) -> None:
-    job = submit(cluster, TWO_LOOPS, "--wait")
+def test_queues_lists_the_job_scoped_queue_of_a_two_loop_workflow(
+    cluster: Cluster, client: Client
+) -> None:
+    job = client.submit(TWO_LOOPS)
+    assert job.wait(timeout=30).status == "completed"
 
     depths = json.loads(ok(segue(cluster, "queues", "--json")))
 
-    assert f"{job}:scaled" in depths["queues"]
-    assert all(isinstance(d, int) for d in depths["queues"][f"{job}:scaled"].values())
+    assert depths["queues"][f"{job.id}:scaled"] == {"consume": 0}
     assert set(depths["coordinator"]) == {"segue.results", "segue.control"}
 
 
-def test_events_follow_prints_json_lines_ending_with_the_job_event(cluster: Cluster) -> None:
-    job = submit(cluster, QUICKSTART)
+def test_events_follow_prints_json_lines_ending_with_the_job_event(
+    cluster: Cluster, client: Client
+) -> None:
+    job = client.submit(QUICKSTART).id
 
     lines = ok(segue(cluster, "events", job, "--follow", "--json")).splitlines()
 
@@ -235,13 +236,16 @@ def test_events_follow_prints_json_lines_ending_with_the_job_event(cluster: Clus
 
 
 # cancel and Ctrl-C ---------------------------------------------------------------------
-def test_jobs_cancel_cancels_and_is_idempotent(cluster: Cluster, paced: Path) -> None:
-    job = submit(cluster, paced)
+def test_jobs_cancel_cancels_a_running_job_and_leaves_an_ended_one_alone(
+    cluster: Cluster, client: Client, paced: Path
+) -> None:
+    job = client.submit(paced).id
 
-    ok(segue(cluster, "jobs", "cancel", job))
+    cancelled = ok(segue(cluster, "jobs", "cancel", job))
     waited = segue(cluster, "jobs", "wait", job, "--json", "--timeout", "30")
     again = segue(cluster, "jobs", "cancel", job)
 
+    assert "cancel requested" in cancelled
     assert waited.returncode == 1
     assert json.loads(waited.stdout)["status"] == "cancelled"
     assert "already ended" in ok(again)
