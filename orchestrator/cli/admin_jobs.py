@@ -30,7 +30,6 @@ from orchestrator.cli.output import (
     print_json,
 )
 from orchestrator.client import Client
-from orchestrator.client.cluster import ClusterBackend
 from orchestrator.errors import UnknownJobError, UnknownLoopError
 from orchestrator.runtime.states import JobStatus
 from orchestrator.settings import Settings
@@ -99,6 +98,8 @@ def connect(broker_url: str | None, database_url: str | None) -> Iterator[Cluste
     """Open a cluster client; unknown jobs or loops exit 2, unreachable services exit 1."""
     settings = settings_from(broker_url, database_url)
     try:
+        from orchestrator.client.cluster import ClusterBackend  # the engine, only when used
+
         backend = ClusterBackend(settings)
     except StoreError as exc:
         fail(f"{exc}\nCheck SEGUE_DATABASE_URL or --database-url.", EXIT_FAILED)

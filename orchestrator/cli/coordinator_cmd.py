@@ -6,11 +6,11 @@ import logging
 import signal
 from types import FrameType
 
-from orchestrator.coordinator import Coordinator
-
 
 def coordinator() -> None:
     """Run the coordinator until SIGTERM or Ctrl-C (connections come from SEGUE_* settings)."""
+    from orchestrator.coordinator import Coordinator  # Celery and kombu, only when used
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     service = Coordinator()
 
