@@ -58,15 +58,13 @@ class Channels:
         with self._lock:
             connection = self._connect()
             if self._producer is None:
-                self._producer = Producer(connection.default_channel, exchange=_EXCHANGE)
+                channel = connection.default_channel
+                for declared in (self.results, self.control):
+                    declared.bind(channel).declare()  # once per connection, not per message
+                # The default exchange routes by queue name: no binding lookup per message.
+                self._producer = Producer(channel, exchange=Exchange(""))
             publish = connection.ensure(self._producer, self._producer.publish, max_retries=5)
-            publish(
-                body,
-                routing_key=queue.routing_key,
-                serializer="json",
-                delivery_mode=2,
-                declare=[queue],
-            )
+            publish(body, routing_key=queue.name, serializer="json", delivery_mode=2)
 
     # consuming --------------------------------------------------------------------------
     def consume(self, on_result: Handler, on_control: Handler) -> Consumer:
