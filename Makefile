@@ -46,6 +46,8 @@ format: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/bench_planner.py
 	$(PY) benchmarks/bench_embedded.py
+	scripts/ensure-services.sh redis postgres
+	$(PY) benchmarks/bench_celery.py
 
 clean:
 	rm -rf $(VENV) .segue .pytest_cache .mypy_cache .ruff_cache .hypothesis
