@@ -27,6 +27,10 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any]) -> str:
         claim = _record(request, RunStatus.RUNNING.value, rt.name, started_at=time.time())
         if not rt.store.claim_run(claim):
             return _already_done(rt, request)
+    else:
+        stored = rt.store.get_run(request.run_id)
+        if stored is not None and stored.attempt == request.attempt and stored.status in _DONE:
+            return _already_done(rt, request)  # it yielded its item already: report that
     # A producer's call is recorded only when it yields an item: asking an empty
     # queue or an exhausted range is not an iteration. Asking again with the same
     # cursor yields the same item, so a redelivered produce needs no claim.
@@ -35,13 +39,16 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any]) -> str:
         rt.channels.publish_result(_result(finished).model_dump(mode="json"))
         return "exhausted" if finished.exhausted else "idle"
     status = _status(request, finished)
+    outputs = finished.outputs if finished.status != "failed" else None
+    if producing and outputs is not None:
+        outputs = {**outputs, CURSOR_KEY: finished.cursor}  # so a re-report can resume
     final = _record(
         request,
         status,
         rt.name,
         started_at=finished.started_at,
         finished_at=finished.finished_at,
-        outputs=finished.outputs if finished.status != "failed" else None,
+        outputs=outputs,
         error=finished.error,
     )
     if not rt.store.complete_run(final) and not producing:
@@ -50,6 +57,10 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any]) -> str:
     # same item for the same cursor: its fresh result, cursor included, is sent.
     rt.channels.publish_result(_result(finished).model_dump(mode="json"))
     return status
+
+
+CURSOR_KEY = "$cursor"  # where a producer run's record keeps the cursor after its item
+_DONE = frozenset({"succeeded", "cached", "failed"})
 
 
 def _status(request: RunRequest, finished: RunFinished) -> str:
@@ -68,12 +79,15 @@ def _already_done(rt: WorkerRuntime, request: RunRequest) -> str:
         return "skipped: a newer attempt owns this run"
     status = stored.status if stored.status in ("succeeded", "cached") else "failed"
     error = ErrorInfo(type="Recorded", message=stored.error or "", retryable=False)
+    outputs = dict(stored.outputs or {})
+    cursor = outputs.pop(CURSOR_KEY, None)
     rt.channels.publish_result(
         RunResult(
             run_id=stored.run_id,
             attempt=stored.attempt,
             status=status,
-            outputs=stored.outputs or {},
+            outputs=outputs,
+            cursor=cursor,
             error=error if status == "failed" else None,
             started_at=stored.started_at,
             finished_at=stored.finished_at,

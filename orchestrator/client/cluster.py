@@ -152,7 +152,9 @@ class ClusterBackend:
                 worker=r.worker,
                 started_at=r.started_at,
                 finished_at=r.finished_at,
-                outputs=r.outputs,
+                outputs={k: v for k, v in r.outputs.items() if k != "$cursor"}
+                if r.outputs is not None
+                else None,
                 error=r.error,
             )
             for r in self.store.list_runs(job_id, loop)
