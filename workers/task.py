@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orchestrator.runtime.messages import ErrorInfo, RunRequest, RunResult
+from orchestrator.runtime.messages import CURSOR_KEY, ErrorInfo, RunRequest, RunResult
 from orchestrator.runtime.states import RunStatus
 from orchestrator.scheduler.events import RunFinished
 from orchestrator.store.base import RunRecord
@@ -59,7 +59,6 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any]) -> str:
     return status
 
 
-CURSOR_KEY = "$cursor"  # where a producer run's record keeps the cursor after its item
 _DONE = frozenset({"succeeded", "cached", "failed"})
 
 

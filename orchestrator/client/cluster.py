@@ -127,38 +127,11 @@ class ClusterBackend:
         records = self.store.list_loops(job_id)
         if not records:
             self._job(job_id)
-        return [
-            LoopInfo(
-                name=r.name,
-                status=r.status,
-                iterations=r.iterations,
-                failed_iterations=r.failed_iterations,
-            )
-            for r in records
-        ]
+        return [LoopInfo.of(r) for r in records]
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
         self._job(job_id)
-        return [
-            RunInfo(
-                run_id=r.run_id,
-                loop=r.loop,
-                iteration=r.iteration,
-                node=r.node_id,
-                type=r.type_name,
-                status=r.status,
-                attempt=r.attempt,
-                queue=r.queue,
-                worker=r.worker,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                outputs={k: v for k, v in r.outputs.items() if k != "$cursor"}
-                if r.outputs is not None
-                else None,
-                error=r.error,
-            )
-            for r in self.store.list_runs(job_id, loop)
-        ]
+        return [RunInfo.of(r) for r in self.store.list_runs(job_id, loop)]
 
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
         self._job(job_id)

@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestrator.runtime.messages import CURSOR_KEY as PRIVATE_CURSOR
+from orchestrator.store.base import LoopRecord, RunRecord
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -22,6 +25,16 @@ class LoopInfo(_Frozen):
     def to_json(self) -> dict[str, Any]:
         """``{"name", "status", "iterations", "failed_iterations"}``."""
         return self.model_dump()
+
+    @classmethod
+    def of(cls, record: LoopRecord) -> LoopInfo:
+        """The loop as a store row recorded it."""
+        return cls(
+            name=record.name,
+            status=record.status,
+            iterations=record.iterations,
+            failed_iterations=record.failed_iterations,
+        )
 
 
 class RunInfo(_Frozen):
@@ -40,6 +53,28 @@ class RunInfo(_Frozen):
     finished_at: float | None = None
     outputs: dict[str, Any] | None = None
     error: str | None = None
+
+    @classmethod
+    def of(cls, record: RunRecord) -> RunInfo:
+        """The run as a store row recorded it (engine-private keys left out)."""
+        outputs = record.outputs
+        if outputs is not None and PRIVATE_CURSOR in outputs:
+            outputs = {k: v for k, v in outputs.items() if k != PRIVATE_CURSOR}
+        return cls(
+            run_id=record.run_id,
+            loop=record.loop,
+            iteration=record.iteration,
+            node=record.node_id,
+            type=record.type_name,
+            status=record.status,
+            attempt=record.attempt,
+            queue=record.queue,
+            worker=record.worker,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            outputs=outputs,
+            error=record.error,
+        )
 
 
 class JobResult(_Frozen):

@@ -152,15 +152,7 @@ class CommandApplier:
         )
 
     def _loop_infos(self, job_id: str) -> dict[str, LoopInfo]:
-        return {
-            r.name: LoopInfo(
-                name=r.name,
-                status=r.status,
-                iterations=r.iterations,
-                failed_iterations=r.failed_iterations,
-            )
-            for r in self.store.list_loops(job_id)
-        }
+        return {r.name: LoopInfo.of(r) for r in self.store.list_loops(job_id)}
 
     def _stored_result(self, job_id: str) -> JobResult | None:
         """How a job this engine does not hold ended, per the store; None if it did not."""

@@ -221,15 +221,7 @@ class Engine(CommandApplier, Takeover):
         records = self.store.list_loops(job_id)
         if not records:
             self.job(job_id)  # raises KeyError naming a job this engine never had
-        return [
-            LoopInfo(
-                name=r.name,
-                status=r.status,
-                iterations=r.iterations,
-                failed_iterations=r.failed_iterations,
-            )
-            for r in records
-        ]
+        return [LoopInfo.of(r) for r in records]
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
         """The job's node runs as recorded, by loop, iteration and node."""
@@ -237,24 +229,7 @@ class Engine(CommandApplier, Takeover):
         records = self.store.list_runs(job_id, loop)
         if not records:
             self.job(job_id)  # raises KeyError naming a job this engine never had
-        return [
-            RunInfo(
-                run_id=r.run_id,
-                loop=r.loop,
-                iteration=r.iteration,
-                node=r.node_id,
-                type=r.type_name,
-                status=r.status,
-                attempt=r.attempt,
-                queue=r.queue,
-                worker=r.worker,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                outputs=r.outputs,
-                error=r.error,
-            )
-            for r in records
-        ]
+        return [RunInfo.of(r) for r in records]
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
         """Per node health of a job."""
