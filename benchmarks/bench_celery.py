@@ -62,6 +62,7 @@ from typing import Any
 import psycopg
 import redis
 from celery import Celery, chain, chord, group
+from graphs import fan_out_fan_in  # beside this file
 from psycopg import sql
 from raw_celery_tasks import RAW_QUEUE, create_app  # beside this file
 
@@ -102,27 +103,7 @@ def chain_workflow(hops: int) -> Workflow:
 
 def fan_workflow(width: int) -> Workflow:
     """One ``Constant``, ``width`` squares, a binary tree of adds, one ``Output``."""
-    b = WorkflowBuilder(f"fan-{width}")
-    b.node("src", "Constant", config={"value": 3})
-    level = []
-    for i in range(width):
-        b.node(f"w{i}", "Math", config={"op": "mul"})
-        b.edge("src.value", f"w{i}.a").edge("src.value", f"w{i}.b")
-        level.append(f"w{i}.result")
-    depth = 0
-    while len(level) > 1:
-        nxt = []
-        for j in range(0, len(level) - 1, 2):
-            node = f"t{depth}_{j // 2}"
-            b.node(node, "Math", config={"op": "add"})
-            b.edge(level[j], f"{node}.a").edge(level[j + 1], f"{node}.b")
-            nxt.append(f"{node}.result")
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level, depth = nxt, depth + 1
-    b.node("total", "Output", config={"name": "total"})
-    b.edge(level[0], "total.value")
-    return b.build()
+    return fan_out_fan_in(width)
 
 
 SQUARE = {

@@ -46,4 +46,29 @@ def small_loops(size: int) -> Workflow:
     return builder.build()
 
 
+def fan_out_fan_in(width: int) -> Workflow:
+    """A source, ``width`` workers, then a binary tree of adds down to one Output."""
+    b = WorkflowBuilder(f"fan-{width}")
+    b.node("src", "Constant", config={"value": 3})
+    level = []
+    for i in range(width):
+        b.node(f"w{i}", "Math", config={"op": "mul"})
+        b.edge("src.value", f"w{i}.a").edge("src.value", f"w{i}.b")
+        level.append(f"w{i}.result")
+    depth = 0
+    while len(level) > 1:
+        nxt = []
+        for j in range(0, len(level) - 1, 2):
+            node = f"t{depth}_{j // 2}"
+            b.node(node, "Math", config={"op": "add"})
+            b.edge(level[j], f"{node}.a").edge(level[j + 1], f"{node}.b")
+            nxt.append(f"{node}.result")
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level, depth = nxt, depth + 1
+    b.node("total", "Output", config={"name": "total"})
+    b.edge(level[0], "total.value")
+    return b.build()
+
+
 SHAPES = {"chain": chain, "fan-out": fan_out, "small loops": small_loops}
