@@ -6,20 +6,16 @@ to is the only difference between them.
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from nodes.errors import SegueError
-from nodes.registry import NodeRegistry
 from orchestrator.client.types import JobResult, LoopInfo
-from orchestrator.engine.executor import Executor
 from orchestrator.engine.jobs import EngineJob, LiveItem
 from orchestrator.engine.journal import entry as journal_entry
+from orchestrator.engine.parts import EngineParts
 from orchestrator.engine.recording import job_event, loop_event, loop_record, run_event, run_record
-from orchestrator.queues import QueueBackend, queue_key
-from orchestrator.runner import NodeRunner, restore_value
+from orchestrator.queues import queue_key
+from orchestrator.runner import restore_value
 from orchestrator.scheduler import (
     Ack,
     Command,
@@ -28,30 +24,14 @@ from orchestrator.scheduler import (
     LoopChanged,
     RunChanged,
 )
-from orchestrator.store.base import EventRecord, LoopRecord, RunRecord, Store
-from orchestrator.store.batching import BatchingRecorder
+from orchestrator.store.base import EventRecord, RunRecord
 
 LOOP_FLUSH_S = 0.1  # loop rows are written at most this often (state changes at once)
 INLINE_ROUNDS = 256  # cheap runs decided in a row before other work gets a turn
 
 
-class CommandApplier:
+class CommandApplier(EngineParts):
     """The part of :class:`~orchestrator.engine.engine.Engine` that acts on decisions."""
-
-    store: Store
-    runner: NodeRunner
-    recorder: BatchingRecorder
-    executor: Executor
-    queues: QueueBackend
-    registry: NodeRegistry
-    clock: Callable[[], float]
-    _inbox: queue.SimpleQueue[Any]
-    _jobs: dict[str, EngineJob]
-    _jobs_lock: threading.Lock
-    _journal: bool
-    _quiet: frozenset[str]
-    _loop_changes: dict[tuple[str, str], LoopRecord]
-    _loop_flush_at: float
 
     def _carry_out(self, job: EngineJob, commands: list[Command], now: float) -> None:
         rounds = 0

@@ -7,47 +7,24 @@ runs that were in flight again, and chases runs that never reported.
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable
-from typing import Any
-
-from nodes.registry import NodeRegistry
-from orchestrator.engine.executor import Executor
 from orchestrator.engine.jobs import EngineJob
 from orchestrator.engine.journal import INPUT_KIND, event_of
+from orchestrator.engine.parts import EngineParts
 from orchestrator.errors import WorkflowParseError
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan
-from orchestrator.queues import QueueBackend, queue_key
-from orchestrator.runner import NodeRunner
+from orchestrator.queues import queue_key
 from orchestrator.runtime.states import JobStatus
 from orchestrator.scheduler import (
     RunFinished,
     Scheduler,
     Start,
 )
-from orchestrator.store.base import JobRecord, LoopRecord, Store
-from orchestrator.store.batching import BatchingRecorder
+from orchestrator.store.base import JobRecord
 
 
-class Takeover:
+class Takeover(EngineParts):
     """The part of :class:`~orchestrator.engine.engine.Engine` that serves a coordinator."""
-
-    store: Store
-    runner: NodeRunner
-    recorder: BatchingRecorder
-    executor: Executor
-    queues: QueueBackend
-    registry: NodeRegistry
-    clock: Callable[[], float]
-    _inbox: queue.SimpleQueue[Any]
-    _jobs: dict[str, EngineJob]
-    _jobs_lock: threading.Lock
-    _journal: bool
-    _quiet: frozenset[str]
-    _loop_changes: dict[tuple[str, str], LoopRecord]
-    _loop_flush_at: float
 
     def _plan(self, workflow: Workflow, now: float) -> tuple[Plan, str]:
         raise NotImplementedError

@@ -3,6 +3,7 @@ cacheable nodes reuse stored outputs across jobs."""
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -150,16 +151,18 @@ def _cached_square(executor: Harness) -> Workflow:
 def test_a_cached_node_with_identical_inputs_is_not_run_again_in_a_later_job(
     executor: Harness,
 ) -> None:
-    first = executor.submit(_cached_square(executor))
-    assert first.wait(timeout=30).outputs == {"square": 9, "text": "square 9"}
-    second = executor.submit(_cached_square(executor))
+    # An input no other test uses: the cluster's cache outlives a single test.
+    n = 1_000 + uuid.uuid4().int % 1_000_000
+    first = executor.submit(_cached_square(executor), inputs={"n": n})
+    assert first.wait(timeout=30).outputs == {"square": n * n, "text": f"square {n * n}"}
+    second = executor.submit(_cached_square(executor), inputs={"n": n})
     result = second.wait(timeout=30)
 
     assert result.status == "completed"
-    assert result.outputs == {"square": 9, "text": "square 9"}
+    assert result.outputs == {"square": n * n, "text": f"square {n * n}"}
     assert [r.status for r in executor.runs_of(first, "square")] == ["succeeded"]
     [run] = executor.runs_of(second, "square")
-    assert (run.status, run.outputs) == ("cached", {"result": 9})
+    assert (run.status, run.outputs) == ("cached", {"result": n * n})
     events = [e for e in second.events(timeout=10) if e.kind == "run" and e.node == "square"]
     assert [e.status for e in events] == ["cached"]
 
@@ -174,8 +177,10 @@ def test_a_cacheable_node_type_is_cached_without_asking(executor: Harness) -> No
 
 
 def test_a_cached_node_runs_again_when_its_inputs_differ(executor: Harness) -> None:
-    executor.run(_cached_square(executor), inputs={"n": 3})
-    other = executor.submit(_cached_square(executor), inputs={"n": 4})
+    n = 1_000 + uuid.uuid4().int % 1_000_000  # unseen by the cluster's cache
+    executor.run(_cached_square(executor), inputs={"n": n})
+    other = executor.submit(_cached_square(executor), inputs={"n": n + 1})
 
-    assert other.wait(timeout=30).outputs == {"square": 16, "text": "square 16"}
+    m = (n + 1) ** 2
+    assert other.wait(timeout=30).outputs == {"square": m, "text": f"square {m}"}
     assert [r.status for r in executor.runs_of(other, "square")] == ["succeeded"]
