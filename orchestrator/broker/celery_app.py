@@ -38,7 +38,10 @@ def make_celery(settings: Settings, name: str = "segue") -> Celery:
         task_track_started=False,
         worker_prefetch_multiplier=settings.worker_prefetch,
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        # No "task-sent" event per dispatch (Celery's default): Flower follows
+        # each task from the worker's received/started/succeeded events, and a
+        # sent event would cost the coordinator one more publish per run.
+        task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_s,

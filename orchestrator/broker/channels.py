@@ -3,124 +3,96 @@
 Workers publish each run's result to ``segue.results``; clients publish a
 wake-up to ``segue.control`` after writing a request (a submitted job, a
 desired loop state, a cancel) to the store, which stays the source of truth.
-Both queues are durable and their messages persistent and JSON.
+Both are durable queues of JSON messages.
+
+On Redis they are plain lists (``LPUSH``, and the coordinator pops results in
+batches): a result is a few hundred bytes of JSON sent once per node run, and
+kombu's envelope, per-publish client and per-message bookkeeping cost more
+than the run itself. On RabbitMQ they are kombu queues.
+
+Neither is acknowledged after handling: a handler only hands a result to the
+engine, which journals it later, so an acknowledgement could not make it any
+safer. What covers a result lost with its coordinator is the store (the
+worker recorded the run before reporting it) and the takeover, which sends
+every run in flight again and gets the recorded result back; a lost wake-up
+is covered by the coordinator's periodic scan of the store.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import Any
-
-from kombu import Connection, Consumer, Exchange, Producer, Queue
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 RESULTS_QUEUE = "segue.results"
 CONTROL_QUEUE = "segue.control"
-_EXCHANGE = Exchange("segue.coordinator", type="direct", durable=True)
 
 Handler = Callable[[dict[str, Any]], None]
+BatchHandler = Callable[[list[dict[str, Any]]], None]
+
+
+class Transport(Protocol):
+    """How the two queues are carried by one kind of broker."""
+
+    def publish(self, queue: str, body: dict[str, Any]) -> None: ...
+    def consume(self, on_results: BatchHandler, on_control: Handler) -> None: ...
+    def drain(self, timeout: float) -> int: ...
+    def depth(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
+REDIS_SCHEMES = frozenset({"redis", "rediss"})
 
 
 class Channels:
     """Publishing to, and consuming from, the coordinator's queues.
 
-    One instance per thread (kombu connections are not thread-safe); the
-    publishing methods take a lock so a worker's threads may share one.
+    Publishing is safe from many threads. Consuming is for one thread: call
+    :meth:`consume` once, then :meth:`drain` in a loop.
+
+    Args:
+        url: The broker URL (``redis://``/``rediss://``, or any kombu URL such
+            as ``amqp://``).
+        prefix: Put before both queue names (tests share one broker).
     """
 
     def __init__(self, url: str, prefix: str = "") -> None:
         self.url = url
-        self.results = Queue(
-            prefix + RESULTS_QUEUE, _EXCHANGE, routing_key=prefix + RESULTS_QUEUE, durable=True
-        )
-        self.control = Queue(
-            prefix + CONTROL_QUEUE, _EXCHANGE, routing_key=prefix + CONTROL_QUEUE, durable=True
-        )
-        self._connection: Connection | None = None
-        self._producer: Producer | None = None
-        self._lock = threading.Lock()
+        self.results = prefix + RESULTS_QUEUE
+        self.control = prefix + CONTROL_QUEUE
+        self._transport = _transport(url, self.results, self.control)
 
-    def _connect(self) -> Connection:
-        if self._connection is None:
-            self._connection = Connection(self.url, heartbeat=0)
-        return self._connection
-
-    # publishing -------------------------------------------------------------------------
     def publish_result(self, body: dict[str, Any]) -> None:
-        """Send a run result to the coordinator."""
-        self._publish(body, self.results)
+        """Send a run result (or a node's progress event) to the coordinator."""
+        self._transport.publish(self.results, body)
 
     def publish_control(self, body: dict[str, Any]) -> None:
         """Wake the coordinator: something changed in the store."""
-        self._publish(body, self.control)
+        self._transport.publish(self.control, body)
 
-    def _publish(self, body: dict[str, Any], queue: Queue) -> None:
-        with self._lock:
-            connection = self._connect()
-            if self._producer is None:
-                channel = connection.default_channel
-                for declared in (self.results, self.control):
-                    declared.bind(channel).declare()  # once per connection, not per message
-                # The default exchange routes by queue name: no binding lookup per message.
-                self._producer = Producer(channel, exchange=Exchange(""))
-            publish = connection.ensure(self._producer, self._producer.publish, max_retries=5)
-            publish(body, routing_key=queue.name, serializer="json", delivery_mode=2)
-
-    # consuming --------------------------------------------------------------------------
-    def consume(self, on_result: Handler, on_control: Handler) -> Consumer:
-        """A consumer of both queues; call :meth:`drain` to deliver messages to the handlers.
-
-        Messages are acknowledged after their handler returned, so a coordinator
-        that dies mid-way gets them again.
-        """
-        channel = self._connect().channel()
-
-        def handler(kind: Handler) -> Callable[[Any, Any], None]:
-            def receive(body: Any, message: Any) -> None:
-                kind(body)
-                message.ack()
-
-            return receive
-
-        results = Consumer(
-            channel,
-            queues=[self.results],
-            callbacks=[handler(on_result)],
-            accept=["json"],
-            prefetch_count=2000,
-        )
-        control = Consumer(
-            channel, queues=[self.control], callbacks=[handler(on_control)], accept=["json"]
-        )
-        results.consume()
-        control.consume()
-        return results
+    def consume(self, on_results: BatchHandler, on_control: Handler) -> None:
+        """Start consuming: results are handed over in batches, in arrival order."""
+        self._transport.consume(on_results, on_control)
 
     def drain(self, timeout: float) -> int:
-        """Deliver waiting messages for up to ``timeout`` seconds; returns how many."""
-        connection = self._connect()
-        count = 0
-        try:
-            connection.drain_events(timeout=timeout)
-            count += 1
-            while True:
-                connection.drain_events(timeout=0)
-                count += 1
-        except TimeoutError:
-            pass
-        return count
+        """Deliver what is waiting, waiting up to ``timeout`` seconds for the first;
+        returns how many messages were delivered."""
+        return self._transport.drain(timeout)
 
     def depth(self) -> dict[str, int]:
-        """Messages waiting in the results and control queues."""
-        channel = self._connect().default_channel
-        return {
-            queue.name: queue.bind(channel).queue_declare(passive=False).message_count
-            for queue in (self.results, self.control)
-        }
+        """Messages waiting in the results and control queues, by queue name."""
+        return self._transport.depth()
 
     def close(self) -> None:
-        """Close the connection."""
-        if self._connection is not None:
-            self._connection.release()
-            self._connection = None
-            self._producer = None
+        """Close the broker connections."""
+        self._transport.close()
+
+
+def _transport(url: str, results: str, control: str) -> Transport:
+    if urlsplit(url).scheme in REDIS_SCHEMES:
+        from orchestrator.broker.channels_redis import RedisTransport
+
+        return RedisTransport(url, results, control)
+    from orchestrator.broker.channels_kombu import KombuTransport
+
+    return KombuTransport(url, results, control)

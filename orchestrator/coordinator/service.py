@@ -81,7 +81,7 @@ class Coordinator:
     # the service loop -----------------------------------------------------------------
     def run(self) -> None:
         """Serve until :meth:`stop` (or SIGTERM via the CLI)."""
-        self.channels.consume(self._on_result, self._on_control)
+        self.channels.consume(self._on_results, self._on_control)
         next_scan = 0.0
         next_reconcile = time.monotonic() + self.settings.visibility_timeout_s
         heartbeat = self.settings.heartbeat_path
@@ -111,19 +111,28 @@ class Coordinator:
         self.channels.close()
 
     # intake ---------------------------------------------------------------------------
-    def _on_result(self, body: dict[str, Any]) -> None:
-        event = body.get("node_event")
-        if isinstance(event, dict):
-            self.engine.post_node_event(
-                str(event.get("run_id")), str(event.get("kind")), event.get("data")
-            )
-            return
-        try:
-            result = RunResult.model_validate(body)
-        except ValueError:
-            log.warning("dropped a malformed run result: %.200r", body)
-            return
-        self.engine.post_results([RunFinished.from_result(result)])
+    def _on_results(self, bodies: list[dict[str, Any]]) -> None:
+        finished: list[RunFinished] = []
+        for body in bodies:
+            event = body.get("node_event")
+            if isinstance(event, dict):
+                if finished:  # keep the order results and events arrived in
+                    self.engine.post_results(finished, stored=True)
+                    finished = []
+                self.engine.post_node_event(
+                    str(event.get("run_id")), str(event.get("kind")), event.get("data")
+                )
+                continue
+            try:
+                result = RunResult.model_validate(body)
+            except ValueError:
+                log.warning("dropped a malformed run result: %.200r", body)
+                continue
+            finished.append(RunFinished.from_result(result))
+        if finished:
+            # One scheduler step for the batch; workers stored each result before
+            # reporting it.
+            self.engine.post_results(finished, stored=True)
 
     def _on_control(self, body: dict[str, Any]) -> None:
         self.scan(body.get("job"))

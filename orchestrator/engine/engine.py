@@ -48,9 +48,17 @@ from orchestrator.store.batching import BatchingRecorder
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
 # Previews go to the event log; progress is shown live only (a node may report it often).
 STORED_NODE_EVENTS = frozenset({"preview"})
+# Ends a Segue worker stores before it reports them, as the coordinator would
+# store them (failures are written again: the coordinator may decide otherwise,
+# e.g. failed rather than retrying once the job is cancelled).
+STORED_BY_WORKERS = frozenset({"succeeded", "cached"})
 PLAN_CACHE_SIZE = 64
 CLOSE_WAIT_S = 10.0
 _STOP = object()
+
+
+class StoredResults(list[RunFinished]):
+    """Results whose ends were stored by whoever ran them."""
 
 
 class Engine(CommandApplier, Takeover):
@@ -164,9 +172,14 @@ class Engine(CommandApplier, Takeover):
         """A node running elsewhere reported progress or a preview."""
         self._node_event(run_id, kind, data)
 
-    def post_results(self, results: list[RunFinished]) -> None:
-        """Feed finished runs reported from elsewhere (workers) to their jobs."""
-        self._inbox.put(results)
+    def post_results(self, results: list[RunFinished], *, stored: bool = False) -> None:
+        """Feed finished runs reported from elsewhere (workers) to their jobs.
+
+        ``stored``: whoever ran them recorded their ends in the store already
+        (a Segue worker does, before it reports), so a success is not written
+        again.
+        """
+        self._inbox.put(StoredResults(results) if stored else results)
 
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
         """Ask a loop to pause, resume or stop (applied at its next iteration boundary)."""
@@ -298,6 +311,8 @@ class Engine(CommandApplier, Takeover):
             if isinstance(item, list):
                 for result in item:
                     results[result.run_id.split(":", 1)[0]].append(result)
+                if isinstance(item, StoredResults):
+                    self._stored_elsewhere(item)
                 continue
             job_id, event = item
             if isinstance(event, threading.Event):
@@ -347,6 +362,13 @@ class Engine(CommandApplier, Takeover):
             self._carry_out(self._jobs[job_id], commands, now)
         self._flush_loops(now)
         return True
+
+    def _stored_elsewhere(self, results: list[RunFinished]) -> None:
+        for result in results:
+            if result.status in STORED_BY_WORKERS and not (result.exhausted or result.idle):
+                job = self._jobs.get(result.run_id.split(":", 1)[0])
+                if job is not None:
+                    job.stored_elsewhere.add((result.run_id, result.attempt))
 
     def _next_timeout(self) -> float | None:
         deadlines = [

@@ -6,9 +6,11 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -16,6 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import OperationalError
 
 from orchestrator.store import (
+    EventRecord,
     JobRecord,
     MemoryStore,
     SqlStore,
@@ -24,6 +27,7 @@ from orchestrator.store import (
     open_store,
 )
 from orchestrator.store.sql import Retry, normalize_url
+from orchestrator.store.sql import engine as engine_module
 from orchestrator.store.sql.engine import (
     alembic_config,
     current_revision,
@@ -32,6 +36,7 @@ from orchestrator.store.sql.engine import (
 )
 from orchestrator.store.sql.models import Base
 
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -224,3 +229,69 @@ def test_an_unreachable_database_raises_store_unavailable() -> None:
             "postgresql://postgres@127.0.0.1:1/segue", retry=Retry(attempts=2, wait_s=0.001)
         )
     assert caught.value.retryable
+
+
+# PostgreSQL connections -------------------------------------------------------
+@pytest.fixture
+def pg_store(postgres_database: Callable[[], str]) -> Iterator[SqlStore]:
+    store = SqlStore.open(postgres_database())
+    yield store
+    store.close()
+
+
+def _kill_connections(store: SqlStore) -> int:
+    """Terminate every server connection of ``store``'s database (as a restart would)."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (store.engine.url.database,),
+        ).fetchall()
+    return len(rows)
+
+
+def _count_pings(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    pings = [0]
+    ping = store.engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pings[0] += 1
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(store.engine.dialect, "do_ping", counted)
+    return pings
+
+
+@pytest.mark.services
+def test_postgresql_connections_in_steady_use_are_not_pinged(
+    pg_store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings = _count_pings(pg_store, monkeypatch)
+    pg_store.create_job(a_job())
+    for _ in range(20):
+        assert pg_store.get_job("j1") is not None
+    assert pings == [0]
+
+
+@pytest.mark.services
+def test_a_postgresql_connection_that_idled_is_pinged_and_replaced_when_dead(
+    pg_store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings = _count_pings(pg_store, monkeypatch)
+    pg_store.create_job(a_job())
+    assert _kill_connections(pg_store) >= 1
+    monkeypatch.setattr(engine_module, "IDLE_PING_S", 0.0)  # every pooled connection idled
+    # Appending events is not safe to repeat, so it is never retried: it works
+    # because the dead connection was found out before the statement was sent.
+    pg_store.append_events([EventRecord(job_id="j1", kind="job", at=2.0, data={"n": 1})])
+    assert [e.data for e in pg_store.read_events("j1")] == [{"n": 1}]
+    assert pings[0] >= 1
+
+
+@pytest.mark.services
+def test_on_postgresql_a_call_safe_to_repeat_survives_a_dropped_connection(
+    pg_store: SqlStore,
+) -> None:
+    pg_store.create_job(a_job())
+    _kill_connections(pg_store)  # not idle long enough to be pinged: the call finds out
+    assert pg_store.get_job("j1") is not None  # retried on a fresh connection

@@ -9,12 +9,13 @@ instead of failing at once. PostgreSQL goes through psycopg 3.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 
 from orchestrator.store.errors import StoreError
 
@@ -86,7 +87,39 @@ def make_engine(url: str | URL) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_size=8, max_overflow=16, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_size=8, max_overflow=16)
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_S = 1.0
+"""A pooled PostgreSQL connection idle this long is pinged before it is used again."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection that sat idle before handing it out.
+
+    ``pool_pre_ping`` pings on every checkout: one more round trip per store
+    call, as much as the call itself under load. A connection in steady use
+    is alive; one that idled (the server may have restarted or a proxy cut
+    it) is pinged, and a dead one replaced. A connection that dies while in
+    use fails its call, which idempotent calls retry.
+    """
+
+    def on_checkin(_dbapi: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def on_checkout(dbapi: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi)
+        except Exception as exc:  # any failure: the pool connects afresh
+            raise DisconnectionError(f"a pooled connection was dead: {exc}") from exc
+
+    event.listen(engine, "checkin", on_checkin)
+    event.listen(engine, "checkout", on_checkout)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

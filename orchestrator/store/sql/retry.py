@@ -9,6 +9,7 @@ locked" and PostgreSQL's serialisation failures and deadlocks.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -60,8 +61,19 @@ class Retry:
             StoreUnavailable: Transient errors outlasted the retries.
             StoreError: Any other database error.
         """
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
+        try:
+            return fn()  # the common case, without building a tenacity retryer
+        except StoreError:
+            raise
+        except DBAPIError as exc:
+            retryable = is_transient(exc) if idempotent else is_nothing_written(exc)
+            if not retryable or self.attempts == 1:
+                raise self._translate(what, exc) from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{what} failed: {exc}") from exc
+        time.sleep(self.wait_s)
+        retrying = Retrying(  # the tries left, backing off
+            stop=stop_after_attempt(self.attempts - 1),
             wait=wait_exponential(multiplier=self.wait_s, max=self.max_wait_s),
             retry=retry_if_exception(is_transient if idempotent else is_nothing_written),
             reraise=True,
@@ -71,14 +83,18 @@ class Retry:
         except StoreError:
             raise
         except DBAPIError as exc:
-            if is_transient(exc):
-                raise StoreUnavailable(
-                    f"{what}: the database is unavailable ({_reason(exc)}); "
-                    "check that it is running and reachable, then try again"
-                ) from exc
-            raise StoreError(f"{what} failed: {_reason(exc)}") from exc
+            raise self._translate(what, exc) from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"{what} failed: {exc}") from exc
+
+    @staticmethod
+    def _translate(what: str, exc: DBAPIError) -> StoreError:
+        if is_transient(exc):
+            return StoreUnavailable(
+                f"{what}: the database is unavailable ({_reason(exc)}); "
+                "check that it is running and reachable, then try again"
+            )
+        return StoreError(f"{what} failed: {_reason(exc)}")
 
 
 def _reason(exc: DBAPIError) -> str:

@@ -16,21 +16,17 @@ transaction, and its row counts are summed.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import JsonValue
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     Table,
-    and_,
     case,
     func,
-    literal_column,
     or_,
     select,
     update,
@@ -42,36 +38,13 @@ from orchestrator.store import rules
 from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
 from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
 from orchestrator.store.sql import convert
+from orchestrator.store.sql.bulk import RunWriter, copy_events, not_in
 from orchestrator.store.sql.engine import make_engine, upgrade
 from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, RUNS, WORKFLOWS
 from orchestrator.store.sql.retry import Retry
 
 T = TypeVar("T")
 Insert = sqlite.Insert | postgresql.Insert
-
-
-def _not_in(column: ColumnElement[str], values: Iterable[str]) -> ColumnElement[bool]:
-    # Literals, not bound parameters: an expanding IN cannot run as executemany.
-    return column.not_in([literal_column(f"'{v}'") for v in sorted(values)])
-
-
-_RUN_COLUMNS = (
-    "run_id",
-    "job_id",
-    "loop",
-    "iteration",
-    "node_id",
-    "type_name",
-    "status",
-    "attempt",
-    "queue",
-    "worker",
-    "queued_at",
-    "started_at",
-    "finished_at",
-    "outputs",
-    "error",
-)
 
 
 class SqlStore:
@@ -93,8 +66,14 @@ class SqlStore:
         if dialect not in ("sqlite", "postgresql"):
             raise StoreError(f"the store supports sqlite and postgresql, not {dialect!r}")
         self._dialect = dialect
-        self._upsert_runs = self._run_upsert()
-        self._fast_runs_sql = self._compiled_run_upsert()
+        # PostgreSQL: one-statement calls run on an autocommit connection - one
+        # round trip instead of BEGIN, the statement and COMMIT (or ROLLBACK).
+        self._autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if dialect == "postgresql"
+            else None
+        )
+        self._runs = RunWriter(engine.dialect, self._insert(RUNS))
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, retry: Retry | None = None) -> SqlStore:
@@ -127,16 +106,32 @@ class SqlStore:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    def _write(self, what: str, fn: Callable[[Connection], T], *, idempotent: bool = True) -> T:
+    def _write(
+        self,
+        what: str,
+        fn: Callable[[Connection], T],
+        *,
+        idempotent: bool = True,
+        single: bool = False,
+    ) -> T:
+        """Run ``fn`` in a transaction; ``single``: ``fn`` runs one statement that
+        is atomic on its own (one row, or a conditional update and a read)."""
+        autocommit = self._autocommit if single else None
+
         def attempt() -> T:
+            if autocommit is not None:
+                with autocommit.connect() as conn:
+                    return fn(conn)
             with self.engine.begin() as conn:
                 return fn(conn)
 
         return self._retry(what, attempt, idempotent=idempotent)
 
     def _read(self, what: str, fn: Callable[[Connection], T]) -> T:
+        source = self._autocommit or self.engine
+
         def attempt() -> T:
-            with self.engine.connect() as conn:
+            with source.connect() as conn:
                 return fn(conn)
 
         return self._retry(what, attempt)
@@ -149,6 +144,7 @@ class SqlStore:
         self._write(
             f"saving workflow {name!r} ({digest}) in table workflows",
             lambda conn: conn.execute(stmt, values),
+            single=True,
         )
 
     def get_workflow(self, digest: str) -> WorkflowRecord | None:
@@ -168,6 +164,7 @@ class SqlStore:
             f"creating job {job.id!r} in table jobs",
             lambda conn: conn.execute(stmt, convert.params(job)).first() is not None,
             idempotent=False,
+            single=True,
         )
         if not written:
             raise StoreConflict(f"job {job.id!r} already exists (table jobs); pick another id")
@@ -209,7 +206,7 @@ class SqlStore:
             values["error"] = error
         stmt = (
             update(JOBS)
-            .where(JOBS.c.id == job_id, _not_in(JOBS.c.status, rules.JOB_TERMINAL))
+            .where(JOBS.c.id == job_id, not_in(JOBS.c.status, rules.JOB_TERMINAL))
             .values(values)
         )
         exists = select(JOBS.c.id).where(JOBS.c.id == job_id)
@@ -217,7 +214,8 @@ class SqlStore:
         def run(conn: Connection) -> bool:
             return conn.execute(stmt).rowcount == 1 or conn.execute(exists).first() is not None
 
-        if not self._write(f"moving job {job_id!r} to {status!r} in table jobs", run):
+        # The update is one statement; the read after it only tells "finished" from "missing".
+        if not self._write(f"moving job {job_id!r} to {status!r} in table jobs", run, single=True):
             raise JobNotFound(job_id)
 
     def lease_job(self, job_id: str, owner: str, until: float, now: float) -> bool:
@@ -226,7 +224,7 @@ class SqlStore:
             update(JOBS)
             .where(
                 JOBS.c.id == job_id,
-                _not_in(JOBS.c.status, rules.JOB_TERMINAL),
+                not_in(JOBS.c.status, rules.JOB_TERMINAL),
                 or_(
                     JOBS.c.owner.is_(None),
                     JOBS.c.owner == owner,
@@ -239,6 +237,7 @@ class SqlStore:
         return self._write(
             f"leasing job {job_id!r} to {owner!r} in table jobs",
             lambda conn: conn.execute(stmt).rowcount == 1,
+            single=True,
         )
 
     def request_cancel(self, job_id: str) -> bool:
@@ -247,6 +246,7 @@ class SqlStore:
         return self._write(
             f"requesting cancel of job {job_id!r} in table jobs",
             lambda conn: conn.execute(stmt).rowcount == 1,
+            single=True,
         )
 
     # loops ------------------------------------------------------------------
@@ -290,61 +290,13 @@ class SqlStore:
         return self._write(
             f"requesting loop {loop!r} of job {job_id!r} be {desired!r}",
             lambda conn: conn.execute(stmt).rowcount == 1,
+            single=True,
         )
 
     # runs -------------------------------------------------------------------
-    def _run_upsert(self) -> Any:
-        insert = self._insert(RUNS)
-        new = insert.excluded
-        set_: dict[str, Any] = {c.name: new[c.name] for c in RUNS.c if c.name != "run_id"}
-        for name in rules.RUN_KEPT_WHEN_NONE:
-            set_[name] = func.coalesce(new[name], RUNS.c[name])
-        where = and_(_not_in(RUNS.c.status, rules.RUN_TERMINAL), RUNS.c.attempt <= new.attempt)
-        # executemany + rowcount, not RETURNING: psycopg parses a multi-row
-        # RETURNING statement in Python, several times slower for big batches.
-        return insert.on_conflict_do_update(
-            index_elements=["run_id"], set_=set_, where=where
-        ).execution_options(preserve_rowcount=True)
-
-    def _compiled_run_upsert(self) -> str | None:
-        # SQLite: the same upsert as SQL text, executed on tuples by the driver.
-        # Building a parameter dict per row costs more than the write itself
-        # when the embedded engine records tens of thousands of runs a second.
-        if self.engine.dialect.name != "sqlite":
-            return None
-        compiled = self._upsert_runs.compile(dialect=self.engine.dialect)
-        if list(compiled.positiontup or ()) != list(_RUN_COLUMNS):
-            return None
-        return str(compiled)
-
     def _write_runs(self, conn: Connection, runs: list[RunRecord]) -> int:
         """Upsert ``runs`` (unique run ids); the count of rows inserted or updated."""
-        if self._fast_runs_sql is not None:
-            dumps = json.dumps
-            tuples = [
-                (
-                    r.run_id,
-                    r.job_id,
-                    r.loop,
-                    r.iteration,
-                    r.node_id,
-                    r.type_name,
-                    r.status,
-                    r.attempt,
-                    r.queue,
-                    r.worker,
-                    r.queued_at,
-                    r.started_at,
-                    r.finished_at,
-                    None if r.outputs is None else dumps(r.outputs),
-                    r.error,
-                )
-                for r in runs
-            ]
-            return conn.exec_driver_sql(self._fast_runs_sql, tuples).rowcount
-        rows = [convert.params(run) for run in runs]
-        result = conn.execute(self._upsert_runs, rows[0] if len(rows) == 1 else rows)
-        return result.rowcount
+        return self._runs.write(conn, runs)
 
     def claim_run(self, run: RunRecord) -> bool:
         """Record ``run`` as running for ``run.attempt``, unless already finished."""
@@ -352,6 +304,7 @@ class SqlStore:
         return self._write(
             f"claiming run {run.run_id!r} attempt {run.attempt} in table node_runs",
             lambda conn: self._write_runs(conn, [claim]) == 1,
+            single=True,
         )
 
     def complete_run(self, run: RunRecord) -> bool:
@@ -359,6 +312,7 @@ class SqlStore:
         return self._write(
             f"completing run {run.run_id!r} as {run.status!r} in table node_runs",
             lambda conn: self._write_runs(conn, [run]) == 1,
+            single=True,
         )
 
     def record_runs(self, runs: Sequence[RunRecord]) -> int:
@@ -399,13 +353,15 @@ class SqlStore:
         """Append events in order (``seq`` assigned by the store)."""
         if not events:
             return
+        what = f"appending {len(events)} events of job {events[0].job_id!r} to table events"
+        if self._dialect == "postgresql":
+            # COPY: a fraction of an executemany's cost per row; the coordinator
+            # journals every scheduler input.
+            self._write(what, lambda conn: copy_events(conn, events), idempotent=False)
+            return
         rows = [convert.params(event, drop=("seq",)) for event in events]
         stmt = EVENTS.insert()
-        self._write(
-            f"appending {len(rows)} events of job {events[0].job_id!r} to table events",
-            lambda conn: conn.execute(stmt, rows),
-            idempotent=False,
-        )
+        self._write(what, lambda conn: conn.execute(stmt, rows), idempotent=False)
 
     def read_events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         """A job's events with ``seq > after``, oldest first."""
@@ -438,4 +394,5 @@ class SqlStore:
         self._write(
             f"storing cache entry {key!r} in table cache_entries",
             lambda conn: conn.execute(stmt, values),
+            single=True,
         )
