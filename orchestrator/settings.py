@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         coordinator_lease_s: How long a coordinator's hold on a job lasts
             unless renewed; another coordinator takes over after it expires.
         coordinator_name: This coordinator's name (default: host and pid).
+        claim_after_s: A worker records a run as ``running`` once it has run
+            this long (0: before it starts). A run done sooner is recorded
+            once, when it ends; a delivery that may have run before is
+            always claimed first, so a finished run is skipped.
         gc_threshold: While an embedded engine runs, the garbage collector's
             first threshold is raised to at least this (0 leaves it alone):
             a job's state is many small objects, and Python's default of 700
@@ -51,6 +55,7 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(5.0, gt=0)
     coordinator_lease_s: float = Field(30.0, gt=0)
     coordinator_name: str | None = None
+    claim_after_s: float = Field(0.25, ge=0)
 
     def artifacts_location(self) -> str:
         """The artifacts folder or URL in effect."""

@@ -37,7 +37,8 @@ def create_app(settings: Settings | None = None, registry: NodeRegistry | None =
 
 def _register(app: Celery, name: str) -> None:
     def run_node(self: Any, request: dict[str, Any]) -> str:
-        return execute(runtimes.runtime(self.request.hostname), request)
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        return execute(runtimes.runtime(self.request.hostname), request, redelivered)
 
     app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)(run_node)
 

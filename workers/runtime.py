@@ -17,6 +17,7 @@ from orchestrator.broker import Channels
 from orchestrator.runner import NodeRunner
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
+from workers.claims import DelayedClaims
 
 
 class WorkerRuntime:
@@ -36,6 +37,9 @@ class WorkerRuntime:
             worker=name,
         )
         self.channels = Channels(settings.broker_url)
+        self.claims = (
+            DelayedClaims(self.store, settings.claim_after_s) if settings.claim_after_s else None
+        )
 
     def _node_event(self, run_id: str, kind: str, data: object) -> None:
         # Progress and previews reach the coordinator on the results queue.
@@ -43,6 +47,8 @@ class WorkerRuntime:
 
     def close(self) -> None:
         """Release connections."""
+        if self.claims is not None:
+            self.claims.close()
         self.channels.close()
         self.store.close()
 

@@ -1,10 +1,13 @@
 """The task that runs one node run on a worker.
 
-It claims the run in SQL first: a redelivered task for a run that already
-finished is acknowledged and skipped - its recorded result is sent to the
-coordinator again, in case the first report was lost. Otherwise it runs the
-node with the same runner as embedded mode, records the result (the first
-completion wins) and reports it.
+It claims the run in SQL. A delivery that may have run before (redelivered by
+the broker, or sent again by the coordinator) is claimed before it runs: if
+the run finished already it is acknowledged and skipped, and its recorded
+result is sent to the coordinator again, in case the first report was lost. A
+first delivery's claim is written only if the run is still going after
+``claim_after_s`` (:mod:`workers.claims`). The node runs with the same runner
+as embedded mode; the task records the result (the first completion wins) and
+reports it.
 """
 
 from __future__ import annotations
@@ -16,17 +19,26 @@ from orchestrator.runtime.messages import CURSOR_KEY, ErrorInfo, RunRequest, Run
 from orchestrator.runtime.states import RunStatus
 from orchestrator.scheduler.events import RunFinished
 from orchestrator.store.base import RunRecord
+from workers.claims import Claim
 from workers.runtime import WorkerRuntime
 
 
-def execute(rt: WorkerRuntime, payload: dict[str, Any]) -> str:
-    """Run one node run described by a JSON ``RunRequest``; returns what happened."""
+def execute(rt: WorkerRuntime, payload: dict[str, Any], redelivered: bool = False) -> str:
+    """Run one node run described by a JSON ``RunRequest``; returns what happened.
+
+    ``redelivered``: the broker delivered this task before (its worker died, or
+    the visibility timeout passed), so the run may have finished already.
+    """
     request = RunRequest.model_validate(payload)
     producing = request.kind == "produce"
+    pending: Claim | None = None
     if not producing:
         claim = _record(request, RunStatus.RUNNING.value, rt.name, started_at=time.time())
-        if not rt.store.claim_run(claim):
-            return _already_done(rt, request)
+        if redelivered or request.resent or rt.claims is None:
+            if not rt.store.claim_run(claim):
+                return _already_done(rt, request)  # it finished before: skip it
+        else:
+            pending = rt.claims.later(claim)  # written if the run is still going then
     else:
         stored = rt.store.get_run(request.run_id)
         if stored is not None and stored.attempt == request.attempt and stored.status in _DONE:
@@ -34,7 +46,11 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any]) -> str:
     # A producer's call is recorded only when it yields an item: asking an empty
     # queue or an exhausted range is not an iteration. Asking again with the same
     # cursor yields the same item, so a redelivered produce needs no claim.
-    finished = rt.runner.run(request)
+    try:
+        finished = rt.runner.run(request)
+    finally:
+        if pending is not None and rt.claims is not None:
+            rt.claims.settle(pending)  # no claim may land after the end below
     if producing and (finished.exhausted or finished.idle):
         rt.channels.publish_result(_result(finished).model_dump(mode="json"))
         return "exhausted" if finished.exhausted else "idle"

@@ -35,6 +35,8 @@ class RunRequest(_Message):
         cache: Whether to reuse stored outputs for identical type, version,
             config and inputs.
         queue: The broker queue the run is routed to.
+        resent: The coordinator sent this attempt before (after a takeover, or
+            reconciling): it may have run already.
     """
 
     run_id: str
@@ -57,6 +59,7 @@ class RunRequest(_Message):
     queue: str = "thread"
     pool: str = "thread"
     gpu: int = 0
+    resent: bool = False
 
 
 class ErrorInfo(_Message):

@@ -23,6 +23,9 @@ class Dispatch(NamedTuple):
         writers_done: For a queue reader: every writer of its queue has ended,
             so an empty queue means the reader is exhausted.
         deadline: When the attempt times out (``None``: never).
+        resent: This attempt was sent before (after a takeover or when
+            reconciling): it may have run already, so a worker asks the store
+            before it runs it.
     """
 
     run_id: str
@@ -36,6 +39,7 @@ class Dispatch(NamedTuple):
     writers_done: bool = False
     deadline: float | None = None
     job_id: str = ""
+    resent: bool = False
 
     @property
     def node_id(self) -> str:
@@ -96,6 +100,7 @@ class Dispatch(NamedTuple):
             queue=node.route.queue,
             pool=node.route.pool,
             gpu=node.route.gpu,
+            resent=self.resent,
         )
 
 

@@ -115,6 +115,7 @@ class Scheduler(LoopMachine):
                     self.writers_done(loop) if producing else False,
                     run.deadline,
                     self.state.job_id,
+                    resent=True,
                 )
             )
         return out
