@@ -30,11 +30,14 @@ counted):
 Every time runs from submission until the caller holds the result (Segue's
 client polls the store every 50 ms; Celery's result backend answers by
 pub/sub, and every raw task stores its result there, as Celery does once a
-backend is set). The Segue side's worker runs are each claimed and recorded in
-PostgreSQL and reported to the coordinator, which decides every dispatch.
-Figures are the best of a few runs; Segue and Celery runs alternate, and the
-worker of the side not being timed sits idle. On a 2-core machine the whole
-benchmark takes about three minutes.
+backend is set). The Segue side's worker runs are each recorded in PostgreSQL
+(claimed ``running`` first if they outlast ``SEGUE_CLAIM_AFTER_S``) and
+reported to the coordinator, which journals every result and decides every
+dispatch. Figures are the best of a few runs; Segue and Celery runs alternate,
+and the worker of the side not being timed sits idle. On a 2-core machine the
+whole benchmark takes about three minutes; its figures swing by 20-30% from
+run to run on a shared VM (both sides alike), so compare ratios over several
+runs.
 Targets: chain at most 1.5x raw Celery's ms per hop; fan-out at least 0.8x raw
 Celery's runs per second; fan-in faster than the chord.
 

@@ -16,12 +16,15 @@ from workers.heartbeat import Heartbeat
 from workers.task import execute
 
 
-def create_app(settings: Settings | None = None, registry: NodeRegistry | None = None) -> Celery:
+def create_app(
+    settings: Settings | None = None, registry: NodeRegistry | None = None, *, gpu: bool = False
+) -> Celery:
     """A Celery app with a named task for every registered node type.
 
     Each node type is its own task (``segue.node.<Type>``), so Flower shows
     work, rates and failures per node type. The tasks take one argument: a
-    JSON ``RunRequest``.
+    JSON ``RunRequest``. ``gpu``: the app of a GPU worker, which frees cached
+    CUDA memory after each task (other workers skip the per-task signal).
     """
     settings = settings or Settings()
     registry = registry or default_registry()
@@ -31,7 +34,8 @@ def create_app(settings: Settings | None = None, registry: NodeRegistry | None =
         _register(app, task_name(node_type.type_name))
     app.steps["worker"].add(Heartbeat)
     worker_process_init.connect(_fresh_process, weak=False)
-    task_postrun.connect(_free_gpu_memory, weak=False)
+    if gpu:
+        task_postrun.connect(_free_gpu_memory, weak=False)
     return app
 
 

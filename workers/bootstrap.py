@@ -60,7 +60,7 @@ def run_worker(
     settings = settings or Settings()
     if options.gpu:
         settings = settings.model_copy(update={"worker_prefetch": 1})
-    app = create_app(settings, registry)
+    app = create_app(settings, registry, gpu=options.gpu)
     app.worker_main(worker_argv(options))
 
 
