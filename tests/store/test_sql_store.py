@@ -21,6 +21,7 @@ from orchestrator.store import (
     EventRecord,
     JobRecord,
     MemoryStore,
+    RunRecord,
     SqlStore,
     StoreError,
     StoreUnavailable,
@@ -295,3 +296,54 @@ def test_on_postgresql_a_call_safe_to_repeat_survives_a_dropped_connection(
     pg_store.create_job(a_job())
     _kill_connections(pg_store)  # not idle long enough to be pinged: the call finds out
     assert pg_store.get_job("j1") is not None  # retried on a fresh connection
+
+
+def _run(node: str, status: str = "succeeded") -> RunRecord:
+    return RunRecord(
+        run_id=f"j1:main:0:{node}",
+        job_id="j1",
+        loop="main",
+        iteration=0,
+        node_id=node,
+        type_name="Math",
+        status=status,
+        attempt=1,
+        outputs={"result": 1} if status == "succeeded" else None,
+    )
+
+
+@pytest.mark.services
+def test_on_postgresql_worker_threads_write_runs_on_connections_of_their_own(
+    pg_store: SqlStore,
+) -> None:
+    direct = pg_store._direct
+    assert direct is not None
+    direct.limit = 2
+
+    def write(k: int) -> None:
+        for i in range(20):
+            assert pg_store.claim_run(_run(f"t{k}n{i}", "running"))
+            assert pg_store.complete_run(_run(f"t{k}n{i}"))
+            assert not pg_store.complete_run(_run(f"t{k}n{i}"))  # the first end won
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    runs = pg_store.list_runs("j1")
+    assert len(runs) == 80 and {r.status for r in runs} == {"succeeded"}
+    assert len(direct._open) <= 2  # the other threads wrote through the pool
+    pg_store.close()
+    assert direct._open == set()
+
+
+@pytest.mark.services
+def test_on_postgresql_a_thread_whose_connection_dropped_writes_on_a_new_one(
+    pg_store: SqlStore,
+) -> None:
+    assert pg_store.claim_run(_run("a", "running"))
+    assert _kill_connections(pg_store) >= 1
+    assert pg_store.complete_run(_run("a"))  # retried on a fresh connection
+    stored = pg_store.get_run("j1:main:0:a")
+    assert stored is not None and stored.status == "succeeded"

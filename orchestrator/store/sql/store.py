@@ -38,12 +38,15 @@ from orchestrator.store import rules
 from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
 from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
 from orchestrator.store.sql import convert
-from orchestrator.store.sql.bulk import RunWriter, copy_events, not_in
+from orchestrator.store.sql.bulk import RunWriter, copy_events, not_in, run_tuple
+from orchestrator.store.sql.direct import DirectWrites
 from orchestrator.store.sql.engine import make_engine, upgrade
 from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, RUNS, WORKFLOWS
 from orchestrator.store.sql.retry import Retry
 
 T = TypeVar("T")
+DIRECT_CONNECTIONS = 8
+"""Threads of a process that write runs on a PostgreSQL connection of their own."""
 Insert = sqlite.Insert | postgresql.Insert
 
 
@@ -74,6 +77,10 @@ class SqlStore:
             else None
         )
         self._runs = RunWriter(engine.dialect, self._insert(RUNS))
+        # PostgreSQL: a worker thread writes its runs on a connection of its own.
+        self._direct = (
+            DirectWrites(engine, limit=DIRECT_CONNECTIONS) if dialect == "postgresql" else None
+        )
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, retry: Retry | None = None) -> SqlStore:
@@ -97,7 +104,9 @@ class SqlStore:
         return store
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every connection."""
+        if self._direct is not None:
+            self._direct.close()
         self.engine.dispose()
 
     # plumbing -------------------------------------------------------------
@@ -301,19 +310,28 @@ class SqlStore:
     def claim_run(self, run: RunRecord) -> bool:
         """Record ``run`` as running for ``run.attempt``, unless already finished."""
         claim = replace(run, status=RunStatus.RUNNING.value)
-        return self._write(
-            f"claiming run {run.run_id!r} attempt {run.attempt} in table node_runs",
-            lambda conn: self._write_runs(conn, [claim]) == 1,
-            single=True,
-        )
+        what = f"claiming run {run.run_id!r} attempt {run.attempt} in table node_runs"
+        return self._write_one_run(what, claim)
 
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False when it was already finished."""
-        return self._write(
-            f"completing run {run.run_id!r} as {run.status!r} in table node_runs",
-            lambda conn: self._write_runs(conn, [run]) == 1,
-            single=True,
-        )
+        what = f"completing run {run.run_id!r} as {run.status!r} in table node_runs"
+        return self._write_one_run(what, run)
+
+    def _write_one_run(self, what: str, run: RunRecord) -> bool:
+        direct, text, pool = self._direct, self._runs.text, self._autocommit
+        if direct is None or text is None or pool is None:
+            return self._write(what, lambda conn: self._write_runs(conn, [run]) == 1, single=True)
+        params = run_tuple(run)
+
+        def attempt() -> bool:
+            count = direct.rowcount(text, params)
+            if count is None:  # this thread has no connection of its own
+                with pool.connect() as conn:
+                    count = self._write_runs(conn, [run])
+            return count == 1
+
+        return self._retry(what, attempt)
 
     def record_runs(self, runs: Sequence[RunRecord]) -> int:
         """Insert or update many runs in order, in one transaction; returns how
