@@ -6,6 +6,7 @@ to is the only difference between them.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from nodes.errors import SegueError
@@ -26,6 +27,7 @@ from orchestrator.scheduler import (
 )
 from orchestrator.store.base import EventRecord, RunRecord
 
+log = logging.getLogger("segue.engine")
 LOOP_FLUSH_S = 0.1  # loop rows are written at most this often (state changes at once)
 INLINE_ROUNDS = 256  # cheap runs decided in a row before other work gets a turn
 
@@ -124,6 +126,7 @@ class CommandApplier(EngineParts):
         self.store.update_job(
             job.id, status=change.status, at=now, outputs=outputs, error=change.error
         )
+        self._delete_job_queues(job)
         job.complete(
             JobResult(
                 job=job.id,
@@ -133,6 +136,20 @@ class CommandApplier(EngineParts):
                 loops=self._loop_infos(job.id),
             )
         )
+
+    def _delete_job_queues(self, job: EngineJob) -> None:
+        """A job's own queues (and its groups' sub-workflows') end with it; global ones stay."""
+        names: set[str] = set()
+        plans = [job.plan]
+        while plans:
+            plan = plans.pop()
+            names.update(q.name for q in plan.queues.values() if q.scope == "job")
+            plans.extend(plan.subplans.values())
+        for name in sorted(names):
+            try:
+                self.queues.delete(queue_key(job.id, name, "job"))
+            except Exception as exc:  # the job ended all the same; the queue is left behind
+                log.warning("could not delete queue %s of job %s: %s", name, job.id, exc)
 
     def _loop_infos(self, job_id: str) -> dict[str, LoopInfo]:
         return {r.name: LoopInfo.of(r) for r in self.store.list_loops(job_id)}

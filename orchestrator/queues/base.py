@@ -60,3 +60,8 @@ class QueueBackend(Protocol):
     def queues(self) -> dict[str, dict[str, int]]:
         """Every queue with the depth of each of its groups."""
         ...
+
+    def delete(self, queue: str) -> None:
+        """Remove ``queue``: its groups, messages and ids seen (a job-scoped queue
+        once its job ended)."""
+        ...

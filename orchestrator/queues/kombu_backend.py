@@ -209,11 +209,8 @@ class KombuQueueBackend:
             return self._call(self._routes.recover)
 
     def delete(self, queue: str) -> None:
-        """Remove ``queue`` from the broker: its groups, messages and records.
-
-        Not part of :class:`~orchestrator.queues.base.QueueBackend`; job-scoped
-        queues stay in the broker until something deletes them.
-        """
+        """Remove ``queue`` from the broker: its groups, messages and records
+        (the engine deletes a job's job-scoped queues when the job ends)."""
         with self._session.lock:
             for key in [k for k, h in self._held.items() if h.queue == queue]:
                 self._held.pop(key).message.ack()  # else closing would restore it

@@ -97,3 +97,9 @@ class MemoryQueueBackend:
     def queues(self) -> dict[str, dict[str, int]]:
         with self._lock:
             return {q: {g: len(s.ready) for g, s in gs.items()} for q, gs in self._groups.items()}
+
+    def delete(self, queue: str) -> None:
+        with self._lock:
+            self._groups.pop(queue, None)
+            self._orphans.pop(queue, None)
+            self._seen.pop(queue, None)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator import Workflow
 from orchestrator.client import Client, LoopInfo
 from orchestrator.store import open_store
 from tests.support.cluster import Cluster
@@ -210,16 +211,34 @@ def test_an_unknown_loop_or_job_exits_2_naming_it_without_a_traceback(
 
 
 # queues and events ---------------------------------------------------------------------
-def test_queues_lists_the_job_scoped_queue_of_a_two_loop_workflow(
+QUEUED = """\
+name: queued
+nodes:
+  - {id: ticks, type: Range, config: {stop: 60, interval_s: 0.05}}
+  - {id: push, type: QueueWriter, config: {queue: scaled}}
+  - {id: pull, type: QueueReader, config: {queue: scaled}}
+  - {id: out, type: Output, config: {name: got}}
+edges:
+  - {from: ticks.value, to: push.value}
+  - {from: pull.item, to: out.value}
+"""
+
+
+def test_queues_lists_a_running_jobs_queue_which_is_deleted_when_the_job_ends(
     cluster: Cluster, client: Client
 ) -> None:
-    job = client.submit(TWO_LOOPS)
-    assert job.wait(timeout=30).status == "completed"
-
-    depths = json.loads(ok(segue(cluster, "queues", "--json")))
-
-    assert depths["queues"][f"{job.id}:scaled"] == {"consume": 0}
+    job = client.submit(Workflow.loads(QUEUED))
+    deadline = time.monotonic() + 20
+    while True:  # the reader's group exists once its loop has started
+        depths = json.loads(ok(segue(cluster, "queues", "--json")))
+        if "pull" in depths["queues"].get(f"{job.id}:scaled", {}):
+            break
+        assert time.monotonic() < deadline, depths
     assert set(depths["coordinator"]) == {"segue.results", "segue.control"}
+
+    assert job.wait(timeout=30).status == "completed"
+    depths = json.loads(ok(segue(cluster, "queues", "--json")))
+    assert f"{job.id}:scaled" not in depths["queues"]
 
 
 def test_events_follow_prints_json_lines_ending_with_the_job_event(

@@ -240,3 +240,22 @@ def test_queues_and_groups_outlive_the_backend_that_made_them(brokers: Brokers) 
     assert reader.depth("q", "a") == reader.depth("q", "b") == 1
     assert drain(reader, "q", "a") == ["hello"]
     assert drain(reader, "q", "b") == ["hello"]
+
+
+def test_a_deleted_queue_is_gone_with_its_groups_and_messages(brokers: Brokers) -> None:
+    backend = brokers.make()
+    backend.subscribe("q", "g")
+    backend.subscribe("r", "g")
+    assert backend.publish("q", 1, "m1")
+    backend.publish("r", 2, "m2")
+
+    backend.delete("q")
+
+    assert "q" not in backend.queues()
+    assert backend.depth("q") == 0
+    assert drain(backend, "r", "g") == [2]  # other queues keep theirs
+    # A queue of that name starts afresh, without the old messages. (Published ids
+    # may still be remembered until they expire: dedupe outlives the queue.)
+    backend.subscribe("q", "g")
+    assert backend.publish("q", 3, "m3")
+    assert drain(backend, "q", "g") == [3]
