@@ -42,11 +42,16 @@ class _State(Enum):
 class Claim:
     """A claim waiting for its delay; settle it when the run ends."""
 
-    __slots__ = ("record", "state")
+    __slots__ = ("owner", "record", "state")
 
-    def __init__(self, record: RunRecord) -> None:
+    def __init__(self, owner: DelayedClaims, record: RunRecord) -> None:
+        self.owner = owner
         self.record = record
         self.state = _State.PENDING
+
+    def settle(self) -> None:
+        """The run ended: see :meth:`DelayedClaims.settle`."""
+        self.owner.settle(self)
 
 
 class DelayedClaims:
@@ -68,7 +73,7 @@ class DelayedClaims:
 
     def later(self, record: RunRecord) -> Claim:
         """Register a claim, written if it is not settled within ``delay_s``."""
-        claim = Claim(record)
+        claim = Claim(self, record)
         due = time.monotonic() + self.delay_s
         with self._changed:
             if self._thread is None:

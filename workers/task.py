@@ -49,8 +49,8 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any], redelivered: bool = Fals
     try:
         finished = rt.runner.run(request)
     finally:
-        if pending is not None and rt.claims is not None:
-            rt.claims.settle(pending)  # no claim may land after the end below
+        if pending is not None:
+            pending.settle()  # no claim may land after the end below
     if producing and (finished.exhausted or finished.idle):
         rt.channels.publish_result(_result(finished).model_dump(mode="json"))
         return "exhausted" if finished.exhausted else "idle"

@@ -15,7 +15,6 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from orchestrator.broker.channels import BatchHandler, Handler
 
 _EXCHANGE = Exchange("segue.coordinator", type="direct", durable=True)
-PREFETCH = 2000
 
 
 class KombuTransport:
@@ -53,7 +52,6 @@ class KombuTransport:
             callbacks=[lambda body, _message: on_results([body])],
             accept=["json"],
             no_ack=True,
-            prefetch_count=PREFETCH,
         )
         control = Consumer(
             channel,

@@ -22,7 +22,6 @@ from sqlalchemy.engine import Dialect
 
 from orchestrator.store import rules
 from orchestrator.store.base import EventRecord, RunRecord
-from orchestrator.store.sql import convert
 from orchestrator.store.sql.models import RUNS
 
 RUN_COLUMNS = (
@@ -52,7 +51,7 @@ def not_in(column: ColumnElement[str], values: Iterable[str]) -> ColumnElement[b
 
 
 class RunWriter:
-    """Writes node runs with the conditional upsert, as text on tuples where it can."""
+    """Writes node runs with the conditional upsert, compiled once to positional SQL."""
 
     def __init__(self, dialect: Dialect, insert: sqlite.Insert | postgresql.Insert) -> None:
         new = insert.excluded
@@ -62,20 +61,16 @@ class RunWriter:
         where = and_(not_in(RUNS.c.status, rules.RUN_TERMINAL), RUNS.c.attempt <= new.attempt)
         # executemany + rowcount, not RETURNING: psycopg parses a multi-row
         # RETURNING statement in Python, several times slower for big batches.
-        self.upsert = insert.on_conflict_do_update(
-            index_elements=["run_id"], set_=set_, where=where
-        ).execution_options(preserve_rowcount=True)
+        upsert = insert.on_conflict_do_update(index_elements=["run_id"], set_=set_, where=where)
         if dialect.name == "postgresql":
             dialect = PGDialect_psycopg(paramstyle="format")  # type: ignore[no-untyped-call]
-        compiled = self.upsert.compile(dialect=dialect)
-        positional = list(compiled.positiontup or ()) == list(RUN_COLUMNS)
-        self.text: str | None = str(compiled) if positional else None
+        compiled = upsert.compile(dialect=dialect)
+        if list(compiled.positiontup or ()) != list(RUN_COLUMNS):  # tuples follow RUN_COLUMNS
+            raise RuntimeError(f"the run upsert binds {compiled.positiontup}, not {RUN_COLUMNS}")
+        self.text = str(compiled)
 
     def write(self, conn: Connection, runs: list[RunRecord]) -> int:
         """Upsert ``runs`` (unique run ids); the count of rows inserted or updated."""
-        if self.text is None:
-            rows = [convert.params(run) for run in runs]
-            return conn.execute(self.upsert, rows[0] if len(rows) == 1 else rows).rowcount
         tuples = [run_tuple(run) for run in runs]
         params = tuples[0] if len(tuples) == 1 else tuples  # one row: no executemany
         return conn.exec_driver_sql(self.text, params, execution_options=_KEEP_ROWCOUNT).rowcount

@@ -319,13 +319,13 @@ class SqlStore:
         return self._write_one_run(what, run)
 
     def _write_one_run(self, what: str, run: RunRecord) -> bool:
-        direct, text, pool = self._direct, self._runs.text, self._autocommit
-        if direct is None or text is None or pool is None:
-            return self._write(what, lambda conn: self._write_runs(conn, [run]) == 1, single=True)
+        direct, pool = self._direct, self._autocommit
+        if direct is None or pool is None:  # SQLite
+            return self._write(what, lambda conn: self._write_runs(conn, [run]) == 1)
         params = run_tuple(run)
 
         def attempt() -> bool:
-            count = direct.rowcount(text, params)
+            count = direct.rowcount(self._runs.text, params)
             if count is None:  # this thread has no connection of its own
                 with pool.connect() as conn:
                     count = self._write_runs(conn, [run])
