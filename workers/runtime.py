@@ -43,7 +43,8 @@ class WorkerRuntime:
 
     def _node_event(self, run_id: str, kind: str, data: object) -> None:
         # Progress and previews reach the coordinator on the results queue.
-        self.channels.publish_result({"node_event": {"run_id": run_id, "kind": kind, "data": data}})
+        event = {"node_event": {"run_id": run_id, "kind": kind, "data": data}}
+        self.channels.publish_result(run_id.split(":", 1)[0], event)
 
     def close(self) -> None:
         """Release connections."""

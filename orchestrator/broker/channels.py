@@ -1,43 +1,51 @@
-"""The coordinator's inbound queues on the broker.
+"""The coordinator's queues on the broker: one results queue per job, and wake-ups.
 
-Workers publish each run's result to ``segue.results``; clients publish a
-wake-up to ``segue.control`` after writing a request (a submitted job, a
-desired loop state, a cancel) to the store, which stays the source of truth.
-Both are durable queues of JSON messages.
+Workers publish each run's result (and a node's progress events) to its job's
+results queue, ``segue.results.<job>``; the coordinator driving the job reads
+it. A result stays on the broker until the coordinator has journaled it
+(:meth:`Channels.done`), so a coordinator that dies loses none: the one that
+takes the job over reads what is left (:meth:`Channels.follow` returns it)
+before it sends again the runs still in flight. The queue is deleted when
+the job ends (:meth:`Channels.forget`).
 
-On Redis they are plain lists (``LPUSH``, and the coordinator pops results in
-batches): a result is a few hundred bytes of JSON sent once per node run, and
-kombu's envelope, per-publish client and per-message bookkeeping cost more
-than the run itself. On RabbitMQ they are kombu queues.
+Clients publish a wake-up to ``segue.control`` after writing a request (a
+submitted job, a desired loop state, a cancel) to the store, which stays the
+source of truth; every coordinator gets every wake-up, and a lost one is
+covered by the coordinators' periodic scan of the store.
 
-Neither is acknowledged after handling: a handler only hands a result to the
-engine, which journals it later, so an acknowledgement could not make it any
-safer. What covers a result lost with its coordinator is the store (the
-worker recorded the run before reporting it) and the takeover, which sends
-every run in flight again and gets the recorded result back; a lost wake-up
-is covered by the coordinator's periodic scan of the store.
+On Redis the queues are streams (``XADD``; a job's results are read with
+``XREAD`` in batches and deleted once journaled); on RabbitMQ, durable queues
+acknowledged once journaled, and a fanout exchange for wake-ups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 RESULTS_QUEUE = "segue.results"
 CONTROL_QUEUE = "segue.control"
 
-Handler = Callable[[dict[str, Any]], None]
-BatchHandler = Callable[[list[dict[str, Any]]], None]
+Body = dict[str, Any]
+Delivery = tuple[Body, object]
+"""A message and the token that releases it (:meth:`Channels.done`)."""
+ResultsHandler = Callable[[str, list[Delivery]], None]
+"""Called with a job id and the results that arrived for it, in order."""
+ControlHandler = Callable[[Body], None]
 
 
 class Transport(Protocol):
-    """How the two queues are carried by one kind of broker."""
+    """How the queues are carried by one kind of broker."""
 
-    def publish(self, queue: str, body: dict[str, Any]) -> None: ...
-    def consume(self, on_results: BatchHandler, on_control: Handler) -> None: ...
+    def publish_result(self, queue: str, body: Body) -> None: ...
+    def publish_control(self, body: Body) -> None: ...
+    def consume(self, on_results: ResultsHandler, on_control: ControlHandler) -> None: ...
+    def follow(self, job_id: str, queue: str) -> list[Delivery]: ...
+    def forget(self, queue: str, delete: bool) -> None: ...
+    def done(self, queue: str, tokens: list[object]) -> None: ...
     def drain(self, timeout: float) -> int: ...
-    def depth(self) -> dict[str, int]: ...
+    def depth(self, queues: list[str]) -> dict[str, int]: ...
     def close(self) -> None: ...
 
 
@@ -47,52 +55,81 @@ REDIS_SCHEMES = frozenset({"redis", "rediss"})
 class Channels:
     """Publishing to, and consuming from, the coordinator's queues.
 
-    Publishing is safe from many threads. Consuming is for one thread: call
-    :meth:`consume` once, then :meth:`drain` in a loop.
+    Publishing and :meth:`done` are safe from any thread. Consuming is for one
+    thread: call :meth:`consume` once, then :meth:`follow`, :meth:`forget` and
+    :meth:`drain` from that thread.
 
     Args:
         url: The broker URL (``redis://``/``rediss://``, or any kombu URL such
             as ``amqp://``).
-        prefix: Put before both queue names (tests share one broker).
+        prefix: Put before every queue name (tests share one broker).
     """
 
     def __init__(self, url: str, prefix: str = "") -> None:
         self.url = url
-        self.results = prefix + RESULTS_QUEUE
+        self.prefix = prefix
         self.control = prefix + CONTROL_QUEUE
-        self._transport = _transport(url, self.results, self.control)
+        self._transport = _transport(url, self.control)
 
-    def publish_result(self, body: dict[str, Any]) -> None:
-        """Send a run result (or a node's progress event) to the coordinator."""
-        self._transport.publish(self.results, body)
+    def results_queue(self, job_id: str) -> str:
+        """The name of the queue that carries ``job_id``'s results."""
+        return f"{self.prefix}{RESULTS_QUEUE}.{job_id}"
 
-    def publish_control(self, body: dict[str, Any]) -> None:
-        """Wake the coordinator: something changed in the store."""
-        self._transport.publish(self.control, body)
+    def publish_result(self, job_id: str, body: Body) -> None:
+        """Send a run result (or a node's progress event) to the job's coordinator.
 
-    def consume(self, on_results: BatchHandler, on_control: Handler) -> None:
-        """Start consuming: results are handed over in batches, in arrival order."""
+        Nothing is kept for a job no coordinator follows any more (it ended).
+        """
+        self._transport.publish_result(self.results_queue(job_id), body)
+
+    def publish_control(self, body: Body) -> None:
+        """Wake every coordinator: something changed in the store."""
+        self._transport.publish_control(body)
+
+    def consume(self, on_results: ResultsHandler, on_control: ControlHandler) -> None:
+        """Start consuming wake-ups; results arrive for the jobs followed."""
         self._transport.consume(on_results, on_control)
+
+    def follow(self, job_id: str) -> list[Delivery]:
+        """Start reading a job's results; returns those already waiting.
+
+        The queue is created if it does not exist. What is returned is not
+        handed to the results handler: the caller deals with it first (a
+        coordinator taking a job over applies it before sending runs again).
+        """
+        return self._transport.follow(job_id, self.results_queue(job_id))
+
+    def forget(self, job_id: str, *, delete: bool) -> None:
+        """Stop reading a job's results; ``delete``: the job ended, drop its queue."""
+        self._transport.forget(self.results_queue(job_id), delete)
+
+    def done(self, job_id: str, tokens: Iterable[object]) -> None:
+        """These results of the job are journaled: take them off the broker.
+
+        Thread-safe; carried out by the consuming thread's next :meth:`drain`.
+        """
+        self._transport.done(self.results_queue(job_id), list(tokens))
 
     def drain(self, timeout: float) -> int:
         """Deliver what is waiting, waiting up to ``timeout`` seconds for the first;
         returns how many messages were delivered."""
         return self._transport.drain(timeout)
 
-    def depth(self) -> dict[str, int]:
-        """Messages waiting in the results and control queues, by queue name."""
-        return self._transport.depth()
+    def depth(self, job_ids: Iterable[str]) -> dict[str, int]:
+        """Results waiting, by results queue, for these jobs: on Redis those not yet
+        journaled, on RabbitMQ those not yet delivered to the coordinator."""
+        return self._transport.depth([self.results_queue(job) for job in job_ids])
 
     def close(self) -> None:
         """Close the broker connections."""
         self._transport.close()
 
 
-def _transport(url: str, results: str, control: str) -> Transport:
+def _transport(url: str, control: str) -> Transport:
     if urlsplit(url).scheme in REDIS_SCHEMES:
         from orchestrator.broker.channels_redis import RedisTransport
 
-        return RedisTransport(url, results, control)
+        return RedisTransport(url, control)
     from orchestrator.broker.channels_kombu import KombuTransport
 
-    return KombuTransport(url, results, control)
+    return KombuTransport(url, control)

@@ -1,70 +1,131 @@
 """The coordinator's queues on a kombu broker (RabbitMQ, or any kombu transport).
 
-Durable queues, persistent JSON messages, published through the default
-exchange (routing by queue name: no binding lookup per message). The
-consumer takes messages without acknowledgements (see :mod:`.channels`).
+A job's results go to a durable queue of its own, published as persistent
+JSON through the default exchange (routing by queue name: no binding lookup
+per message; a result for a job whose queue was deleted is dropped). The
+coordinator acknowledges a result once it is journaled; what it held
+unacknowledged when it died goes back to the queue for the next one. Wake-ups
+go through a fanout exchange to a private queue of every coordinator.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+import uuid
+from functools import partial
 from typing import Any
 
-from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu import Connection, Consumer, Exchange, Message, Producer, Queue
 
-from orchestrator.broker.channels import BatchHandler, Handler
+from orchestrator.broker.channels import Body, ControlHandler, Delivery, ResultsHandler
 
+log = logging.getLogger("segue.broker")
 _EXCHANGE = Exchange("segue.coordinator", type="direct", durable=True)
 
 
 class KombuTransport:
-    """One connection; publishing takes a lock so a worker's threads may share it."""
+    """A publishing connection (behind a lock: a worker's threads share it) and a
+    consuming one, used by the consuming thread only."""
 
-    def __init__(self, url: str, results: str, control: str) -> None:
+    def __init__(self, url: str, control: str) -> None:
         self.url = url
-        self.results = Queue(results, _EXCHANGE, routing_key=results, durable=True)
-        self.control = Queue(control, _EXCHANGE, routing_key=control, durable=True)
+        self.fanout = Exchange(control, type="fanout", durable=True)
         self._connection: Connection | None = None
         self._producer: Producer | None = None
         self._lock = threading.Lock()
+        self._consuming: Connection | None = None
+        self._consumers: dict[str, Consumer] = {}
+        self._arrived: dict[str, list[Delivery]] = {}
+        self._done: list[object] = []
+        self._done_lock = threading.Lock()
+        self._on_results: ResultsHandler | None = None
 
-    def _connect(self) -> Connection:
-        if self._connection is None:
-            self._connection = Connection(self.url, heartbeat=0)
-        return self._connection
-
-    def publish(self, queue: str, body: dict[str, Any]) -> None:
+    def _publish(self, body: Body, **options: Any) -> None:
         with self._lock:
-            connection = self._connect()
+            if self._connection is None:
+                self._connection = Connection(self.url, heartbeat=0)
+            connection = self._connection
             if self._producer is None:
-                channel = connection.default_channel
-                for declared in (self.results, self.control):
-                    declared.bind(channel).declare()  # once per connection, not per message
-                self._producer = Producer(channel, exchange=Exchange(""))
+                self._producer = Producer(connection.default_channel, exchange=Exchange(""))
             publish = connection.ensure(self._producer, self._producer.publish, max_retries=5)
-            publish(body, routing_key=queue, serializer="json", delivery_mode=2)
+            publish(body, serializer="json", delivery_mode=2, **options)
 
-    def consume(self, on_results: BatchHandler, on_control: Handler) -> None:
-        channel = self._connect().channel()
-        results = Consumer(
-            channel,
-            queues=[self.results],
-            callbacks=[lambda body, _message: on_results([body])],
-            accept=["json"],
-            no_ack=True,
+    def publish_result(self, queue: str, body: Body) -> None:
+        self._publish(body, routing_key=queue)
+
+    def publish_control(self, body: Body) -> None:
+        self._publish(body, exchange=self.fanout, routing_key="", declare=[self.fanout])
+
+    def consume(self, on_results: ResultsHandler, on_control: ControlHandler) -> None:
+        self._consuming = Connection(self.url, heartbeat=0)
+        channel = self._consuming.default_channel
+        mine = Queue(
+            f"{self.fanout.name}.{uuid.uuid4().hex[:12]}",
+            self.fanout,
+            exclusive=True,
+            auto_delete=True,
         )
-        control = Consumer(
+        self._on_results = on_results
+        Consumer(
             channel,
-            queues=[self.control],
+            queues=[mine],
             callbacks=[lambda body, _message: on_control(body)],
             accept=["json"],
             no_ack=True,
+        ).consume()
+
+    def follow(self, job_id: str, queue: str) -> list[Delivery]:
+        if self._consuming is None:
+            raise RuntimeError("call consume() before follow()")
+        if queue in self._consumers:
+            return []
+        channel = self._consuming.default_channel
+        bound = Queue(queue, _EXCHANGE, routing_key=queue, durable=True).bind(channel)
+        bound.declare()
+        backlog: list[Delivery] = []
+        while (message := bound.get(no_ack=False, accept=["json"])) is not None:
+            backlog.append((message.payload, message))
+        consumer = Consumer(
+            channel,
+            queues=[bound],
+            callbacks=[partial(self._arrive, job_id)],
+            accept=["json"],
+            no_ack=False,
         )
-        results.consume()
-        control.consume()
+        consumer.consume()
+        self._consumers[queue] = consumer
+        return backlog
+
+    def _arrive(self, job_id: str, body: Any, message: Message) -> None:
+        if not isinstance(body, dict):
+            log.warning(
+                "dropped a message for job %s that is not a JSON object: %.200r", job_id, body
+            )
+            message.ack()
+            return
+        self._arrived.setdefault(job_id, []).append((body, message))
+
+    def forget(self, queue: str, delete: bool) -> None:
+        self._release()  # acknowledgements still owed go before the queue does
+        consumer = self._consumers.pop(queue, None)
+        if consumer is not None:
+            consumer.cancel()
+        if delete and self._consuming is not None:
+            Queue(queue, _EXCHANGE, routing_key=queue, durable=True).bind(
+                self._consuming.default_channel
+            ).delete()
+
+    def done(self, queue: str, tokens: list[object]) -> None:
+        with self._done_lock:
+            self._done.extend(tokens)
 
     def drain(self, timeout: float) -> int:
-        connection = self._connect()
+        if self._consuming is None or self._on_results is None:
+            raise RuntimeError("call consume() before drain()")
+        self._release()
+        connection = self._consuming
         count = 0
         try:
             connection.drain_events(timeout=timeout)
@@ -74,18 +135,40 @@ class KombuTransport:
                 count += 1
         except TimeoutError:
             pass
+        arrived, self._arrived = self._arrived, {}
+        for job_id, deliveries in arrived.items():
+            self._on_results(job_id, deliveries)
         return count
 
-    def depth(self) -> dict[str, int]:
-        channel = self._connect().default_channel
-        return {
-            queue.name: queue.bind(channel).queue_declare(passive=False).message_count
-            for queue in (self.results, self.control)
-        }
+    def _release(self) -> None:
+        with self._done_lock:
+            done, self._done = self._done, []
+        for message in done:
+            if isinstance(message, Message) and not message.acknowledged:
+                try:
+                    message.ack()
+                except Exception as exc:  # the broker requeues it: handled twice, not lost
+                    log.warning("could not acknowledge a journaled result: %s", exc)
+
+    def depth(self, queues: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        with Connection(self.url, heartbeat=0) as connection:
+            for queue in queues:
+                channel = connection.channel()
+                try:
+                    _, count, _ = channel.queue_declare(queue, passive=True)
+                    found[queue] = int(count)
+                except Exception:  # no such queue: the job's results were all handled
+                    pass
+                finally:
+                    with contextlib.suppress(Exception):  # closed by the broker already
+                        channel.close()
+        return found
 
     def close(self) -> None:
         with self._lock:
-            if self._connection is not None:
-                self._connection.release()
-                self._connection = None
-                self._producer = None
+            for connection in (self._connection, self._consuming):
+                if connection is not None:
+                    connection.release()
+            self._connection = self._consuming = None
+            self._producer = None

@@ -1,17 +1,22 @@
-"""The coordinator's queues as Redis lists.
+"""The coordinator's queues as Redis streams (Redis 6.2 or later).
 
-A message is one JSON document pushed with ``LPUSH``; the consumer waits with
-``BLMPOP`` (``BRPOP`` then ``RPOP key count`` before Redis 7) and takes a batch, so a
-coordinator behind on a burst of results catches up in a few round trips.
-One client (thread-safe, with its own connection pool) serves every thread;
-redis-py retries a dropped connection with backoff.
+A message is one entry whose field ``b`` holds a JSON document. A job's
+results stream is created by the coordinator that follows the job; workers
+add to it with ``NOMKSTREAM``, so a result for a job that ended (its stream
+deleted) is dropped instead of leaving a stream behind. The consumer reads
+every followed stream and the control stream with one blocking ``XREAD``,
+a batch per stream, and deletes a result (``XDEL``) once it is journaled. The
+control stream is capped (``MAXLEN ~``) and read from its end by every
+coordinator: a broadcast. One client (thread-safe, with its own connection
+pool) serves every thread; redis-py retries a dropped connection with backoff.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import threading
+from typing import Any, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -19,19 +24,23 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from orchestrator.broker.channels import BatchHandler, Handler
+from orchestrator.broker.channels import Body, ControlHandler, Delivery, ResultsHandler
 
 log = logging.getLogger("segue.broker")
 Raw = bytes | str
 BATCH = 500
-"""Results taken per round trip while draining."""
+"""Entries read per stream and round trip."""
+CONTROL_KEEP = 1000
+"""About how many wake-ups the control stream keeps."""
+FIELD = b"b"
+MIN_VERSION = (6, 2)
 
 
 class RedisTransport:
-    """Publishing with ``LPUSH``; consuming with ``BRPOP`` then ``RPOP`` in batches."""
+    """Publishing with ``XADD``; consuming with ``XREAD``; releasing with ``XDEL``."""
 
-    def __init__(self, url: str, results: str, control: str) -> None:
-        self.results, self.control = results, control
+    def __init__(self, url: str, control: str) -> None:
+        self.control = control
         retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=8)
         self._client = redis.Redis.from_url(
             url,
@@ -39,79 +48,132 @@ class RedisTransport:
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
             health_check_interval=30,
         )
-        self._on_results: BatchHandler | None = None
-        self._on_control: Handler | None = None
-        self._multipop: bool | None = None  # BLMPOP (Redis >= 7), known after the first drain
+        self._on_results: ResultsHandler | None = None
+        self._on_control: ControlHandler | None = None
+        self._positions: dict[str, Raw] = {}  # stream -> last id read
+        self._jobs: dict[str, str] = {}  # results stream -> job id
+        self._done: list[tuple[str, list[object]]] = []
+        self._done_lock = threading.Lock()
 
-    def publish(self, queue: str, body: dict[str, Any]) -> None:
-        self._client.lpush(queue, json.dumps(body, separators=(",", ":")))
+    def publish_result(self, queue: str, body: Body) -> None:
+        self._client.xadd(queue, {FIELD: _dumps(body)}, nomkstream=True)
 
-    def consume(self, on_results: BatchHandler, on_control: Handler) -> None:
+    def publish_control(self, body: Body) -> None:
+        self._client.xadd(self.control, {FIELD: _dumps(body)}, maxlen=CONTROL_KEEP)
+
+    def consume(self, on_results: ResultsHandler, on_control: ControlHandler) -> None:
+        version = str(self._client.info("server").get("redis_version", "0"))
+        if _version(version) < MIN_VERSION:
+            raise RuntimeError(f"Segue needs Redis 6.2 or later as its broker; this is {version}")
         self._on_results, self._on_control = on_results, on_control
+        last: Any = self._client.xrevrange(self.control, count=1)
+        self._positions[self.control] = last[0][0] if last else b"0-0"  # wake-ups from now on
+
+    def follow(self, job_id: str, queue: str) -> list[Delivery]:
+        if queue in self._positions:
+            return []
+        if not self._client.exists(queue):
+            # An empty stream: XGROUP CREATE ... MKSTREAM is the way to make one.
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.xgroup_create(queue, "segue.new", id="$", mkstream=True)
+                pipe.xgroup_destroy(queue, "segue.new")
+                pipe.execute()
+        backlog: list[Delivery] = []
+        position: Raw = b"0-0"
+        while True:
+            entries: Any = self._client.xrange(queue, min=_after(position), count=BATCH)
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                position = entry_id
+                body = _decode(fields, queue)
+                if body is None:
+                    self._client.xdel(queue, entry_id)
+                else:
+                    backlog.append((body, entry_id))
+        self._positions[queue] = position
+        self._jobs[queue] = job_id
+        return backlog
+
+    def forget(self, queue: str, delete: bool) -> None:
+        self._positions.pop(queue, None)
+        self._jobs.pop(queue, None)
+        if delete:
+            self._client.delete(queue)
+
+    def done(self, queue: str, tokens: list[object]) -> None:
+        with self._done_lock:
+            self._done.append((queue, tokens))
 
     def drain(self, timeout: float) -> int:
         if self._on_results is None or self._on_control is None:
             raise RuntimeError("call consume() before drain()")
-        if self._multipop is None:
-            version = str(self._client.info("server").get("redis_version", "0"))
-            self._multipop = _version(version) >= (7, 0)
-        results, controls = self._pop_batch(timeout) if self._multipop else self._pop_each(timeout)
-        bodies = [body for raw in results if (body := _decode(raw, self.results)) is not None]
-        if bodies:
-            self._on_results(bodies)
-        for raw in controls:
-            if (body := _decode(raw, self.control)) is not None:
-                self._on_control(body)
-        return len(results) + len(controls)
+        self._release()
+        positions: Any = self._positions
+        read: Any = self._client.xread(positions, count=BATCH, block=max(1, int(timeout * 1000)))
+        count = 0
+        for key, entries in read or []:
+            stream = key.decode() if isinstance(key, bytes) else str(key)
+            if stream not in self._positions:
+                continue  # forgotten while the read was on its way
+            self._positions[stream] = entries[-1][0]
+            count += len(entries)
+            if stream == self.control:
+                for _, fields in entries:
+                    if (body := _decode(fields, stream)) is not None:
+                        self._on_control(body)
+                continue
+            deliveries, bad = [], []
+            for entry_id, fields in entries:
+                body = _decode(fields, stream)
+                if body is None:
+                    bad.append(entry_id)
+                else:
+                    deliveries.append((body, entry_id))
+            if bad:
+                self._client.xdel(stream, *bad)
+            if deliveries:
+                self._on_results(self._jobs[stream], deliveries)
+        return count
 
-    def _pop_batch(self, timeout: float) -> tuple[list[Raw], list[Raw]]:
-        # Redis >= 7: BLMPOP waits for either queue and takes up to BATCH messages
-        # in one round trip; wake-ups first, as they are few.
-        popped = self._client.blmpop(
-            max(timeout, 0.01), 2, self.control, self.results, direction="RIGHT", count=BATCH
-        )
-        if not popped:
-            return [], []
-        key, items = popped
-        batch = _listed(items)
-        return ([], batch) if _name(key) == self.control else (batch, [])
-
-    def _pop_each(self, timeout: float) -> tuple[list[Raw], list[Raw]]:
-        # Older servers: BRPOP for the first message, then RPOP with a count.
-        popped = self._client.brpop([self.results, self.control], timeout=max(timeout, 0.01))
-        if popped is None:
-            return [], []
-        key, first = popped
-        results = [first] if _name(key) == self.results else []
-        controls = [first] if not results else []
+    def _release(self) -> None:
+        with self._done_lock:
+            done, self._done = self._done, []
+        if not done:
+            return
         with self._client.pipeline(transaction=False) as pipe:
-            pipe.rpop(self.results, BATCH)
-            pipe.rpop(self.control, BATCH)
-            more_results, more_controls = (_listed(popped) for popped in pipe.execute())
-        return results + more_results, controls + more_controls
+            for queue, tokens in done:
+                if tokens:
+                    pipe.xdel(queue, *(cast(Raw, token) for token in tokens))
+            pipe.execute()
 
-    def depth(self) -> dict[str, int]:
-        return {queue: int(self._client.llen(queue)) for queue in (self.results, self.control)}
+    def depth(self, queues: list[str]) -> dict[str, int]:
+        with self._client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.xlen(queue)
+            return {queue: int(n) for queue, n in zip(queues, pipe.execute(), strict=True)}
 
     def close(self) -> None:
         self._client.close()
+
+
+def _dumps(body: Body) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _after(entry_id: Raw) -> str:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return "(" + text  # exclusive range start
 
 
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
 
 
-def _listed(popped: object) -> list[Raw]:
-    return list(popped) if isinstance(popped, list) else []  # RPOP with a count: None when empty
-
-
-def _name(key: object) -> str:
-    return key.decode() if isinstance(key, bytes) else str(key)
-
-
-def _decode(raw: Raw, queue: str) -> dict[str, Any] | None:
+def _decode(fields: dict[Any, Any], queue: str) -> Body | None:
+    raw = fields.get(FIELD, fields.get("b"))
     try:
-        body = json.loads(raw)
+        body = json.loads(raw) if raw is not None else None
     except ValueError:
         body = None
     if not isinstance(body, dict):

@@ -41,6 +41,7 @@ from orchestrator.cli.validate_cmd import _compile
 from orchestrator.client import JobEvent, JobResult
 from orchestrator.engine.journal import INPUT_KIND
 from orchestrator.errors import Issue, WorkflowError
+from orchestrator.runtime.states import JobStatus
 from orchestrator.store import Store
 
 EXIT_TIMEOUT = 124
@@ -215,12 +216,23 @@ def _print_event(event: JobEvent, json_: bool) -> None:
     )
 
 
-def queues(json_: JsonOpt = False, broker_url: BrokerOpt = None) -> None:
-    """Show queue depths: queue-node queues per reader group, and the coordinator's queues."""
+def queues(
+    json_: JsonOpt = False, broker_url: BrokerOpt = None, database_url: DatabaseOpt = None
+) -> None:
+    """Show queue depths: queue-node queues per reader group, and the results waiting
+    for the coordinator, per running job."""
     from orchestrator.broker import Channels
     from orchestrator.queues import KombuQueueBackend
+    from orchestrator.store import open_store
+    from orchestrator.store.errors import StoreError
 
-    settings = settings_from(broker_url, None)
+    settings = settings_from(broker_url, database_url)
+    try:
+        store = open_store(settings.database_url, settings.home)
+        running = [job.id for job in store.list_jobs(JobStatus.RUNNING.value, limit=1000)]
+        store.close()
+    except StoreError as exc:
+        fail(f"{exc}\nCheck SEGUE_DATABASE_URL or --database-url.", EXIT_FAILED)
     # The backend logs a broker error with its traceback before it retries: right
     # for a service's log; here the failure is reported below, once.
     logging.getLogger("orchestrator.queues").setLevel(logging.CRITICAL)
@@ -230,7 +242,7 @@ def queues(json_: JsonOpt = False, broker_url: BrokerOpt = None) -> None:
             settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s
         ) as backend:
             listing = backend.queues()
-        coordinator = channels.depth()
+        results = channels.depth(running)
     except ValueError as exc:  # not a broker URL
         fail(f"{exc}; check SEGUE_BROKER_URL or --broker-url", EXIT_INVALID)
     except Exception as exc:  # each transport raises its own errors when the broker is away
@@ -242,7 +254,7 @@ def queues(json_: JsonOpt = False, broker_url: BrokerOpt = None) -> None:
     finally:
         channels.close()
     if json_:
-        print_json({"queues": listing, "coordinator": coordinator})
+        print_json({"queues": listing, "results": results})
         return
     table = Table(title="Queue-node queues")
     for column in ("job", "queue", "group", "depth"):
@@ -252,12 +264,12 @@ def queues(json_: JsonOpt = False, broker_url: BrokerOpt = None) -> None:
         for group, depth in groups.items() or [("-", 0)]:
             table.add_row(job or "[dim]global[/dim]", queue, group, str(depth))
     out.print(table if listing else "[dim]no queue-node queues[/dim]")
-    waiting = Table(title="Coordinator")
+    waiting = Table(title="Results waiting for the coordinator")
     waiting.add_column("queue")
     waiting.add_column("depth", justify="right")
-    for name, depth in coordinator.items():
+    for name, depth in results.items():
         waiting.add_row(name, str(depth))
-    out.print(waiting)
+    out.print(waiting if results else "[dim]no running jobs[/dim]")
 
 
 def health(

@@ -6,7 +6,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.runtime.messages import CURSOR_KEY as PRIVATE_CURSOR
 from orchestrator.store.base import LoopRecord, RunRecord
 
 
@@ -56,10 +55,8 @@ class RunInfo(_Frozen):
 
     @classmethod
     def of(cls, record: RunRecord) -> RunInfo:
-        """The run as a store row recorded it (engine-private keys left out)."""
+        """The run as a store row recorded it."""
         outputs = record.outputs
-        if outputs is not None and PRIVATE_CURSOR in outputs:
-            outputs = {k: v for k, v in outputs.items() if k != PRIVATE_CURSOR}
         return cls(
             run_id=record.run_id,
             loop=record.loop,

@@ -1,9 +1,11 @@
 """``segue coordinator``: the scheduler driven over Celery workers.
 
-The coordinator consumes run results from ``segue.results`` and wake-ups from
-``segue.control``, and scans the store (the source of truth) for submitted
-jobs, loop requests and cancels; the engine decides, the Celery executor
-dispatches. Clients only write requests; workers only write their own runs.
+The coordinator reads the results queue of every job it drives and the
+wake-ups on ``segue.control``, and scans the store (the source of truth) for
+submitted jobs, loop requests and cancels; the engine decides, the Celery
+executor dispatches, and the engine's recorder writes runs and the journal.
+A result is taken off the broker only once it is journaled. Clients only write
+requests; workers only claim the runs they take.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import socket
 import threading
 import time
+from functools import partial
 from typing import Any
 
 from nodes.errors import SegueError
@@ -20,6 +23,7 @@ from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
 from orchestrator.broker import Channels, make_celery
+from orchestrator.broker.channels import Delivery
 from orchestrator.coordinator.celery_executor import CeleryExecutor
 from orchestrator.engine.engine import Engine
 from orchestrator.engine.executor import ResultSink
@@ -31,6 +35,7 @@ from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus
 from orchestrator.scheduler import CancelJob, LoopControl, RunFinished
 from orchestrator.settings import Settings
 from orchestrator.store import open_store
+from orchestrator.store.base import JobRecord
 
 log = logging.getLogger("segue.coordinator")
 SCAN_INTERVAL_S = 1.0
@@ -76,6 +81,7 @@ class Coordinator:
         )
         self.name = settings.coordinator_name or f"{socket.gethostname()}-{os.getpid()}"
         self._cancelled: set[str] = set()
+        self._followed: set[str] = set()  # jobs whose results queue this coordinator reads
         self._stop = threading.Event()
 
     # the service loop -----------------------------------------------------------------
@@ -111,28 +117,39 @@ class Coordinator:
         self.channels.close()
 
     # intake ---------------------------------------------------------------------------
-    def _on_results(self, bodies: list[dict[str, Any]]) -> None:
+    def _on_results(self, job_id: str, deliveries: list[Delivery]) -> None:
+        finished, tokens = self._results(job_id, deliveries)
+        if finished:
+            # One scheduler step for the batch; off the broker once journaled.
+            self.engine.post_results(finished, partial(self.channels.done, job_id, tokens))
+
+    def _results(
+        self, job_id: str, deliveries: list[Delivery]
+    ) -> tuple[list[RunFinished], list[object]]:
+        """The run results among ``deliveries`` and their tokens; progress events are
+        passed on, and they and malformed messages are released at once."""
         finished: list[RunFinished] = []
-        for body in bodies:
+        tokens: list[object] = []
+        released: list[object] = []
+        for body, token in deliveries:
             event = body.get("node_event")
             if isinstance(event, dict):
-                if finished:  # keep the order results and events arrived in
-                    self.engine.post_results(finished, stored=True)
-                    finished = []
                 self.engine.post_node_event(
                     str(event.get("run_id")), str(event.get("kind")), event.get("data")
                 )
+                released.append(token)
                 continue
             try:
                 result = RunResult.model_validate(body)
             except ValueError:
-                log.warning("dropped a malformed run result: %.200r", body)
+                log.warning("dropped a malformed run result of job %s: %.200r", job_id, body)
+                released.append(token)
                 continue
             finished.append(RunFinished.from_result(result))
-        if finished:
-            # One scheduler step for the batch; workers stored each result before
-            # reporting it.
-            self.engine.post_results(finished, stored=True)
+            tokens.append(token)
+        if released:
+            self.channels.done(job_id, released)
+        return finished, tokens
 
     def _on_control(self, body: dict[str, Any]) -> None:
         self.scan(body.get("job"))
@@ -153,23 +170,46 @@ class Coordinator:
             if not self.store.lease_job(record.id, self.name, now + lease, now):
                 continue  # another live coordinator drives it
             try:
-                adopted = self.engine.adopt(record)
+                adopted = self._adopt(record)
             except SegueError as exc:
                 log.error("job %s cannot run: %s", record.id, exc)
                 self.store.update_job(record.id, status="failed", at=time.time(), error=str(exc))
+                self._forget(record.id, delete=True)
                 continue
             if adopted:
                 log.info("adopted job %s (%s)", record.id, record.workflow)
             self._requests(record.id, record.cancel_requested)
 
+    def _adopt(self, record: JobRecord) -> bool:
+        """Read the job's results queue, then drive the job (``False``: driven already).
+
+        The queue is followed before the job starts, so no result can miss it;
+        a job taken over gets what its last coordinator left there.
+        """
+        if record.id in self._followed:
+            return self.engine.adopt(record)
+        self._followed.add(record.id)
+        finished, tokens = self._results(record.id, self.channels.follow(record.id))
+        return self.engine.adopt(record, finished, partial(self.channels.done, record.id, tokens))
+
+    def _forget(self, job_id: str, delete: bool) -> None:
+        if job_id in self._followed:
+            self._followed.discard(job_id)
+            self.channels.forget(job_id, delete=delete)
+
     def renew(self) -> None:
-        """Extend the leases of the jobs this coordinator drives; let go of lost ones."""
+        """Extend the leases of the jobs this coordinator drives; let go of lost ones,
+        and of the results queues of jobs that ended."""
         now = time.time()
         until = now + self.settings.coordinator_lease_s
-        for job_id in self.engine.driving():
+        driving = self.engine.driving()
+        for job_id in driving:
             if not self.store.lease_job(job_id, self.name, until, now):
                 log.warning("lost the lease of job %s to another coordinator", job_id)
                 self.engine.drop(job_id)
+                self._forget(job_id, delete=False)
+        for job_id in self._followed - set(driving):
+            self._forget(job_id, delete=True)  # it ended: every result is journaled
 
     def _requests(self, job_id: str, cancel: bool) -> None:
         if cancel and job_id not in self._cancelled:

@@ -63,10 +63,7 @@ class CommandApplier(EngineParts):
             if isinstance(command, Dispatch):
                 dispatches.append(command)
             elif isinstance(command, RunChanged):
-                if (command.run_id, command.attempt) in job.stored_elsewhere:
-                    job.stored_elsewhere.discard((command.run_id, command.attempt))
-                else:
-                    runs.append(run_record(job_id, command, now))
+                runs.append(run_record(job_id, command, now))
                 if command.status in self._quiet:
                     events.append((now, command))  # made into an event only if someone looks
                 else:

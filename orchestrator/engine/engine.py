@@ -48,17 +48,17 @@ from orchestrator.store.batching import BatchingRecorder
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
 # Previews go to the event log; progress is shown live only (a node may report it often).
 STORED_NODE_EVENTS = frozenset({"preview"})
-# Ends a Segue worker stores before it reports them, as the coordinator would
-# store them (failures are written again: the coordinator may decide otherwise,
-# e.g. failed rather than retrying once the job is cancelled).
-STORED_BY_WORKERS = frozenset({"succeeded", "cached"})
 PLAN_CACHE_SIZE = 64
 CLOSE_WAIT_S = 10.0
 _STOP = object()
 
 
-class StoredResults(list[RunFinished]):
-    """Results whose ends were stored by whoever ran them."""
+class Reported(list[RunFinished]):
+    """Results reported from elsewhere, with what to call once they are journaled."""
+
+    def __init__(self, results: list[RunFinished], on_journaled: Callable[[], None]) -> None:
+        super().__init__(results)
+        self.on_journaled = on_journaled
 
 
 class Engine(CommandApplier, Takeover):
@@ -172,14 +172,16 @@ class Engine(CommandApplier, Takeover):
         """A node running elsewhere reported progress or a preview."""
         self._node_event(run_id, kind, data)
 
-    def post_results(self, results: list[RunFinished], *, stored: bool = False) -> None:
+    def post_results(
+        self, results: list[RunFinished], on_journaled: Callable[[], None] | None = None
+    ) -> None:
         """Feed finished runs reported from elsewhere (workers) to their jobs.
 
-        ``stored``: whoever ran them recorded their ends in the store already
-        (a Segue worker does, before it reports), so a success is not written
-        again.
+        ``on_journaled`` is called (on the recorder's thread) once the results
+        and the runs' ends are in the store, if their job is still driven here:
+        the coordinator then takes them off the broker.
         """
-        self._inbox.put(StoredResults(results) if stored else results)
+        self._inbox.put(results if on_journaled is None else Reported(results, on_journaled))
 
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
         """Ask a loop to pause, resume or stop (applied at its next iteration boundary)."""
@@ -305,14 +307,15 @@ class Engine(CommandApplier, Takeover):
         now = self.clock()
         results: dict[str, list[RunFinished]] = defaultdict(list)
         out: dict[str, list[Command]] = defaultdict(list)
+        journaled: list[Callable[[], None]] = []
         for item in batch:
             if item is _STOP:
                 return False
             if isinstance(item, list):
                 for result in item:
                     results[result.run_id.split(":", 1)[0]].append(result)
-                if isinstance(item, StoredResults):
-                    self._stored_elsewhere(item)
+                if isinstance(item, Reported) and self._held(item):
+                    journaled.append(item.on_journaled)
                 continue
             job_id, event = item
             if isinstance(event, threading.Event):
@@ -361,14 +364,13 @@ class Engine(CommandApplier, Takeover):
         for job_id, commands in out.items():
             self._carry_out(self._jobs[job_id], commands, now)
         self._flush_loops(now)
+        for callback in journaled:
+            self.recorder.when_written(callback)
         return True
 
-    def _stored_elsewhere(self, results: list[RunFinished]) -> None:
-        for result in results:
-            if result.status in STORED_BY_WORKERS and not (result.exhausted or result.idle):
-                job = self._jobs.get(result.run_id.split(":", 1)[0])
-                if job is not None:
-                    job.stored_elsewhere.add((result.run_id, result.attempt))
+    def _held(self, results: list[RunFinished]) -> bool:
+        """Whether every result's job is driven here (a dropped job's are not journaled)."""
+        return all(r.run_id.split(":", 1)[0] in self._jobs for r in results)
 
     def _next_timeout(self) -> float | None:
         deadlines = [

@@ -90,9 +90,6 @@ class EngineJob:
         self._error: BaseException | None = None
         self.desired: dict[str, str] = {}  # loop -> what the scheduler last wanted of it
         self.loop_status: dict[str, str] = {}  # loop -> its last recorded status
-        # Attempts whose success the worker that ran them stored already: their
-        # final record is not written a second time.
-        self.stored_elsewhere: set[tuple[str, int]] = set()
 
     # events ---------------------------------------------------------------------------
     def publish(self, events: list[LiveItem]) -> None:

@@ -33,3 +33,7 @@ class EngineParts:
     _quiet: frozenset[str]
     _loop_changes: dict[tuple[str, str], LoopRecord]
     _loop_flush_at: float
+
+    # provided by CommandApplier, used by Takeover
+    _record_input: Callable[[str, Any, float], None]
+    _carry_out: Callable[[EngineJob, list[Any], float], None]

@@ -7,6 +7,9 @@ runs that were in flight again, and chases runs that never reported.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from orchestrator.engine.jobs import EngineJob
 from orchestrator.engine.journal import INPUT_KIND, event_of
 from orchestrator.engine.parts import EngineParts
@@ -16,11 +19,15 @@ from orchestrator.planner import Plan
 from orchestrator.queues import queue_key
 from orchestrator.runtime.states import JobStatus
 from orchestrator.scheduler import (
+    Command,
+    Dispatch,
     RunFinished,
     Scheduler,
     Start,
 )
 from orchestrator.store.base import JobRecord
+
+log = logging.getLogger("segue.engine")
 
 
 class Takeover(EngineParts):
@@ -29,11 +36,19 @@ class Takeover(EngineParts):
     def _plan(self, workflow: Workflow, now: float) -> tuple[Plan, str]:
         raise NotImplementedError
 
-    def adopt(self, record: JobRecord) -> bool:
+    def adopt(
+        self,
+        record: JobRecord,
+        backlog: list[RunFinished] | None = None,
+        on_journaled: Callable[[], None] | None = None,
+    ) -> bool:
         """Drive a job a client wrote to the store (distributed mode); False if known.
 
         A job that was already running under another coordinator is rebuilt by
-        replaying its journal, and its runs in flight are dispatched again.
+        replaying its journal; then the results reported and not yet journaled
+        (``backlog``, read from the broker) are applied, ``on_journaled`` being
+        called once they are in the store, and only the runs still in flight
+        after that are dispatched again.
 
         Raises:
             WorkflowError: the job's stored workflow is missing or no longer valid.
@@ -54,7 +69,7 @@ class Takeover(EngineParts):
         if record.status == JobStatus.PENDING.value:
             self._inbox.put((record.id, Start()))
         else:
-            self._inbox.put((record.id, lambda: self._resume(job)))
+            self._inbox.put((record.id, lambda: self._resume(job, backlog or [], on_journaled)))
         return True
 
     def drop(self, job_id: str) -> None:
@@ -69,8 +84,14 @@ class Takeover(EngineParts):
         with self._jobs_lock:
             return [j.id for j in self._jobs.values() if not j.done.is_set()]
 
-    def _resume(self, job: EngineJob) -> None:
-        """Replay a job's journal (on the engine thread), then resend its runs in flight."""
+    def _resume(
+        self,
+        job: EngineJob,
+        backlog: list[RunFinished],
+        on_journaled: Callable[[], None] | None,
+    ) -> None:
+        """Replay a job's journal (on the engine thread), apply the results reported
+        since, then resend the runs still in flight."""
         after = 0
         replayed = 0
         while True:
@@ -90,6 +111,26 @@ class Takeover(EngineParts):
             self._inbox.put((job.id, Start()))
             return
         in_flight = job.scheduler.in_flight()
+        if backlog:
+            # Results a worker reported but the dead coordinator never journaled
+            # (or journaled and did not get to release): applied before anything
+            # is sent again, so a run that finished does not run twice.
+            now = self.clock()
+            for result in backlog:
+                self._record_input(job.id, result, now)
+            self._carry_out(job, _unsent(job.scheduler.handle_many(backlog, now), backlog), now)
+            sent = {(d.run_id, d.attempt) for d in in_flight}
+            in_flight = [d for d in job.scheduler.in_flight() if (d.run_id, d.attempt) in sent]
+        if on_journaled is not None:
+            self.recorder.when_written(on_journaled)
+        log.info(
+            "took job %s over: %d inputs replayed, %d results applied from the broker, "
+            "%d runs in flight sent again",
+            job.id,
+            replayed,
+            len(backlog),
+            len(in_flight),
+        )
         if in_flight:
             self.executor.submit(in_flight)
 
@@ -154,3 +195,18 @@ class Takeover(EngineParts):
                 raise WorkflowParseError(f"job {record.id}: workflow {record.digest} is not stored")
             spec = stored.spec
         return Workflow.from_dict(spec)
+
+
+def _unsent(commands: list[Command], backlog: list[RunFinished]) -> list[Command]:
+    """The commands of applying ``backlog``, less the dispatches of runs it holds the
+    results of (the dead coordinator sent those, and they finished). Other
+    dispatches may have been sent by it too: they go as resent, to be claimed."""
+    reported = {(r.run_id, r.attempt) for r in backlog}
+    out: list[Command] = []
+    for command in commands:
+        if isinstance(command, Dispatch):
+            if (command.run_id, command.attempt) in reported:
+                continue
+            command = command._replace(resent=True)
+        out.append(command)
+    return out

@@ -11,9 +11,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 RunKind = Literal["run", "produce"]
-CURSOR_KEY = "$cursor"
-"""Where a worker keeps a producer's cursor in the run's recorded outputs, so that a
-run reported again (after a coordinator takeover) can resume the loop."""
 
 
 class _Message(BaseModel):

@@ -11,12 +11,15 @@ the order they were submitted.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from orchestrator.store.base import EventRecord, RunRecord, Store
 from orchestrator.store.errors import RecorderClosed, StoreError
+
+log = logging.getLogger("segue.store")
 
 
 class BatchingRecorder:
@@ -60,6 +63,7 @@ class BatchingRecorder:
         self._flush_to = 0
         self._closing = False
         self._error: BaseException | None = None
+        self._callbacks: list[tuple[int, Callable[[], None]]] = []
         self._thread = threading.Thread(target=self._run, name="segue-recorder", daemon=True)
         self._thread.start()
 
@@ -103,6 +107,19 @@ class BatchingRecorder:
                 self._work.notify()
             elif self._pending() >= self._max_batch:
                 self._work.notify()
+
+    def when_written(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once everything submitted before this call is written.
+
+        It runs on the writer's thread (or on the caller's, when nothing is
+        waiting), so it must be quick and thread-safe. It is never called if a
+        batch it waits for fails: what it would release stays where it is.
+        """
+        with self._lock:
+            if self._written < self._submitted:
+                self._callbacks.append((self._submitted, callback))
+                return
+        callback()
 
     # flushing and closing ---------------------------------------------------
     def flush(self) -> None:
@@ -177,7 +194,15 @@ class BatchingRecorder:
                 elif error is not None and self._error is not None:
                     self._error.add_note(f"BatchingRecorder: a later write failed too: {error!r}")
                 self._written = ticket
+                due = [c for t, c in self._callbacks if t <= ticket]
+                self._callbacks = [(t, c) for t, c in self._callbacks if t > ticket]
                 self._done.notify_all()
+            if error is None:
+                for callback in due:
+                    try:
+                        callback()
+                    except Exception:  # the writer goes on; the callback's owner logs
+                        log.exception("BatchingRecorder: a when_written callback failed")
 
     def _write(self, runs: list[RunRecord], events: list[EventRecord]) -> BaseException | None:
         errors: list[BaseException] = []

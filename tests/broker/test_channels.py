@@ -1,4 +1,4 @@
-"""The coordinator's queues on real brokers: Redis lists and RabbitMQ (kombu)."""
+"""The coordinator's queues on real brokers: Redis streams and RabbitMQ (kombu)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from orchestrator.broker import Channels
-from orchestrator.broker.channels_redis import BATCH, RedisTransport
+from orchestrator.broker.channels import Delivery
 from tests.support.services import rabbitmq_vhost, redis_database
 
 pytestmark = pytest.mark.services
@@ -26,94 +26,142 @@ def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 class Inbox:
-    """What a consumer received: result batches and control messages, in order."""
+    """What a consumer received: result batches by job, and control messages, in order."""
 
     def __init__(self) -> None:
-        self.batches: list[list[dict[str, Any]]] = []
+        self.batches: list[tuple[str, list[Delivery]]] = []
         self.controls: list[dict[str, Any]] = []
 
-    @property
-    def results(self) -> list[dict[str, Any]]:
-        return [body for batch in self.batches for body in batch]
+    def on_results(self, job_id: str, deliveries: list[Delivery]) -> None:
+        self.batches.append((job_id, deliveries))
+
+    def deliveries(self, job_id: str) -> list[Delivery]:
+        return [d for job, batch in self.batches if job == job_id for d in batch]
+
+    def results(self, job_id: str) -> list[dict[str, Any]]:
+        return [body for body, _ in self.deliveries(job_id)]
 
     def drain_until(self, channels: Channels, count: int, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
-        while len(self.results) + len(self.controls) < count:
-            assert time.monotonic() < deadline, f"got {len(self.results)} of {count}"
+        while sum(len(batch) for _, batch in self.batches) + len(self.controls) < count:
+            assert time.monotonic() < deadline, f"got {self.batches} and {self.controls}"
             channels.drain(timeout=0.2)
 
 
+def consumer_of(url: str, prefix: str) -> tuple[Channels, Inbox]:
+    channels, inbox = Channels(url, prefix), Inbox()
+    channels.consume(inbox.on_results, inbox.controls.append)
+    return channels, inbox
+
+
 @pytest.fixture
-def channels(broker_url: str) -> Iterator[tuple[Channels, Channels, Inbox]]:
+def prefix() -> str:
+    return f"test.{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture
+def channels(broker_url: str, prefix: str) -> Iterator[tuple[Channels, Channels, Inbox]]:
     """A publisher and a consumer on queues of this test's own."""
-    prefix = f"test.{uuid.uuid4().hex[:8]}."
-    publisher, consumer = Channels(broker_url, prefix), Channels(broker_url, prefix)
-    inbox = Inbox()
-    consumer.consume(inbox.batches.append, inbox.controls.append)
+    publisher = Channels(broker_url, prefix)
+    consumer, inbox = consumer_of(broker_url, prefix)
     yield publisher, consumer, inbox
     publisher.close()
     consumer.close()
 
 
-def test_results_arrive_in_the_order_they_were_published(
+def test_a_followed_jobs_results_arrive_in_order_with_the_job_id(
     channels: tuple[Channels, Channels, Inbox],
 ) -> None:
     publisher, consumer, inbox = channels
+    assert consumer.follow("j1") == [] and consumer.follow("j2") == []
     for i in range(50):
-        publisher.publish_result({"run_id": f"r{i}", "n": i})
+        publisher.publish_result("j1" if i % 2 else "j2", {"run_id": f"r{i}", "n": i})
     inbox.drain_until(consumer, 50)
-    assert [body["n"] for body in inbox.results] == list(range(50))
+    assert [body["n"] for body in inbox.results("j1")] == list(range(1, 50, 2))
+    assert [body["n"] for body in inbox.results("j2")] == list(range(0, 50, 2))
     assert inbox.controls == []
 
 
-def test_control_messages_go_to_the_control_handler(
-    channels: tuple[Channels, Channels, Inbox],
+def test_results_stay_on_the_broker_until_done_and_a_takeover_gets_the_rest(
+    broker_url: str, prefix: str
 ) -> None:
-    publisher, consumer, inbox = channels
-    publisher.publish_control({"kind": "submit", "job": "j1"})
-    publisher.publish_result({"run_id": "r1"})
-    publisher.publish_control({"kind": "cancel", "job": "j1"})
-    inbox.drain_until(consumer, 3)
-    assert inbox.controls == [{"kind": "submit", "job": "j1"}, {"kind": "cancel", "job": "j1"}]
-    assert inbox.results == [{"run_id": "r1"}]
+    publisher = Channels(broker_url, prefix)
+    first, inbox = consumer_of(broker_url, prefix)
+    first.follow("j1")
+    for i in range(5):
+        publisher.publish_result("j1", {"n": i})
+    inbox.drain_until(first, 5)
+    first.done("j1", [token for _, token in inbox.deliveries("j1")[:2]])  # journaled
+    first.drain(timeout=0.1)  # carries the release out
+    if broker_url.startswith("redis"):  # RabbitMQ counts only what is not delivered yet
+        assert first.depth(["j1"]) == {first.results_queue("j1"): 3}
+    first.close()  # dies: what it held and had not released goes back
+
+    second, later = consumer_of(broker_url, prefix)
+    backlog = second.follow("j1")
+    assert [body["n"] for body, _ in backlog] == [2, 3, 4]
+    publisher.publish_result("j1", {"n": 5})  # and it reads on from there
+    later.drain_until(second, 1)
+    assert later.results("j1") == [{"n": 5}]
+    second.done("j1", [token for _, token in backlog] + [t for _, t in later.deliveries("j1")])
+    second.drain(timeout=0.1)
+    assert second.depth(["j1"]) == {second.results_queue("j1"): 0}
+    publisher.close()
+    second.close()
 
 
-def test_depth_counts_what_waits_in_each_queue(broker_url: str) -> None:
-    prefix = f"test.{uuid.uuid4().hex[:8]}."
-    publisher, consumer, inbox = Channels(broker_url, prefix), Channels(broker_url, prefix), Inbox()
-    assert publisher.depth() == {publisher.results: 0, publisher.control: 0}
-    for i in range(3):
-        publisher.publish_result({"n": i})
-    publisher.publish_control({"kind": "loop"})
-    deadline = time.monotonic() + 10
-    while (depth := publisher.depth()) != {publisher.results: 3, publisher.control: 1}:
-        assert time.monotonic() < deadline, depth
-        time.sleep(0.05)
-    consumer.consume(inbox.batches.append, inbox.controls.append)  # takes them off the queues
-    inbox.drain_until(consumer, 4)
-    assert publisher.depth() == {publisher.results: 0, publisher.control: 0}
+def test_a_job_forgotten_with_delete_keeps_nothing(broker_url: str, prefix: str) -> None:
+    publisher = Channels(broker_url, prefix)
+    consumer, inbox = consumer_of(broker_url, prefix)
+    consumer.follow("j1")
+    publisher.publish_result("j1", {"n": 1})
+    inbox.drain_until(consumer, 1)
+    consumer.forget("j1", delete=True)  # the job ended
+    publisher.publish_result("j1", {"n": 2})  # a late result goes nowhere
+    assert consumer.drain(timeout=0.3) == 0
+    assert consumer.depth(["j1"]) in ({}, {consumer.results_queue("j1"): 0})
+    if broker_url.startswith("redis"):
+        assert not redis.Redis.from_url(broker_url).exists(consumer.results_queue("j1"))
     publisher.close()
     consumer.close()
+
+
+def test_every_coordinator_gets_every_wake_up_sent_after_it_started(
+    broker_url: str, prefix: str
+) -> None:
+    publisher = Channels(broker_url, prefix)
+    publisher.publish_control({"kind": "submit", "job": "before"})
+    consumers = [consumer_of(broker_url, prefix) for _ in range(2)]
+    publisher.publish_control({"kind": "submit", "job": "j1"})
+    publisher.publish_control({"kind": "cancel", "job": "j1"})
+    for consumer, inbox in consumers:
+        inbox.drain_until(consumer, 2)
+        assert consumer.drain(timeout=0.2) == 0
+        assert inbox.controls == [{"kind": "submit", "job": "j1"}, {"kind": "cancel", "job": "j1"}]
+        consumer.close()
+    publisher.close()
 
 
 def test_a_drain_with_nothing_waiting_returns_after_its_timeout(
     channels: tuple[Channels, Channels, Inbox],
 ) -> None:
     _, consumer, inbox = channels
+    consumer.follow("j1")
     start = time.monotonic()
     assert consumer.drain(timeout=0.3) == 0
     assert 0.2 < time.monotonic() - start < 5
-    assert inbox.results == [] and inbox.controls == []
+    assert inbox.batches == [] and inbox.controls == []
 
 
 def test_many_threads_may_publish_through_one_instance(
     channels: tuple[Channels, Channels, Inbox],
 ) -> None:
     publisher, consumer, inbox = channels
+    consumer.follow("j1")
 
     def publish(thread: int) -> None:
         for i in range(40):
-            publisher.publish_result({"thread": thread, "n": i})
+            publisher.publish_result("j1", {"thread": thread, "n": i})
 
     threads = [threading.Thread(target=publish, args=(t,)) for t in range(6)]
     for thread in threads:
@@ -122,35 +170,33 @@ def test_many_threads_may_publish_through_one_instance(
         thread.join()
     inbox.drain_until(consumer, 240)
     for t in range(6):  # each thread's messages in its own order
-        assert [b["n"] for b in inbox.results if b["thread"] == t] == list(range(40))
+        assert [b["n"] for b in inbox.results("j1") if b["thread"] == t] == list(range(40))
 
 
-# Redis lists ------------------------------------------------------------------------
+# Redis streams ----------------------------------------------------------------------
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     with redis_database() as url:
         yield url
 
 
-@pytest.mark.parametrize("multipop", [True, False], ids=["blmpop", "brpop"])
-def test_on_redis_a_backlog_is_taken_in_batches(redis_url: str, multipop: bool) -> None:
-    publisher, consumer, inbox = Channels(redis_url), Channels(redis_url), Inbox()
-    consumer.consume(inbox.batches.append, inbox.controls.append)
-    transport = consumer._transport
-    assert isinstance(transport, RedisTransport)
-    transport._multipop = multipop  # False: the path for servers older than Redis 7
+def test_on_redis_a_backlog_is_read_in_batches(redis_url: str) -> None:
+    from orchestrator.broker.channels_redis import BATCH
+
+    publisher = Channels(redis_url)
+    consumer, inbox = consumer_of(redis_url, "")
+    consumer.follow("j1")
     total = 2 * BATCH + 7
     for i in range(total):
-        publisher.publish_result({"n": i})
-    publisher.publish_control({"kind": "submit"})
+        publisher.publish_result("j1", {"n": i})
     calls = 0
-    while len(inbox.results) < total or not inbox.controls:
+    while len(inbox.results("j1")) < total:
         consumer.drain(timeout=0.5)
         calls += 1
         assert calls < 20
-    assert [body["n"] for body in inbox.results] == list(range(total))
-    assert max(len(batch) for batch in inbox.batches) >= BATCH
-    assert calls <= 5
+    assert [body["n"] for body in inbox.results("j1")] == list(range(total))
+    assert max(len(batch) for _, batch in inbox.batches) == BATCH
+    assert calls <= 4
     publisher.close()
     consumer.close()
 
@@ -158,20 +204,27 @@ def test_on_redis_a_backlog_is_taken_in_batches(redis_url: str, multipop: bool) 
 def test_on_redis_a_message_that_is_not_a_json_object_is_dropped_with_a_warning(
     redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    consumer, inbox = Channels(redis_url), Inbox()
-    consumer.consume(inbox.batches.append, inbox.controls.append)
+    consumer, inbox = consumer_of(redis_url, "")
+    consumer.follow("j1")
     raw = redis.Redis.from_url(redis_url)
-    raw.lpush(consumer.results, b"not json", b"[1, 2]", b'{"run_id": "ok"}')
+    key = consumer.results_queue("j1")
+    for body in (b"not json", b"[1, 2]", b'{"run_id": "ok"}'):
+        raw.xadd(key, {"b": body})
     with caplog.at_level(logging.WARNING, logger="segue.broker"):
         inbox.drain_until(consumer, 1)
-    assert inbox.results == [{"run_id": "ok"}]
+    assert inbox.results("j1") == [{"run_id": "ok"}]
     assert sum("not a JSON object" in r.message for r in caplog.records) == 2
+    assert raw.xlen(key) == 1  # the bad ones are deleted; the good one waits for done()
     consumer.close()
 
 
-def test_on_redis_the_queues_are_plain_lists_of_json(redis_url: str) -> None:
+def test_on_redis_results_are_stream_entries_of_json(redis_url: str) -> None:
     publisher = Channels(redis_url)
-    publisher.publish_result({"run_id": "j:main:0:n", "status": "succeeded"})
+    consumer, _ = consumer_of(redis_url, "")
+    consumer.follow("job1")
+    publisher.publish_result("job1", {"run_id": "job1:main:0:n", "status": "succeeded"})
     raw = redis.Redis.from_url(redis_url)
-    assert raw.lrange("segue.results", 0, -1) == [b'{"run_id":"j:main:0:n","status":"succeeded"}']
+    [(_, fields)] = raw.xrange("segue.results.job1")
+    assert fields == {b"b": b'{"run_id":"job1:main:0:n","status":"succeeded"}'}
     publisher.close()
+    consumer.close()

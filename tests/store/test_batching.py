@@ -167,3 +167,37 @@ def test_an_invalid_configuration_is_refused() -> None:
     kwargs: dict[str, Any] = {"max_batch": 0}
     with pytest.raises(ValueError, match="max_batch"):
         BatchingRecorder(MemoryStore(), **kwargs)
+
+
+def test_when_written_is_called_once_what_was_submitted_before_it_is_in_the_store() -> None:
+    store = FlakyStore()
+    store.gate.clear()  # the writer waits inside record_runs
+    seen: list[list[int]] = []
+    with BatchingRecorder(store, max_delay_s=0.001) as recorder:
+        recorder.submit_runs([a_run(0), a_run(1)])
+        recorder.when_written(lambda: seen.append([r.iteration for r in store.list_runs("j1")]))
+        time.sleep(0.05)
+        assert seen == []  # not before the write
+        store.gate.set()
+        assert _eventually(lambda: seen == [[0, 1]])
+        recorder.submit_runs([a_run(2)])
+        recorder.flush()
+        recorder.when_written(lambda: seen.append([]))  # nothing waiting: called at once
+        assert seen == [[0, 1], []]
+
+
+def test_when_written_is_not_called_for_a_batch_that_failed() -> None:
+    store = FlakyStore()
+    called: list[str] = []
+    recorder = BatchingRecorder(store, max_delay_s=0.001)
+    store.failing.set()
+    recorder.submit_runs([a_run(0)])
+    recorder.when_written(lambda: called.append("failed batch"))
+    with pytest.raises(StoreUnavailable):
+        recorder.flush()
+    store.failing.clear()
+    recorder.submit_runs([a_run(1)])
+    recorder.when_written(lambda: called.append("later batch"))
+    recorder.flush()
+    assert _eventually(lambda: called == ["later batch"])
+    recorder.close()

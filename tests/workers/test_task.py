@@ -2,11 +2,14 @@
 
 A first delivery is claimed only if its run outlasts ``claim_after_s``; a
 delivery that may have run before (redelivered, or resent by the coordinator)
-is claimed first, and skipped when its run finished.
+is claimed first, and skipped when the store shows its run finished. The
+worker never writes a run's end: its result waits on the job's results queue
+until the coordinator has journaled it and recorded the run.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +22,9 @@ import redis
 from nodes import Node, NodeConfig, Ports, RunContext
 from nodes.library import builtin_registry
 from nodes.registry import NodeRegistry
+from orchestrator.broker import Channels
 from orchestrator.settings import Settings
+from orchestrator.store.base import RunRecord
 from tests.support.services import redis_database
 from workers.runtime import WorkerRuntime
 from workers.task import execute
@@ -62,8 +67,12 @@ def runtime(broker: str, tmp_path: Path) -> Iterator[WorkerRuntime]:
     Counted.runs.clear()
     settings = Settings(home=tmp_path, broker_url=broker, claim_after_s=0.1)
     rt = WorkerRuntime(settings, registry, "worker-1")
-    redis.Redis.from_url(broker).delete(rt.channels.results)
+    coordinator = Channels(broker)  # follows job1, so its results queue exists
+    coordinator.consume(lambda job, deliveries: None, lambda body: None)
+    coordinator.follow("job1")
     yield rt
+    coordinator.forget("job1", delete=True)
+    coordinator.close()
     rt.close()
 
 
@@ -81,17 +90,38 @@ def request(node: str = "n", seconds: float = 0.0, **fields: Any) -> dict[str, A
     }
 
 
-def reported(rt: WorkerRuntime) -> list[Any]:
-    return list(redis.Redis.from_url(rt.settings.broker_url).lrange(rt.channels.results, 0, -1))
+def reported(rt: WorkerRuntime) -> list[dict[str, Any]]:
+    entries = redis.Redis.from_url(rt.settings.broker_url).xrange(rt.channels.results_queue("job1"))
+    return [json.loads(fields[b"b"]) for _, fields in entries]
 
 
-def test_a_quick_run_is_recorded_once_when_it_ends(runtime: WorkerRuntime) -> None:
+def recorded_by_the_coordinator(rt: WorkerRuntime, node: str = "n") -> RunRecord:
+    result = next(r for r in reported(rt) if r["run_id"] == f"job1:main:0:{node}")
+    run = RunRecord(
+        run_id=result["run_id"],
+        job_id="job1",
+        loop="main",
+        iteration=0,
+        node_id=node,
+        type_name="Counted",
+        status=result["status"],
+        outputs=result["outputs"],
+        worker=result["worker"],
+        finished_at=result["finished_at"],
+    )
+    rt.store.record_runs([run])
+    return run
+
+
+def test_a_quick_run_is_reported_and_left_for_the_coordinator_to_record(
+    runtime: WorkerRuntime,
+) -> None:
     assert execute(runtime, request()) == "succeeded"
     time.sleep(0.3)  # past claim_after_s: no claim may land after the end
-    run = runtime.store.get_run("job1:main:0:n")
-    assert run is not None and run.status == "succeeded" and run.outputs == {"value": 2}
-    assert run.worker == "worker-1" and run.started_at is not None
-    assert len(reported(runtime)) == 1
+    assert runtime.store.get_run("job1:main:0:n") is None  # never written by the worker
+    [result] = reported(runtime)
+    assert result["run_id"] == "job1:main:0:n" and result["status"] == "succeeded"
+    assert result["outputs"] == {"value": 2} and result["worker"] == "worker-1"
 
 
 def test_a_run_still_going_after_the_delay_is_recorded_running(runtime: WorkerRuntime) -> None:
@@ -113,7 +143,8 @@ def test_a_run_still_going_after_the_delay_is_recorded_running(runtime: WorkerRu
     finally:
         done.set()
         watcher.join()
-    assert seen == ["running", "succeeded"]
+    assert seen == ["running"]  # claimed; the end is the coordinator's to record
+    assert [r["status"] for r in reported(runtime)] == ["succeeded"]
 
 
 @pytest.mark.parametrize("how", ["redelivered", "resent"])
@@ -121,6 +152,7 @@ def test_a_delivery_that_may_have_run_is_skipped_when_its_run_finished(
     runtime: WorkerRuntime, how: str
 ) -> None:
     assert execute(runtime, request()) == "succeeded"
+    recorded_by_the_coordinator(runtime)
     again = (
         execute(runtime, request(), redelivered=True)
         if how == "redelivered"
@@ -128,14 +160,37 @@ def test_a_delivery_that_may_have_run_is_skipped_when_its_run_finished(
     )
     assert again == "duplicate: already finished, result sent again"
     assert Counted.runs == ["job1:main:0:n"]  # not run twice
-    assert len(reported(runtime)) == 2  # the recorded result, sent again
+    first, second = reported(runtime)  # the recorded result, sent again
+    assert second["status"] == "succeeded" and second["outputs"] == first["outputs"]
 
 
 def test_a_plain_duplicate_runs_again_but_its_first_record_stands(runtime: WorkerRuntime) -> None:
     # Only a delivery marked as possibly seen is claimed first; an unmarked copy
-    # (a publish retried by the broker client, say) runs, and the first end wins.
+    # (a publish retried by the broker client, say) runs and reports again, and
+    # the coordinator keeps the first end (its scheduler ignores the second).
     assert execute(runtime, request()) == "succeeded"
+    recorded_by_the_coordinator(runtime)
     first = runtime.store.get_run("job1:main:0:n")
-    assert execute(runtime, request()) == "duplicate: already finished, result sent again"
-    assert len(Counted.runs) == 2
+    assert execute(runtime, request()) == "succeeded"
+    assert len(Counted.runs) == 2 and len(reported(runtime)) == 2
     assert runtime.store.get_run("job1:main:0:n") == first
+
+
+def test_a_redelivered_run_the_store_does_not_show_finished_runs_again(
+    runtime: WorkerRuntime,
+) -> None:
+    # Its first run may have died with its worker: the claim is taken, it runs.
+    assert execute(runtime, request(), redelivered=True) == "succeeded"
+    assert Counted.runs == ["job1:main:0:n"]
+    run = runtime.store.get_run("job1:main:0:n")
+    assert run is not None and run.status == "running" and run.worker == "worker-1"
+    assert [r["status"] for r in reported(runtime)] == ["succeeded"]
+
+
+def test_a_result_for_a_job_that_ended_leaves_nothing_on_the_broker(
+    runtime: WorkerRuntime,
+) -> None:
+    ended = {**request(), "run_id": "gone:main:0:n", "job_id": "gone"}
+    assert execute(runtime, ended) == "succeeded"
+    broker = redis.Redis.from_url(runtime.settings.broker_url)
+    assert not broker.exists(runtime.channels.results_queue("gone"))
