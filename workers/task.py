@@ -16,6 +16,7 @@ before it has the task delivered again.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from orchestrator.runtime.messages import ErrorInfo, RunRequest, RunResult
@@ -38,9 +39,9 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any], redelivered: bool = Fals
     # range is not an iteration, and asking again with the same cursor yields
     # the same item.
     if request.kind != "produce":
-        claim = _record(request, rt.name, started_at=time.time())
+        claim = partial(_record, request, rt.name, time.time())
         if redelivered or request.resent or rt.claims is None:
-            if not rt.store.claim_run(claim):
+            if not rt.store.claim_run(claim()):
                 return _already_done(rt, request)  # it finished before: skip it
         else:
             pending = rt.claims.later(claim)  # written if the run is still going then
@@ -77,7 +78,7 @@ def _already_done(rt: WorkerRuntime, request: RunRequest) -> str:
     return "duplicate: already finished, result sent again"
 
 
-def _record(request: RunRequest, worker: str, **fields: Any) -> RunRecord:
+def _record(request: RunRequest, worker: str, started_at: float) -> RunRecord:
     return RunRecord(
         run_id=request.run_id,
         job_id=request.job_id,
@@ -89,7 +90,7 @@ def _record(request: RunRequest, worker: str, **fields: Any) -> RunRecord:
         attempt=request.attempt,
         queue=request.queue,
         worker=worker,
-        **fields,
+        started_at=started_at,
     )
 
 

@@ -25,7 +25,7 @@ def record(node: str) -> RunRecord:
 def test_a_claim_settled_before_its_delay_is_never_written() -> None:
     store = MemoryStore()
     claims = DelayedClaims(store, delay_s=0.05)
-    claims.settle(claims.later(record("quick")))
+    claims.settle(claims.later(lambda: record("quick")))
     time.sleep(0.2)
     assert store.get_run("j:main:0:quick") is None
     claims.close()
@@ -34,7 +34,7 @@ def test_a_claim_settled_before_its_delay_is_never_written() -> None:
 def test_a_claim_not_settled_within_its_delay_is_written() -> None:
     store = MemoryStore()
     claims = DelayedClaims(store, delay_s=0.05)
-    pending = claims.later(record("slow"))
+    pending = claims.later(lambda: record("slow"))
     deadline = time.monotonic() + 5
     while store.get_run("j:main:0:slow") is None:
         assert time.monotonic() < deadline
@@ -62,7 +62,7 @@ class SlowClaims(MemoryStore):
 def test_settling_waits_for_a_claim_being_written() -> None:
     store = SlowClaims()
     claims = DelayedClaims(store, delay_s=0.01)
-    pending = claims.later(record("n"))
+    pending = claims.later(lambda: record("n"))
     assert store.writing.wait(5)
     settled = threading.Event()
 
@@ -84,9 +84,9 @@ def test_settling_waits_for_a_claim_being_written() -> None:
 def test_claims_come_due_in_order_of_their_deadlines() -> None:
     store = MemoryStore()
     claims = DelayedClaims(store, delay_s=0.05)
-    first = claims.later(record("a"))
+    first = claims.later(lambda: record("a"))
     claims.settle(first)
-    second = claims.later(record("b"))
+    second = claims.later(lambda: record("b"))
     deadline = time.monotonic() + 5
     while store.get_run("j:main:0:b") is None:
         assert time.monotonic() < deadline
