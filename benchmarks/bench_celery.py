@@ -33,8 +33,9 @@ pub/sub, and every raw task stores its result there, as Celery does once a
 backend is set). The Segue side's worker runs are each reported to the job's
 results stream (and claimed ``running`` in PostgreSQL first if they outlast
 ``SEGUE_CLAIM_AFTER_S``); the coordinator journals every result, records every
-run in PostgreSQL and decides every dispatch. Figures are the best of a few runs; Segue and Celery runs alternate,
-and the worker of the side not being timed sits idle. On a 2-core machine the
+run in PostgreSQL and decides every dispatch. Figures are the best of a few
+runs; Segue and Celery runs alternate, and the worker of the side not being
+timed sits idle. On a 2-core machine the
 whole benchmark takes about three minutes; its figures swing by 20-30% from
 run to run on a shared VM (both sides alike), so compare ratios over several
 runs.

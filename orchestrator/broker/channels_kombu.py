@@ -108,7 +108,7 @@ class KombuTransport:
         self._arrived.setdefault(job_id, []).append((body, message))
 
     def forget(self, queue: str, delete: bool) -> None:
-        self._release()  # acknowledgements still owed go before the queue does
+        self.release()  # acknowledgements still owed go before the queue does
         consumer = self._consumers.pop(queue, None)
         if consumer is not None:
             consumer.cancel()
@@ -124,7 +124,7 @@ class KombuTransport:
     def drain(self, timeout: float) -> int:
         if self._consuming is None or self._on_results is None:
             raise RuntimeError("call consume() before drain()")
-        self._release()
+        self.release()
         connection = self._consuming
         count = 0
         try:
@@ -140,7 +140,7 @@ class KombuTransport:
             self._on_results(job_id, deliveries)
         return count
 
-    def _release(self) -> None:
+    def release(self) -> None:
         with self._done_lock:
             done, self._done = self._done, []
         for message in done:

@@ -108,7 +108,7 @@ class RedisTransport:
     def drain(self, timeout: float) -> int:
         if self._on_results is None or self._on_control is None:
             raise RuntimeError("call consume() before drain()")
-        self._release()
+        self.release()
         positions: Any = self._positions
         read: Any = self._client.xread(positions, count=BATCH, block=max(1, int(timeout * 1000)))
         count = 0
@@ -136,7 +136,7 @@ class RedisTransport:
                 self._on_results(self._jobs[stream], deliveries)
         return count
 
-    def _release(self) -> None:
+    def release(self) -> None:
         with self._done_lock:
             done, self._done = self._done, []
         if not done:

@@ -112,8 +112,20 @@ class Coordinator:
         self._stop.set()
 
     def close(self) -> None:
-        """Release the engine, connections and store."""
-        self.engine.close()
+        """Hand the jobs on and release the engine and connections.
+
+        Jobs are not cancelled: what is buffered is written, and their leases
+        end now, so another coordinator (or this one, restarted) takes them
+        over at its next scan instead of after the lease.
+        """
+        driving = self.engine.driving()
+        self.engine.close(cancel_jobs=False)
+        now = time.time()
+        for job_id in driving:
+            self.store.lease_job(job_id, self.name, 0.0, now)
+        if driving:
+            log.info("handed %d running job(s) on", len(driving))
+        self.channels.release()  # what was journaled while stopping
         self.channels.close()
 
     # intake ---------------------------------------------------------------------------

@@ -258,18 +258,21 @@ class Engine(CommandApplier, Takeover):
         done.wait(30)
         self.recorder.flush()
 
-    def close(self) -> None:
+    def close(self, *, cancel_jobs: bool = True) -> None:
         """Cancel running jobs, stop the pools and write what is buffered.
 
         Cancelled jobs are waited for (at most ``CLOSE_WAIT_S``), so the store
         shows them ``cancelled`` rather than forever ``running``.
+        ``cancel_jobs=False`` leaves them running in the store, for another
+        engine to take over (a coordinator that stops hands its jobs on).
         """
         running = [job for job in list(self._jobs.values()) if not job.done.is_set()]
-        for job in running:
-            self.cancel(job.id)
-        deadline = time.monotonic() + CLOSE_WAIT_S
-        for job in running:
-            job.done.wait(max(0.0, deadline - time.monotonic()))
+        if cancel_jobs:
+            for job in running:
+                self.cancel(job.id)
+            deadline = time.monotonic() + CLOSE_WAIT_S
+            for job in running:
+                job.done.wait(max(0.0, deadline - time.monotonic()))
         self._inbox.put(_STOP)
         self._thread.join(timeout=30)
         self.executor.close(wait=False)

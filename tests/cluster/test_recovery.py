@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import Client, Job, Workflow
+from orchestrator.store import open_store
 from tests.support.cluster import Cluster
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
@@ -126,3 +127,30 @@ def test_a_worker_killed_mid_run_loses_no_node_and_records_none_twice(
     assert {r.status for r in runs} == {"succeeded"}
     lines = [json.loads(line) for line in sink.read_text().splitlines()]
     assert len(lines) == len({line["run"] for line in lines}) == 6
+
+
+def test_a_coordinator_stopped_with_sigterm_hands_its_job_on_uncancelled(
+    fragile_cluster: Cluster, tmp_path: Path
+) -> None:
+    sink = tmp_path / "sums.jsonl"
+    with fragile_cluster.client() as client:
+        job = client.submit(_loop(sink, items=20, nap=0.1))
+        _await_iterations(client, job, at_least=5)
+
+        fragile_cluster.kill("coordinator", signal.SIGTERM)  # a rolling restart, say
+        assert fragile_cluster.processes["coordinator"].wait(timeout=30) == 0
+        store = open_store(fragile_cluster.database_url, fragile_cluster.root / "home")
+        try:
+            record = store.get_job(job.id)
+        finally:
+            store.close()
+        assert record is not None and record.status == "running"  # not cancelled
+        assert record.lease_until is not None and record.lease_until <= time.time()
+
+        fragile_cluster.start("coordinator")
+        fragile_cluster.wait_ready("coordinator")
+        result = job.wait(timeout=90)
+        assert result.status == "completed", result.error
+        assert result.outputs == {"sums": _running_sums(20)}
+    executions = _executions(fragile_cluster, job)
+    assert executions and max(executions.values()) == 1, executions.most_common(3)
