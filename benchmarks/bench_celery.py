@@ -35,10 +35,9 @@ results stream (and claimed ``running`` in PostgreSQL first if they outlast
 ``SEGUE_CLAIM_AFTER_S``); the coordinator journals every result, records every
 run in PostgreSQL and decides every dispatch. Figures are the best of a few
 runs; Segue and Celery runs alternate, and the worker of the side not being
-timed sits idle. On a 2-core machine the
-whole benchmark takes about three minutes; its figures swing by 20-30% from
-run to run on a shared VM (both sides alike), so compare ratios over several
-runs.
+timed sits idle. On a 2-core machine the whole benchmark takes about three
+minutes; its figures swing by 20-30% from run to run on a shared VM (both sides
+alike), so compare ratios over several runs.
 Targets: chain at most 1.5x raw Celery's ms per hop; fan-out at least 0.8x raw
 Celery's runs per second; fan-in faster than the chord.
 
