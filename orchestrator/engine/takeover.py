@@ -180,6 +180,15 @@ class Takeover(EngineParts):
                     )
                 else:
                     resend.append(dispatch)
+            log.warning(
+                "job %s: %d run(s) dispatched over %.0f s ago never reported: "
+                "%d answered from the store, %d sent again",
+                job.id,
+                len(stale),
+                older_than_s,
+                len(results),
+                len(resend),
+            )
             if results:
                 self._inbox.put(results)
             if resend:

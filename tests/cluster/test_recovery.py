@@ -154,3 +154,44 @@ def test_a_coordinator_stopped_with_sigterm_hands_its_job_on_uncancelled(
         assert result.outputs == {"sums": _running_sums(20)}
     executions = _executions(fragile_cluster, job)
     assert executions and max(executions.values()) == 1, executions.most_common(3)
+
+
+def test_two_live_coordinators_each_get_the_results_of_the_jobs_they_drive(
+    fragile_cluster: Cluster,
+) -> None:
+    # Results travel on each job's own queue: a coordinator never takes (and drops)
+    # a result of a job the other drives, which only reconciling would recover.
+    flow = Workflow.loads(
+        """
+        name: pair
+        nodes:
+          - {id: one, type: Constant, config: {value: 1}}
+          - {id: a, type: Sleep, config: {seconds: 0.2}}
+          - {id: b, type: Sleep, config: {seconds: 0.2}}
+          - {id: out, type: Output, config: {name: out}}
+        edges:
+          - {from: one.value, to: a.value}
+          - {from: a.value, to: b.value}
+          - {from: b.value, to: out.value}
+        """
+    )
+    fragile_cluster.start("coordinator-b")
+    fragile_cluster.wait_ready("coordinator-b")
+    store = open_store(fragile_cluster.database_url, fragile_cluster.root / "home")
+    owners: dict[str, str | None] = {}
+    with fragile_cluster.client() as client:
+        jobs = []
+        while len(set(owners.values())) < 2:  # until both coordinators drive a job
+            assert len(jobs) < 12, f"one coordinator took every job: {owners}"
+            jobs.append(client.submit(flow))
+            deadline = time.monotonic() + 10
+            while (record := store.get_job(jobs[-1].id)) is None or record.owner is None:
+                assert time.monotonic() < deadline, "no coordinator adopted the job"
+                time.sleep(0.02)
+            owners[record.id] = record.owner
+        results = [job.wait(timeout=60) for job in jobs]
+    store.close()
+    assert [r.outputs for r in results] == [{"out": 1}] * len(jobs)
+    for name in ("coordinator", "coordinator-b"):
+        log = (fragile_cluster.root / f"{name}.log").read_text(errors="replace")
+        assert "never reported" not in log, log[-2000:]

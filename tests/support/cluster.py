@@ -69,8 +69,10 @@ class Cluster:
 
     # processes ---------------------------------------------------------------------
     def start(self, name: str) -> None:
-        """Start the coordinator (``coordinator``) or a worker (a key of WORKERS)."""
-        args = ["coordinator"] if name == "coordinator" else ["worker", *WORKERS[name]]
+        """Start a coordinator (``coordinator``, ``coordinator-…``) or a worker (a key of
+        WORKERS)."""
+        coordinator = name.partition("-")[0] == "coordinator"
+        args = ["coordinator"] if coordinator else ["worker", *WORKERS[name]]
         env = {**self.env, "SEGUE_HEARTBEAT_PATH": str(self.heartbeat(name))}
         self.heartbeat(name).unlink(missing_ok=True)
         log = (self.root / f"{name}.log").open("ab")
