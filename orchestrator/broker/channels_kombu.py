@@ -4,7 +4,8 @@ A job's results go to a durable queue of its own, published as persistent
 JSON through the default exchange (routing by queue name: no binding lookup
 per message; a result for a job whose queue was deleted is dropped). The
 coordinator acknowledges a result once it is journaled; what it held
-unacknowledged when it died goes back to the queue for the next one. Wake-ups
+unacknowledged when it died, or when it let go of the job (a lost lease), goes
+back to the queue for the next one. Wake-ups
 go through a fanout exchange to a private queue of every coordinator.
 """
 
@@ -38,7 +39,8 @@ class KombuTransport:
         self._consuming: Connection | None = None
         self._consumers: dict[str, Consumer] = {}
         self._arrived: dict[str, list[Delivery]] = {}
-        self._done: list[object] = []
+        self._held: dict[str, dict[int, Message]] = {}  # queue -> delivered, not yet acked
+        self._done: list[tuple[str, list[object]]] = []
         self._done_lock = threading.Lock()
         self._on_results: ResultsHandler | None = None
 
@@ -84,13 +86,15 @@ class KombuTransport:
         channel = self._consuming.default_channel
         bound = Queue(queue, _EXCHANGE, routing_key=queue, durable=True).bind(channel)
         bound.declare()
+        held = self._held.setdefault(queue, {})
         backlog: list[Delivery] = []
         while (message := bound.get(no_ack=False, accept=["json"])) is not None:
+            held[message.delivery_tag] = message
             backlog.append((message.payload, message))
         consumer = Consumer(
             channel,
             queues=[bound],
-            callbacks=[partial(self._arrive, job_id)],
+            callbacks=[partial(self._arrive, job_id, held)],
             accept=["json"],
             no_ack=False,
         )
@@ -98,13 +102,14 @@ class KombuTransport:
         self._consumers[queue] = consumer
         return backlog
 
-    def _arrive(self, job_id: str, body: Any, message: Message) -> None:
+    def _arrive(self, job_id: str, held: dict[int, Message], body: Any, message: Message) -> None:
         if not isinstance(body, dict):
             log.warning(
                 "dropped a message for job %s that is not a JSON object: %.200r", job_id, body
             )
             message.ack()
             return
+        held[message.delivery_tag] = message
         self._arrived.setdefault(job_id, []).append((body, message))
 
     def forget(self, queue: str, delete: bool) -> None:
@@ -112,6 +117,9 @@ class KombuTransport:
         consumer = self._consumers.pop(queue, None)
         if consumer is not None:
             consumer.cancel()
+        for message in self._held.pop(queue, {}).values():
+            if not delete and not message.acknowledged:
+                message.reject(requeue=True)  # for the coordinator that drives the job now
         if delete and self._consuming is not None:
             Queue(queue, _EXCHANGE, routing_key=queue, durable=True).bind(
                 self._consuming.default_channel
@@ -119,7 +127,7 @@ class KombuTransport:
 
     def done(self, queue: str, tokens: list[object]) -> None:
         with self._done_lock:
-            self._done.extend(tokens)
+            self._done.append((queue, tokens))
 
     def drain(self, timeout: float) -> int:
         if self._consuming is None or self._on_results is None:
@@ -143,8 +151,12 @@ class KombuTransport:
     def release(self) -> None:
         with self._done_lock:
             done, self._done = self._done, []
-        for message in done:
-            if isinstance(message, Message) and not message.acknowledged:
+        for queue, tokens in done:
+            held = self._held.get(queue, {})
+            for message in tokens:
+                if not isinstance(message, Message) or message.acknowledged:
+                    continue
+                held.pop(message.delivery_tag, None)
                 try:
                     message.ack()
                 except Exception as exc:  # the broker requeues it: handled twice, not lost

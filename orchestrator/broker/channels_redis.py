@@ -96,6 +96,7 @@ class RedisTransport:
         return backlog
 
     def forget(self, queue: str, delete: bool) -> None:
+        self.release()  # what was journaled goes first; the rest stays for the next reader
         self._positions.pop(queue, None)
         self._jobs.pop(queue, None)
         if delete:

@@ -110,6 +110,25 @@ def test_results_stay_on_the_broker_until_done_and_a_takeover_gets_the_rest(
     second.close()
 
 
+def test_a_job_let_go_of_leaves_what_was_not_done_for_the_next_coordinator(
+    broker_url: str, prefix: str
+) -> None:
+    # A coordinator that lost a job's lease, still alive, forgets it without delete.
+    publisher = Channels(broker_url, prefix)
+    first, inbox = consumer_of(broker_url, prefix)
+    first.follow("j1")
+    for i in range(3):
+        publisher.publish_result("j1", {"n": i})
+    inbox.drain_until(first, 3)
+    first.done("j1", [inbox.deliveries("j1")[0][1]])
+    first.forget("j1", delete=False)
+
+    second, _ = consumer_of(broker_url, prefix)
+    assert [body["n"] for body, _ in second.follow("j1")] == [1, 2]
+    for channels in (publisher, first, second):
+        channels.close()
+
+
 def test_a_job_forgotten_with_delete_keeps_nothing(broker_url: str, prefix: str) -> None:
     publisher = Channels(broker_url, prefix)
     consumer, inbox = consumer_of(broker_url, prefix)
