@@ -138,10 +138,11 @@ class DelayedClaims:
         return due
 
     def _write(self, claim: Claim) -> None:
+        record = claim.record()
         try:
-            self.store.claim_run(claim.record())
+            self.store.claim_run(record)
         except SegueError as exc:  # the run's end is still recorded when it comes
-            log.warning("could not record run %s as running: %s", claim.record().run_id, exc)
+            log.warning("could not record run %s as running: %s", record.run_id, exc)
         finally:
             claim.state = _State.WRITTEN
             assert claim.written is not None

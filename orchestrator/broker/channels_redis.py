@@ -172,7 +172,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _decode(fields: dict[Any, Any], queue: str) -> Body | None:
-    raw = fields.get(FIELD, fields.get("b"))
+    raw = fields.get(FIELD)
     try:
         body = json.loads(raw) if raw is not None else None
     except ValueError:

@@ -313,13 +313,9 @@ def _run(node: str, status: str = "succeeded") -> RunRecord:
 
 
 @pytest.mark.services
-def test_on_postgresql_worker_threads_write_runs_on_connections_of_their_own(
+def test_on_postgresql_threads_claiming_and_completing_at_once_keep_the_first_end(
     pg_store: SqlStore,
 ) -> None:
-    direct = pg_store._direct
-    assert direct is not None
-    direct.limit = 2
-
     def write(k: int) -> None:
         for i in range(20):
             assert pg_store.claim_run(_run(f"t{k}n{i}", "running"))
@@ -333,9 +329,6 @@ def test_on_postgresql_worker_threads_write_runs_on_connections_of_their_own(
         thread.join()
     runs = pg_store.list_runs("j1")
     assert len(runs) == 80 and {r.status for r in runs} == {"succeeded"}
-    assert len(direct._open) <= 2  # the other threads wrote through the pool
-    pg_store.close()
-    assert direct._open == set()
 
 
 @pytest.mark.services

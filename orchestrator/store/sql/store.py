@@ -38,15 +38,12 @@ from orchestrator.store import rules
 from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
 from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
 from orchestrator.store.sql import convert
-from orchestrator.store.sql.bulk import RunWriter, copy_events, not_in, run_tuple
-from orchestrator.store.sql.direct import DirectWrites
+from orchestrator.store.sql.bulk import RunWriter, copy_events, not_in
 from orchestrator.store.sql.engine import make_engine, upgrade
 from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, RUNS, WORKFLOWS
 from orchestrator.store.sql.retry import Retry
 
 T = TypeVar("T")
-DIRECT_CONNECTIONS = 8
-"""Threads of a process that write runs on a PostgreSQL connection of their own."""
 Insert = sqlite.Insert | postgresql.Insert
 
 
@@ -77,10 +74,6 @@ class SqlStore:
             else None
         )
         self._runs = RunWriter(engine.dialect, self._insert(RUNS))
-        # PostgreSQL: a worker thread writes its runs on a connection of its own.
-        self._direct = (
-            DirectWrites(engine, limit=DIRECT_CONNECTIONS) if dialect == "postgresql" else None
-        )
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, retry: Retry | None = None) -> SqlStore:
@@ -105,8 +98,6 @@ class SqlStore:
 
     def close(self) -> None:
         """Close every connection."""
-        if self._direct is not None:
-            self._direct.close()
         self.engine.dispose()
 
     # plumbing -------------------------------------------------------------
@@ -319,19 +310,7 @@ class SqlStore:
         return self._write_one_run(what, run)
 
     def _write_one_run(self, what: str, run: RunRecord) -> bool:
-        direct, pool = self._direct, self._autocommit
-        if direct is None or pool is None:  # SQLite
-            return self._write(what, lambda conn: self._write_runs(conn, [run]) == 1)
-        params = run_tuple(run)
-
-        def attempt() -> bool:
-            count = direct.rowcount(self._runs.text, params)
-            if count is None:  # this thread has no connection of its own
-                with pool.connect() as conn:
-                    count = self._write_runs(conn, [run])
-            return count == 1
-
-        return self._retry(what, attempt)
+        return self._write(what, lambda conn: self._write_runs(conn, [run]) == 1, single=True)
 
     def record_runs(self, runs: Sequence[RunRecord]) -> int:
         """Insert or update many runs in order, in one transaction; returns how
