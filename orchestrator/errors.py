@@ -65,14 +65,78 @@ class WorkflowInvalid(WorkflowError):
 
 
 class UnknownJobError(SegueError, KeyError):
-    """A request named a job that does not exist."""
+    """A request named a job that does not exist (or is not driven where it was asked).
+
+    Attributes:
+        job_id: The job named.
+    """
+
+    def __init__(self, job_id: str, why: str = "there is no such job in the store") -> None:
+        self.job_id = job_id
+        super().__init__(f"no job {job_id!r}: {why}")
 
     def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown job"
+        return str(self.args[0])
 
 
 class UnknownLoopError(SegueError, KeyError):
-    """A request named a loop the job does not have."""
+    """A request named a loop the job does not have, or one that cannot be steered.
+
+    Attributes:
+        job_id: The job named.
+        loop: The loop named.
+        known: The loops of the job that can be steered.
+    """
+
+    def __init__(self, job_id: str, loop: str, known: Sequence[str]) -> None:
+        self.job_id = job_id
+        self.loop = loop
+        self.known = tuple(known)
+        listed = ", ".join(self.known) or "none (the job has only its main stage)"
+        what = "is the main stage; it cannot be steered" if loop == "main" else "does not exist"
+        super().__init__(f"loop {loop!r} of job {job_id} {what}; its loops: {listed}")
 
     def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown loop"
+        return str(self.args[0])
+
+
+class LoopEndedError(SegueError):
+    """A request asked an ended loop to run again.
+
+    Attributes:
+        job_id: The job named.
+        loop: The loop named.
+        status: How the loop ended.
+    """
+
+    def __init__(self, job_id: str, loop: str, status: str) -> None:
+        self.job_id = job_id
+        self.loop = loop
+        self.status = status
+        super().__init__(
+            f"loop {loop!r} of job {job_id} has ended ({status}); it cannot be resumed"
+        )
+
+
+class JobWaitTimeout(SegueError, TimeoutError):
+    """A job did not end within the time a caller waited for it (it still runs).
+
+    Attributes:
+        job_id: The job waited for.
+        timeout: How long the caller waited, in seconds.
+    """
+
+    retryable = True
+
+    def __init__(self, job_id: str, timeout: float | None, what: str = "did not finish") -> None:
+        self.job_id = job_id
+        self.timeout = timeout
+        super().__init__(f"job {job_id} {what} within {timeout}s")
+
+
+class DriverFailed(SegueError, RuntimeError):
+    """The engine or coordinator loop driving the job died in this process; the job is
+    left to the next engine or coordinator that opens the same store."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the driver failed: {why}")

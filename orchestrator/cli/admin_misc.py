@@ -39,7 +39,7 @@ from orchestrator.cli.output import (
 from orchestrator.cli.run_cmd import InputOpt, _print_invalid, _report, parse_inputs
 from orchestrator.cli.validate_cmd import _compile
 from orchestrator.client import JobEvent, JobResult
-from orchestrator.engine.journal import INPUT_KIND
+from orchestrator.driver.journal import INPUT_KIND
 from orchestrator.errors import Issue, WorkflowError
 from orchestrator.runtime.states import JobStatus
 from orchestrator.store import Store

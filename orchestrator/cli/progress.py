@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.cli.output import err
-from orchestrator.client.types import JobEvent
+from orchestrator.views import JobEvent
 
 _STATUS_STYLE = {
     "running": "cyan",

@@ -2,7 +2,7 @@
 
 from orchestrator.client.async_client import AsyncClient, AsyncJob
 from orchestrator.client.client import Backend, Client, Job
-from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
 
 __all__ = [
     "AsyncClient",

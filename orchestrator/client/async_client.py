@@ -9,9 +9,9 @@ from typing import Any
 
 from nodes.registry import NodeRegistry
 from orchestrator.client.client import Client
-from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
 from orchestrator.model.workflow import Workflow
 from orchestrator.settings import Settings
+from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
 
 _DONE = object()
 

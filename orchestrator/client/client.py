@@ -13,11 +13,10 @@ from typing import Any, Protocol
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
-from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
-from orchestrator.errors import UnknownJobError, UnknownLoopError
 from orchestrator.model.workflow import Workflow
 from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.settings import Settings
+from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
 
 
 class Backend(Protocol):
@@ -154,34 +153,28 @@ class Client:
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
         """Block until the job ends."""
-        with _job_errors(job_id):
-            return self._backend.wait(job_id, timeout)
+        return self._backend.wait(job_id, timeout)
 
     def events(self, job_id: str, timeout: float | None = None) -> Iterator[JobEvent]:
         """The job's events from its start, then live, until it ends."""
-        with _job_errors(job_id):
-            return self._backend.events(job_id, timeout)
+        return self._backend.events(job_id, timeout)
 
     def cancel(self, job_id: str) -> None:
         """Cancel a job; its loops end ``cancelled``."""
-        with _job_errors(job_id):
-            self._backend.cancel(job_id)
+        self._backend.cancel(job_id)
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
         """The job's node runs as recorded (status, attempt, timings, outputs, error)."""
-        with _job_errors(job_id):
-            return self._backend.runs(job_id, loop)
+        return self._backend.runs(job_id, loop)
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
         """Per node: ``healthy``, ``retrying`` or ``failing``, with run counts."""
-        with _job_errors(job_id):
-            return self._backend.node_health(job_id)
+        return self._backend.node_health(job_id)
 
     # loops ----------------------------------------------------------------------------
     def loops(self, job_id: str) -> list[LoopInfo]:
         """The job's loops with status and iteration counts."""
-        with _job_errors(job_id):
-            return self._backend.loops(job_id)
+        return self._backend.loops(job_id)
 
     def pause_loop(self, job_id: str, loop: str) -> None:
         """Let the in-flight iteration finish, then start no new one (idempotent)."""
@@ -196,26 +189,4 @@ class Client:
         self._control(job_id, loop, DesiredLoopState.STOPPED)
 
     def _control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
-        with _job_errors(job_id, loop):
-            self._backend.control(job_id, loop, desired)
-
-
-class _job_errors:
-    """Turn a backend's ``KeyError`` into the client's named errors."""
-
-    def __init__(self, job_id: str, loop: str | None = None) -> None:
-        self.job_id = job_id
-        self.loop = loop
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        if not isinstance(exc, KeyError) or isinstance(exc, UnknownJobError | UnknownLoopError):
-            return
-        message = str(exc.args[0]) if exc.args else str(exc)
-        if self.loop is not None and "loop" in message:
-            raise UnknownLoopError(message) from None
-        raise UnknownJobError(message) from None
+        self._backend.control(job_id, loop, desired)

@@ -2,8 +2,8 @@
 
 The coordinator reads the results queue of every job it drives and the
 wake-ups on ``segue.control``, and scans the store (the source of truth) for
-submitted jobs, loop requests and cancels; the engine decides, the Celery
-executor dispatches, and the engine's recorder writes runs and the journal.
+submitted jobs, loop requests and cancels; the driver decides, the Celery
+executor dispatches, and the driver's recorder writes runs and the journal.
 A result is taken off the broker only once it is journaled. Clients only write
 requests; workers only claim the runs they take.
 """
@@ -11,28 +11,25 @@ requests; workers only claim the runs they take.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from functools import partial
 from typing import Any
 
-from nodes.errors import SegueError
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
 from orchestrator.broker import Channels, make_celery
 from orchestrator.broker.channels import Delivery
 from orchestrator.coordinator.celery_executor import CeleryExecutor
-from orchestrator.engine.engine import Engine
+from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.engine.executor import ResultSink
+from orchestrator.engine.gctune import gc_tuning
 from orchestrator.heartbeat import beat
 from orchestrator.queues import KombuQueueBackend, QueueBackend
 from orchestrator.runner import NodeRunner
 from orchestrator.runtime.messages import RunResult
-from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus
-from orchestrator.scheduler import CancelJob, LoopControl, RunFinished
+from orchestrator.scheduler import RunFinished
 from orchestrator.settings import Settings
 from orchestrator.store import open_store
 from orchestrator.store.base import JobRecord
@@ -67,20 +64,27 @@ class Coordinator:
             # the visibility timeout.
             broker_queues.recover()
             queues = broker_queues
-        self.engine = Engine(
+        self._gc = gc_tuning(settings.gc_threshold)
+        self.driver = Driver(
             self.store,
             open_artifacts(settings.artifacts_location()),
             registry or default_registry(),
+            executor,
             queues=queues,
             threshold=settings.artifact_threshold_bytes,
-            gc_threshold=settings.gc_threshold,
-            executor=executor,
             worker="coordinator",
             log_every_run=True,
-            journal=True,
         )
-        self.name = settings.coordinator_name or f"{socket.gethostname()}-{os.getpid()}"
-        self._cancelled: set[str] = set()
+        self.name = settings.coordinator_name or owner_name("coordinator")
+        self.steward = Steward(
+            self.driver,
+            self.store,
+            self.name,
+            settings.coordinator_lease_s,
+            self._adopt,
+            adopt_pending=True,
+            clock=time.time,
+        )
         self._followed: set[str] = set()  # jobs whose results queue this coordinator reads
         self._stop = threading.Event()
 
@@ -96,7 +100,7 @@ class Coordinator:
             if now >= next_reconcile:
                 # Longer than the broker's own redelivery, so a live worker's slow
                 # run is never sent twice by us as well.
-                self.engine.reconcile(self.settings.visibility_timeout_s * 1.5)
+                self.driver.reconcile(self.settings.visibility_timeout_s * 1.5)
                 next_reconcile = now + max(1.0, self.settings.visibility_timeout_s / 2)
             if now >= next_scan:
                 self.renew()
@@ -112,17 +116,16 @@ class Coordinator:
         self._stop.set()
 
     def close(self) -> None:
-        """Hand the jobs on and release the engine and connections.
+        """Hand the jobs on and release the driver and connections.
 
         Jobs are not cancelled: what is buffered is written, and their leases
         end now, so another coordinator (or this one, restarted) takes them
         over at its next scan instead of after the lease.
         """
-        driving = self.engine.driving()
-        self.engine.close(cancel_jobs=False)
-        now = time.time()
-        for job_id in driving:
-            self.store.lease_job(job_id, self.name, 0.0, now)
+        driving = self.driver.driving()
+        self.driver.close()
+        self.steward.release(driving)
+        self._gc.restore()
         if driving:
             log.info("handed %d running job(s) on", len(driving))
         self.channels.release()  # what was journaled while stopping
@@ -133,7 +136,7 @@ class Coordinator:
         finished, tokens = self._results(job_id, deliveries)
         if finished:
             # One scheduler step for the batch; off the broker once journaled.
-            self.engine.post_results(finished, partial(self.channels.done, job_id, tokens))
+            self.driver.post_results(finished, partial(self.channels.done, job_id, tokens))
 
     def _results(
         self, job_id: str, deliveries: list[Delivery]
@@ -146,7 +149,7 @@ class Coordinator:
         for body, token in deliveries:
             event = body.get("node_event")
             if isinstance(event, dict):
-                self.engine.post_node_event(
+                self.driver.report(
                     str(event.get("run_id")), str(event.get("kind")), event.get("data")
                 )
                 released.append(token)
@@ -167,30 +170,8 @@ class Coordinator:
         self.scan(body.get("job"))
 
     def scan(self, job_id: str | None = None) -> None:
-        """Adopt submitted jobs and apply loop requests and cancels found in the store."""
-        records = (
-            [r for r in [self.store.get_job(job_id)] if r is not None]
-            if job_id
-            else self.store.list_jobs(status=JobStatus.PENDING.value, limit=1000)
-            + self.store.list_jobs(status=JobStatus.RUNNING.value, limit=1000)
-        )
-        now = time.time()
-        lease = self.settings.coordinator_lease_s
-        for record in records:
-            if JobStatus(record.status).terminal:
-                continue
-            if not self.store.lease_job(record.id, self.name, now + lease, now):
-                continue  # another live coordinator drives it
-            try:
-                adopted = self._adopt(record)
-            except SegueError as exc:
-                log.error("job %s cannot run: %s", record.id, exc)
-                self.store.update_job(record.id, status="failed", at=time.time(), error=str(exc))
-                self._forget(record.id, delete=True)
-                continue
-            if adopted:
-                log.info("adopted job %s (%s)", record.id, record.workflow)
-            self._requests(record.id, record.cancel_requested)
+        """Adopt submitted and orphaned jobs; apply the requests found in the store."""
+        self.steward.scan(job_id)
 
     def _adopt(self, record: JobRecord) -> bool:
         """Read the job's results queue, then drive the job (``False``: driven already).
@@ -199,10 +180,16 @@ class Coordinator:
         a job taken over gets what its last coordinator left there.
         """
         if record.id in self._followed:
-            return self.engine.adopt(record)
+            return self.driver.adopt(record)
         self._followed.add(record.id)
         finished, tokens = self._results(record.id, self.channels.follow(record.id))
-        return self.engine.adopt(record, finished, partial(self.channels.done, record.id, tokens))
+        try:
+            return self.driver.adopt(
+                record, finished, partial(self.channels.done, record.id, tokens)
+            )
+        except Exception:
+            self._forget(record.id, delete=True)  # it cannot run here: it is marked failed
+            raise
 
     def _forget(self, job_id: str, delete: bool) -> None:
         if job_id in self._followed:
@@ -212,23 +199,7 @@ class Coordinator:
     def renew(self) -> None:
         """Extend the leases of the jobs this coordinator drives; let go of lost ones,
         and of the results queues of jobs that ended."""
-        now = time.time()
-        until = now + self.settings.coordinator_lease_s
-        driving = self.engine.driving()
-        for job_id in driving:
-            if not self.store.lease_job(job_id, self.name, until, now):
-                log.warning("lost the lease of job %s to another coordinator", job_id)
-                self.engine.drop(job_id)
-                self._forget(job_id, delete=False)
-        for job_id in self._followed - set(driving):
+        for job_id in self.steward.renew():
+            self._forget(job_id, delete=False)  # another coordinator reads it now
+        for job_id in self._followed - set(self.driver.driving()):
             self._forget(job_id, delete=True)  # it ended: every result is journaled
-
-    def _requests(self, job_id: str, cancel: bool) -> None:
-        if cancel and job_id not in self._cancelled:
-            self._cancelled.add(job_id)
-            self.engine.post(job_id, CancelJob())
-        for loop in self.store.list_loops(job_id):
-            if loop.name == "main" or LoopStatus(loop.status).terminal:
-                continue
-            if self.engine.desired(job_id, loop.name) != loop.desired:
-                self.engine.post(job_id, LoopControl(loop.name, DesiredLoopState(loop.desired)))

@@ -84,10 +84,24 @@ class LoopControl:
 
 
 @dataclass(frozen=True)
+class Resend:
+    """Send again the current attempt of runs that may be lost.
+
+    The driver asks for it when it cannot know whether a dispatched run will
+    ever report: after taking a job over, when a run never reported, when the
+    worker that held it died. The runs go out marked ``resent`` (a worker
+    claims them before running them), and count as dispatched now. An empty
+    ``run_ids`` means every run in flight.
+    """
+
+    run_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CancelJob:
     """An operator cancelled the job."""
 
     reason: str = "cancelled by request"
 
 
-Event = Start | RunFinished | RunStarted | Tick | LoopControl | CancelJob
+Event = Start | RunFinished | RunStarted | Tick | LoopControl | CancelJob | Resend

@@ -180,17 +180,15 @@ class LoopMachine(StageMachine):
     # control --------------------------------------------------------------------
     def control(self, loop: LoopState, desired: DesiredLoopState) -> None:
         """Apply an operator's pause, resume or stop at the next iteration boundary."""
-        if loop.status.terminal or loop.is_main:
-            return
+        if loop.status.terminal or loop.is_main or loop.desired is desired:
+            return  # a repeated request changes nothing and is recorded once
         loop.desired = desired
-        if loop.status is LoopStatus.PENDING:
-            self.loop_changed(loop)
-        elif loop.current is None:
+        recorded = len(self.out)
+        if loop.status is not LoopStatus.PENDING and loop.current is None:
             if desired is DesiredLoopState.RUNNING and loop.status is LoopStatus.PAUSED:
                 self.set_status(loop, LoopStatus.RUNNING)
             self.advance(loop)
-            self.loop_changed(loop)
-        else:
+        if not any(isinstance(c, LoopChanged) and c.loop == loop.name for c in self.out[recorded:]):
             self.loop_changed(loop)
 
     # ending ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from orchestrator.scheduler.events import (
     CancelJob,
     Event,
     LoopControl,
+    Resend,
     RunFinished,
     RunStarted,
     Start,
@@ -63,6 +64,8 @@ class Scheduler(LoopMachine):
             self.control(state.loop(event.loop), event.desired)
         elif isinstance(event, CancelJob):
             self._cancel(event.reason)
+        elif isinstance(event, Resend):
+            self._resend(event.run_ids)
         self.out = []
         return out
 
@@ -89,13 +92,25 @@ class Scheduler(LoopMachine):
         ]
 
     def in_flight(self) -> list[Dispatch]:
-        """The current attempt of every dispatched run not yet finished, as dispatches.
+        """The current attempt of every dispatched run not yet finished, as dispatches
+        marked ``resent`` (what a :class:`Resend` of every run would send)."""
+        return self._in_flight(None)
 
-        After a replay, the driver sends these again (same run id, same attempt):
-        a worker that already finished one skips it and reports its result.
-        """
+    def _resend(self, run_ids: tuple[str, ...]) -> None:
+        wanted = set(run_ids) if run_ids else None
+        dispatches = self._in_flight(wanted)
+        active = self.state.active
+        for dispatch in dispatches:
+            active[dispatch.run_id].dispatched_at = self.now
+        self.out.extend(dispatches)
+
+    def _in_flight(self, wanted: set[str] | None) -> list[Dispatch]:
+        # Same run id, same attempt: a worker that already finished one skips it
+        # and reports its result.
         out: list[Dispatch] = []
         for run in list(self.state.active.values()):
+            if wanted is not None and run.run_id not in wanted:
+                continue
             if run.attempt == 0 or run.status.value in ("retrying", "succeeded", "failed"):
                 continue
             if run.node.type_name == "Group":

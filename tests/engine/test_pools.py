@@ -356,6 +356,6 @@ def test_inline_types_run_on_the_engine_thread_and_others_on_pool_threads(
     result = client.submit(b.build()).wait(timeout=30)
 
     assert result.status == "completed", result.error
-    assert result.outputs["inline"] == "segue-engine"
-    assert result.outputs["after_nap"] == "segue-engine"
+    assert result.outputs["inline"] == "segue-driver"
+    assert result.outputs["after_nap"] == "segue-driver"
     assert result.outputs["pooled"].startswith("segue-thread_")

@@ -13,7 +13,7 @@ import pytest
 from nodes import MemoryArtifactStore
 from nodes.library import builtin_registry
 from orchestrator import Workflow
-from orchestrator.engine.engine import Engine
+from orchestrator.driver import Driver
 from orchestrator.engine.executor import ResultSink
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler import Dispatch, RunFinished
@@ -58,16 +58,14 @@ class Holding:
         return next(d for d in self.sent if d.node_id == node)
 
 
-def engine_with(store: MemoryStore) -> tuple[Engine, Holding]:
+def engine_with(store: MemoryStore) -> tuple[Driver, Holding]:
     held: list[Holding] = []
 
     def factory(runner: NodeRunner, sink: ResultSink) -> Holding:
         held.append(Holding(runner, sink))
         return held[-1]
 
-    engine = Engine(
-        store, MemoryArtifactStore(), builtin_registry(), executor=factory, journal=True
-    )
+    engine = Driver(store, MemoryArtifactStore(), builtin_registry(), factory)
     return engine, held[0]
 
 

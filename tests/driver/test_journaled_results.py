@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from nodes import MemoryArtifactStore
 from nodes.library import builtin_registry
 from orchestrator import Workflow
-from orchestrator.engine.engine import Engine
-from orchestrator.engine.executor import ResultSink
-from orchestrator.engine.journal import INPUT_KIND
+from orchestrator.driver import Driver
+from orchestrator.driver.journal import INPUT_KIND
+from orchestrator.engine.executor import LocalExecutor, ResultSink
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler import Dispatch, RunFinished
 from orchestrator.store import MemoryStore
@@ -42,7 +42,7 @@ class ReportingWorker:
 
     def __init__(self, runner: NodeRunner, store: MemoryStore) -> None:
         self.runner, self.store = runner, store
-        self.engine: Engine | None = None
+        self.engine: Driver | None = None
         self.released: dict[str, tuple[str | None, bool]] = {}  # run -> (status, journaled)
         self._pool = cf.ThreadPoolExecutor(max_workers=2)
 
@@ -77,9 +77,7 @@ def test_a_result_is_released_once_its_journal_entry_and_run_end_are_stored() ->
         workers.append(ReportingWorker(runner, store))
         return workers[-1]
 
-    engine = Engine(
-        store, MemoryArtifactStore(), builtin_registry(), executor=factory, journal=True
-    )
+    engine = Driver(store, MemoryArtifactStore(), builtin_registry(), factory)
     workers[0].engine = engine
     try:
         job_id = engine.submit(FLOW)
@@ -93,7 +91,7 @@ def test_a_result_is_released_once_its_journal_entry_and_run_end_are_stored() ->
 
 
 def test_a_result_for_a_job_not_driven_here_is_never_released() -> None:
-    engine = Engine(MemoryStore(), MemoryArtifactStore(), builtin_registry(), journal=True)
+    engine = Driver(MemoryStore(), MemoryArtifactStore(), builtin_registry(), LocalExecutor)
     released = threading.Event()
     try:
         stray = RunFinished("elsewhere:main:0:n", 1, "succeeded", {"value": 1}, None)

@@ -1,7 +1,7 @@
-"""How the engine carries out a scheduler's commands: dispatch, record, acknowledge, finish.
+"""How a driver carries out a scheduler's commands: record, acknowledge, finish.
 
-Shared by the embedded engine and the coordinator; the executor it dispatches
-to is the only difference between them.
+Dispatches are handed back to the driver, which gives them to its executor:
+the only difference between the embedded engine and the coordinator.
 """
 
 from __future__ import annotations
@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from nodes.artifacts import ArtifactStore
 from nodes.errors import SegueError
-from orchestrator.client.types import JobResult, LoopInfo
-from orchestrator.engine.jobs import EngineJob, LiveItem
-from orchestrator.engine.journal import entry as journal_entry
-from orchestrator.engine.parts import EngineParts
-from orchestrator.engine.recording import job_event, loop_event, loop_record, run_event, run_record
-from orchestrator.queues import queue_key
+from orchestrator.driver.jobs import DrivenJob, LiveItem
+from orchestrator.driver.recording import (
+    job_event,
+    loop_event,
+    loop_record,
+    run_event,
+    run_record,
+)
+from orchestrator.queues import QueueBackend, queue_key
 from orchestrator.runner import restore_value
 from orchestrator.scheduler import (
     Ack,
@@ -25,33 +29,48 @@ from orchestrator.scheduler import (
     LoopChanged,
     RunChanged,
 )
-from orchestrator.store.base import EventRecord, RunRecord
+from orchestrator.store.base import EventRecord, LoopRecord, RunRecord, Store
+from orchestrator.store.batching import BatchingRecorder
+from orchestrator.views import JobResult, LoopInfo
 
-log = logging.getLogger("segue.engine")
+log = logging.getLogger("segue.driver")
 LOOP_FLUSH_S = 0.1  # loop rows are written at most this often (state changes at once)
-INLINE_ROUNDS = 256  # cheap runs decided in a row before other work gets a turn
 
 
-class CommandApplier(EngineParts):
-    """The part of :class:`~orchestrator.engine.engine.Engine` that acts on decisions."""
+class Applier:
+    """Records what a job's scheduler decided, and finishes the job when it ends.
 
-    def _carry_out(self, job: EngineJob, commands: list[Command], now: float) -> None:
-        rounds = 0
-        while commands:
-            dispatches = self._apply(job, commands, now)
-            commands = []
-            if dispatches:
-                inline = self.executor.submit(dispatches)
-                rounds += 1
-                if inline and rounds < INLINE_ROUNDS:
-                    # Cheap runs done on this thread: decide on them at once.
-                    for result in inline:
-                        self._record_input(job.id, result, now)
-                    commands = job.scheduler.handle_many(inline, now)
-                elif inline:
-                    self._inbox.put(inline)  # let requests and other jobs in first
+    Args:
+        store: Where loops and finished jobs are written at once.
+        recorder: Where runs and events are written in batches.
+        queues: The queue backend whose messages are acknowledged.
+        artifacts: Where offloaded job outputs are read back from.
+        quiet: Run statuses stored as rows only, not as events.
+    """
 
-    def _apply(self, job: EngineJob, commands: list[Command], now: float) -> list[Dispatch]:
+    def __init__(
+        self,
+        store: Store,
+        recorder: BatchingRecorder,
+        queues: QueueBackend,
+        artifacts: ArtifactStore,
+        quiet: frozenset[str],
+    ) -> None:
+        self.store = store
+        self.recorder = recorder
+        self.queues = queues
+        self.artifacts = artifacts
+        self._quiet = quiet
+        self._loop_changes: dict[tuple[str, str], LoopRecord] = {}
+        self._loop_flush_at = 0.0
+
+    @property
+    def loop_flush_at(self) -> float | None:
+        """When buffered loop rows are due to be written (``None``: none buffered)."""
+        return self._loop_flush_at if self._loop_changes else None
+
+    def apply(self, job: DrivenJob, commands: list[Command], now: float) -> list[Dispatch]:
+        """Carry out ``commands`` but the dispatches, which are returned in order."""
         dispatches: list[Dispatch] = []
         runs: list[RunRecord] = []
         events: list[LiveItem] = []
@@ -99,7 +118,7 @@ class CommandApplier(EngineParts):
         if moved:
             # A loop changed state: its row is written before the event saying so,
             # so a reader who sees the event also sees the loop in that state.
-            self._flush_loops(now, force=True)
+            self.flush_loops(now, force=True)
         if runs:
             self.recorder.submit_runs(runs)
         if stored:
@@ -107,17 +126,31 @@ class CommandApplier(EngineParts):
         if events:
             job.publish(events)
         if finished is not None:
-            self._finish(job, finished, now)
+            self.finish(job, finished, now)
         return dispatches
 
-    def _ack(self, job: EngineJob, command: Ack) -> None:
+    def rewrite(self, job: DrivenJob, commands: list[Command], now: float) -> None:
+        """Write the rows of run and loop changes again, without their events (a job
+        taken over: the changes were decided before, perhaps never written)."""
+        runs = [run_record(job.id, c, now) for c in commands if isinstance(c, RunChanged)]
+        loops = [
+            loop_record(job.id, c, job.plan.loop(c.loop).policy.model_dump(mode="json"), now)
+            for c in commands
+            if isinstance(c, LoopChanged)
+        ]
+        if runs:
+            self.recorder.submit_runs(runs)
+        if loops:
+            self.store.save_loops(loops)
+
+    def _ack(self, job: DrivenJob, command: Ack) -> None:
         settings = job.plan.nodes[command.node].settings
         name = queue_key(job.id, getattr(settings, "queue", ""), getattr(settings, "scope", "job"))
         group = getattr(settings, "group", None) or command.loop
         self.queues.ack(name, group, command.delivery)
 
-    def _finish(self, job: EngineJob, change: JobChanged, now: float) -> None:
-        self._flush_loops(now, force=True)
+    def finish(self, job: DrivenJob, change: JobChanged, now: float) -> None:
+        self.flush_loops(now, force=True)
         self.recorder.flush()
         outputs = self._output_values(change.outputs)
         self.store.update_job(
@@ -134,7 +167,7 @@ class CommandApplier(EngineParts):
             )
         )
 
-    def _delete_job_queues(self, job: EngineJob) -> None:
+    def _delete_job_queues(self, job: DrivenJob) -> None:
         """A job's own queues (and its groups' sub-workflows') end with it; global ones stay."""
         names: set[str] = set()
         plans = [job.plan]
@@ -151,7 +184,7 @@ class CommandApplier(EngineParts):
     def _loop_infos(self, job_id: str) -> dict[str, LoopInfo]:
         return {r.name: LoopInfo.of(r) for r in self.store.list_loops(job_id)}
 
-    def _stored_result(self, job_id: str) -> JobResult | None:
+    def stored_result(self, job_id: str) -> JobResult | None:
         """How a job this engine does not hold ended, per the store; None if it did not."""
         record = self.store.get_job(job_id)
         if record is None or record.status not in ("completed", "failed", "cancelled"):
@@ -167,22 +200,16 @@ class CommandApplier(EngineParts):
     def _output_values(self, outputs: dict[str, Any]) -> dict[str, Any]:
         """Job outputs with the artifacts large values were offloaded to read back:
         a job's outputs are its values, whatever their size."""
-        artifacts = self.runner.artifacts
+        artifacts = self.artifacts
         try:
             return {name: restore_value(value, artifacts) for name, value in outputs.items()}
         except (SegueError, ValueError):
             return outputs  # an unreadable artifact: keep its reference rather than fail
 
-    def _flush_loops(self, now: float, force: bool = False) -> None:
+    def flush_loops(self, now: float, force: bool = False) -> None:
         if not self._loop_changes or (not force and now < self._loop_flush_at):
             return
         records = list(self._loop_changes.values())
         self._loop_changes.clear()
         self.store.save_loops(records)
         self._loop_flush_at = now + LOOP_FLUSH_S
-
-    def _record_input(self, job_id: str, event: Any, now: float) -> None:
-        if self._journal:
-            record = journal_entry(job_id, event, now)
-            if record is not None:
-                self.recorder.submit_events([record])

@@ -1,4 +1,8 @@
-"""What clients return: job results, loop summaries, live events."""
+"""What clients and every surface show of a job: its result, loops, runs and live events.
+
+A neutral module below both the clients and the drivers, so neither reaches
+into the other.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.store.base import LoopRecord, RunRecord
+from orchestrator.store.base import EventRecord, LoopRecord, RunRecord
 
 
 class _Frozen(BaseModel):
@@ -129,3 +133,19 @@ class JobEvent(_Frozen):
     def final(self) -> bool:
         """Whether this event ends the job's stream."""
         return self.kind == "job" and self.status in ("completed", "failed", "cancelled")
+
+    @classmethod
+    def of(cls, record: EventRecord) -> JobEvent:
+        """The event a stored event record shows."""
+        return cls(
+            job=record.job_id,
+            kind=record.kind,
+            at=record.at,
+            seq=record.seq,
+            loop=record.loop,
+            iteration=record.iteration,
+            node=record.node,
+            run_id=record.run_id,
+            status=record.status,
+            data=record.data,
+        )

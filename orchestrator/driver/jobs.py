@@ -1,83 +1,24 @@
-"""A job as the embedded engine holds it: its scheduler, its events, its waiters."""
+"""A job as a driver holds it: its scheduler, its live events, its waiters."""
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
-from orchestrator.client.types import JobEvent, JobResult
-from orchestrator.engine.recording import run_event
-from orchestrator.errors import Issue, WorkflowInvalid
+from orchestrator.driver.recording import run_event
 from orchestrator.planner import Plan
-from orchestrator.runtime.states import JobStatus, LoopStatus
 from orchestrator.scheduler import Scheduler
 from orchestrator.scheduler.commands import RunChanged
-from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, Store
+from orchestrator.store.base import EventRecord
+from orchestrator.views import JobEvent, JobResult
 
-T = TypeVar("T")
 LiveItem = EventRecord | JobEvent | tuple[float, RunChanged]
 
 
-def check_inputs(plan: Plan, inputs: dict[str, Any]) -> dict[str, Any]:
-    """The job's inputs, checked against the workflow's ``Input`` nodes.
-
-    Raises:
-        WorkflowInvalid: naming each missing or unknown input.
-    """
-    issues = []
-    for name in inputs:
-        if name not in plan.inputs:
-            known = ", ".join(sorted(plan.inputs)) or "none"
-            issues.append(Issue(f"unknown input {name!r}; the workflow's inputs are: {known}"))
-    for name, spec in plan.inputs.items():
-        if name not in inputs and not spec.has_default:
-            issues.append(
-                Issue(
-                    f"missing input {name!r} (it has no default); pass it with -i {name}=VALUE",
-                    node=spec.nodes[0],
-                )
-            )
-    if issues:
-        raise WorkflowInvalid(issues, name=plan.workflow)
-    return inputs
-
-
-def record_submission(
-    store: Store, plan: Plan, workflow: str, digest: str, inputs: dict[str, Any], now: float
-) -> str:
-    """Write a new pending job and its pending loops to the store; returns the job id."""
-    job_id = uuid.uuid4().hex[:16]
-    store.create_job(
-        JobRecord(
-            id=job_id,
-            workflow=workflow,
-            status=JobStatus.PENDING.value,
-            digest=digest,
-            inputs=inputs,
-            created_at=now,
-        )
-    )
-    store.save_loops(
-        [
-            LoopRecord(
-                job_id=job_id,
-                name=loop.name,
-                status=LoopStatus.PENDING.value,
-                policy=loop.policy.model_dump(mode="json"),
-                updated_at=now,
-            )
-            for loop in plan.all_loops()
-        ]
-    )
-    return job_id
-
-
-class EngineJob:
-    """One job in the embedded engine."""
+class DrivenJob:
+    """One job a driver drives."""
 
     def __init__(self, job_id: str, plan: Plan, scheduler: Scheduler) -> None:
         self.id = job_id
@@ -98,9 +39,8 @@ class EngineJob:
             self._history.extend(events)
             self._changed.notify_all()
 
-    def node_event(self, event: tuple[str, str, str, Any], now: float) -> JobEvent:
+    def node_event(self, run_id: str, kind: str, data: Any, now: float) -> JobEvent:
         """A node reported progress or a preview; returns the event shown live."""
-        _, run_id, kind, data = event
         parts = run_id.split(":", 3)
         live = JobEvent(
             job=self.id,
@@ -150,37 +90,18 @@ class EngineJob:
         with self._changed:
             self._changed.notify_all()
 
-    def fail_engine(self, exc: BaseException) -> None:
-        """The engine thread died: waiters must not hang."""
+    def fail_driver(self, exc: BaseException) -> None:
+        """The driver thread died: waiters must not hang."""
         self._error = exc
         if self.result is None:
-            self.result = JobResult(job=self.id, status="failed", error=f"engine failed: {exc}")
+            self.result = JobResult(job=self.id, status="failed", error=f"the driver failed: {exc}")
         self.done.set()
         with self._changed:
             self._changed.notify_all()
-
-    def call(self, fn: Callable[[], T], inbox: queue.SimpleQueue[Any]) -> T:
-        """Run ``fn`` on the engine thread (which owns the scheduler) and return its value."""
-        box: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        inbox.put((self.id, lambda: box.put(fn())))
-        result: T = box.get(timeout=30)
-        return result
 
 
 def _to_event(job_id: str, item: EventRecord | tuple[float, RunChanged]) -> JobEvent:
     if isinstance(item, tuple):
         at, change = item
         item = run_event(job_id, change, at)
-    record = item
-    return JobEvent(
-        job=record.job_id,
-        kind=record.kind,
-        at=record.at,
-        seq=record.seq,
-        loop=record.loop,
-        iteration=record.iteration,
-        node=record.node,
-        run_id=record.run_id,
-        status=record.status,
-        data=record.data,
-    )
+    return JobEvent.of(item)

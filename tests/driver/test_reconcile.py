@@ -13,7 +13,7 @@ from pathlib import Path
 from nodes import MemoryArtifactStore
 from nodes.library import builtin_registry
 from orchestrator import Workflow
-from orchestrator.engine.engine import Engine
+from orchestrator.driver import Driver
 from orchestrator.engine.executor import LocalExecutor, ResultSink
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler import Dispatch, RunFinished
@@ -59,7 +59,7 @@ def test_a_lost_dispatch_is_sent_again_by_reconciliation(tmp_path: Path) -> None
         executors.append(LosesFirstDispatch(runner, sink))
         return executors[-1]
 
-    engine = Engine(MemoryStore(), MemoryArtifactStore(), builtin_registry(), executor=factory)
+    engine = Driver(MemoryStore(), MemoryArtifactStore(), builtin_registry(), factory)
     try:
         job_id = engine.submit(FLOW)
         time.sleep(0.3)
@@ -80,11 +80,11 @@ def test_a_run_finished_in_the_store_but_never_reported_gets_its_recorded_result
     from orchestrator.store import RunRecord
 
     store = MemoryStore()
-    engine = Engine(
+    engine = Driver(
         store,
         MemoryArtifactStore(),
         builtin_registry(),
-        executor=lambda runner, sink: LosesFirstDispatch(runner, sink),
+        lambda runner, sink: LosesFirstDispatch(runner, sink),
     )
     try:
         job_id = engine.submit(FLOW)

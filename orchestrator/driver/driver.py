@@ -1,0 +1,381 @@
+"""The driver: one loop that takes an input, lets a job's scheduler decide, and
+carries out the commands.
+
+The embedded engine and the coordinator are this same loop over different
+adapters (an executor of local pools or of Celery workers; an in-process or a
+broker queue backend). Journaling, takeover, reconciliation and the control
+plane are components around it; the loop itself decides nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from nodes.artifacts import ArtifactStore
+from nodes.registry import NodeRegistry
+from orchestrator.driver.applier import Applier
+from orchestrator.driver.inputs import (
+    Adopt,
+    Flush,
+    Input,
+    Inspect,
+    NodeReport,
+    Reconcile,
+    Results,
+    Schedule,
+    Stop,
+)
+from orchestrator.driver.jobs import DrivenJob
+from orchestrator.driver.journal import Journal
+from orchestrator.driver.plans import PlanCache
+from orchestrator.driver.takeover import Takeover
+from orchestrator.engine.executor import Executor, ExecutorFactory
+from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
+from orchestrator.model.workflow import Workflow
+from orchestrator.planner import Plan
+from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
+from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
+from orchestrator.scheduler import Command, RunFinished, Scheduler, Start, Tick
+from orchestrator.store.base import EventRecord, Store
+from orchestrator.store.batching import BatchingRecorder
+from orchestrator.submission import check_inputs, record_submission
+from orchestrator.views import JobEvent, JobResult
+
+log = logging.getLogger("segue.driver")
+# A run that simply succeeded is stored as its node_runs row; the event log keeps
+# the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
+QUIET_RUN_STATUSES = frozenset({"succeeded"})
+# Previews go to the event log; progress is shown live only (a node may report it often).
+STORED_NODE_EVENTS = frozenset({"preview"})
+INLINE_ROUNDS = 256  # cheap runs decided in a row before other work gets a turn
+BATCH = 512  # inputs taken from the inbox per step
+
+
+class Driver:
+    """Drives jobs: owns their schedulers on one thread, fed through an inbox.
+
+    Args:
+        store: Where jobs, loops, runs, events and the journal are recorded.
+        artifacts: Where artifact bytes live.
+        registry: The node types jobs may use.
+        executor: Builds the executor runs are dispatched to.
+        queues: The queue backend of queue nodes (in-process by default).
+        threshold: Outputs with larger JSON become artifacts.
+        clock: Seconds since the epoch (tests pass their own).
+        worker: The name runs executed in this process record.
+        log_every_run: Store an event for every run change (a cluster's clients
+            read the event log); otherwise runs that simply succeeded are rows only.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        artifacts: ArtifactStore,
+        registry: NodeRegistry,
+        executor: ExecutorFactory,
+        queues: QueueBackend | None = None,
+        threshold: int = DEFAULT_THRESHOLD,
+        clock: Callable[[], float] = time.time,
+        worker: str = "embedded",
+        log_every_run: bool = False,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.queues = queues or MemoryQueueBackend()
+        self.clock = clock
+        self.recorder = BatchingRecorder(store)
+        self.journal = Journal(self.recorder.submit_events)
+        self.plans = PlanCache(store, registry)
+        self.runner = NodeRunner(
+            registry,
+            artifacts,
+            cache=store,
+            queues=self.queues,
+            threshold=threshold,
+            on_event=self.report,
+            worker=worker,
+        )
+        self.executor: Executor = executor(self.runner, self.post_results)
+        self.applier = Applier(
+            store,
+            self.recorder,
+            self.queues,
+            artifacts,
+            frozenset() if log_every_run else QUIET_RUN_STATUSES,
+        )
+        self.takeover = Takeover(self)
+        self._inbox: queue.SimpleQueue[Input] = queue.SimpleQueue()
+        self._jobs: dict[str, DrivenJob] = {}
+        self._jobs_lock = threading.Lock()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name="segue-driver", daemon=True)
+        self._thread.start()
+
+    # what others put in ---------------------------------------------------------------
+    def put(self, item: Input) -> None:
+        """Hand the driver an input (safe from any thread)."""
+        self._inbox.put(item)
+
+    def submit(
+        self,
+        workflow: Workflow,
+        inputs: dict[str, Any] | None = None,
+        owner: str | None = None,
+        lease_s: float = 0.0,
+    ) -> str:
+        """Validate, plan, record and start a job (held by ``owner`` for ``lease_s``);
+        returns its id.
+
+        Raises:
+            WorkflowInvalid: the workflow or its inputs are invalid.
+        """
+        now = self.clock()
+        plan, digest = self.plans.plan(workflow, now)
+        values = check_inputs(plan, dict(inputs or {}))
+        job_id = uuid.uuid4().hex[:16]
+        lease_until = now + lease_s if owner is not None else None
+        record_submission(
+            self.store, plan, workflow.name, digest, values, job_id, now, owner, lease_until
+        )
+        self.start(job_id, plan, values)
+        return job_id
+
+    def start(self, job_id: str, plan: Plan, inputs: dict[str, Any]) -> DrivenJob:
+        """Drive a job just recorded ``pending`` in the store, from its start."""
+        job = self.hold(job_id, plan, inputs)
+        self._inbox.put(Schedule(job_id, Start()))
+        return job
+
+    def hold(self, job_id: str, plan: Plan, inputs: dict[str, Any]) -> DrivenJob:
+        """Take a job into this driver (subscribing its queue readers); not started yet."""
+        for q in plan.queues.values():
+            for reader in q.readers:
+                self.queues.subscribe(
+                    queue_key(job_id, q.name, q.scope), reader.group or reader.loop
+                )
+        job = DrivenJob(job_id, plan, Scheduler(job_id, plan, inputs))
+        with self._jobs_lock:
+            self._jobs[job_id] = job
+        return job
+
+    def adopt(
+        self,
+        record: Any,
+        backlog: list[RunFinished] | None = None,
+        on_journaled: Callable[[], None] | None = None,
+    ) -> bool:
+        """Drive a job found in the store (see :class:`Takeover`); False if driven here."""
+        with self._jobs_lock:
+            if record.id in self._jobs:
+                return False
+        return self.takeover.adopt(record, backlog or [], on_journaled)
+
+    def post(self, job_id: str, event: Any) -> None:
+        """Feed a scheduler event (a control request, a cancel, a resend) to a job."""
+        self._inbox.put(Schedule(job_id, event))
+
+    def post_results(
+        self, results: list[RunFinished], on_journaled: Callable[[], None] | None = None
+    ) -> None:
+        """Feed finished runs to their jobs; ``on_journaled`` see :class:`Results`."""
+        self._inbox.put(Results(results, on_journaled))
+
+    def report(self, run_id: str, kind: str, data: Any) -> None:
+        """A node reported progress or a preview."""
+        self._inbox.put(NodeReport(run_id, kind, data))
+
+    def reconcile(self, older_than_s: float) -> None:
+        """Chase runs dispatched over ``older_than_s`` ago that never reported."""
+        self._inbox.put(Reconcile(older_than_s))
+
+    def inspect(self, job_id: str, read: Callable[[Scheduler], Any]) -> Any:
+        """``read`` applied to the job's scheduler, on the driver's thread."""
+        self.job(job_id)
+        reply: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._inbox.put(Inspect(job_id, read, reply))
+        return reply.get(timeout=30)
+
+    def drop(self, job_id: str) -> None:
+        """Stop driving a job (another driver holds it now); nothing is cancelled."""
+        with self._jobs_lock:
+            job = self._jobs.pop(job_id, None)
+        if job is not None:
+            job.fail_driver(RuntimeError("another driver took this job over"))
+
+    # what others read -----------------------------------------------------------------
+    def job(self, job_id: str) -> DrivenJob:
+        """A job driven here; raises :class:`UnknownJobError` naming it."""
+        with self._jobs_lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise UnknownJobError(job_id, "it is not driven by this process")
+        return job
+
+    def driving(self) -> list[str]:
+        """Ids of the jobs driven here that have not ended."""
+        with self._jobs_lock:
+            return [j.id for j in self._jobs.values() if not j.done.is_set()]
+
+    def desired(self, job_id: str, loop: str) -> str | None:
+        """What a job's scheduler last wanted of a loop (``None``: job not driven here)."""
+        with self._jobs_lock:
+            job = self._jobs.get(job_id)
+        return None if job is None else job.desired.get(loop, "running")
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
+        """Block until a job driven here ends; ``TimeoutError`` after ``timeout`` s."""
+        job = self.job(job_id)
+        if not job.done.wait(timeout):
+            raise JobWaitTimeout(job_id, timeout)
+        if self._failure is not None:
+            raise DriverFailed(str(self._failure)) from self._failure
+        assert job.result is not None
+        return job.result
+
+    def events(self, job_id: str, timeout: float | None = None) -> Iterator[JobEvent]:
+        """Every event of a job driven here from its start; ends after its final event."""
+        return self.job(job_id).events(timeout)
+
+    def flush(self) -> None:
+        """Write everything recorded so far to the store."""
+        done = threading.Event()
+        self._inbox.put(Flush(done))
+        done.wait(30)
+        self.recorder.flush()
+
+    def close(self) -> None:
+        """Stop the thread and the executor; write what is buffered. Jobs are left
+        as they are (a driver that stops hands its jobs on)."""
+        self._inbox.put(Stop())
+        self._thread.join(timeout=30)
+        self.executor.close(wait=False)
+        self.recorder.close()
+
+    # the driver's thread --------------------------------------------------------------
+    def _serve(self) -> None:
+        try:
+            while self._step():
+                pass
+        except BaseException as exc:
+            log.exception("the driver failed")
+            self._failure = exc
+            for job in list(self._jobs.values()):
+                job.fail_driver(exc)
+
+    def _step(self) -> bool:
+        try:
+            first = self._inbox.get(timeout=self._next_timeout())
+            batch = [first]
+        except queue.Empty:
+            batch = []
+        while len(batch) < BATCH:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        now = self.clock()
+        jobs = self._jobs
+        results: dict[str, list[RunFinished]] = defaultdict(list)
+        out: dict[str, list[Command]] = defaultdict(list)
+        journaled: list[Callable[[], None]] = []
+        for item in batch:
+            match item:
+                case Results(results=finished, on_journaled=callback):
+                    for result in finished:
+                        results[result.run_id.split(":", 1)[0]].append(result)
+                    if callback is not None and all(
+                        r.run_id.split(":", 1)[0] in jobs for r in finished
+                    ):
+                        journaled.append(callback)  # a dropped job's results are not ours
+                case Schedule(job_id=job_id, event=event):
+                    job = jobs.get(job_id)
+                    if job is not None:
+                        self.journal.record(job_id, event, now)
+                        out[job_id].extend(job.scheduler.handle(event, now))
+                case NodeReport():
+                    self._node_report(item, now)
+                case Adopt():
+                    self.takeover.resume(item, now)
+                case Reconcile(older_than_s=age):
+                    self.takeover.reconcile(age, now)
+                case Inspect(job_id=job_id, read=read, reply=reply):
+                    job = jobs.get(job_id)
+                    reply.put(None if job is None else read(job.scheduler))
+                case Flush(done=done):
+                    self.applier.flush_loops(now, force=True)
+                    done.set()
+                case Stop():
+                    return False
+        for job_id, finished in results.items():
+            job = jobs.get(job_id)
+            if job is not None:
+                self.journal.record_many(job_id, finished, now)
+                out[job_id].extend(job.scheduler.handle_many(finished, now))
+        for job in list(jobs.values()):
+            deadline = job.scheduler.next_deadline()
+            if deadline is not None and deadline <= now and not job.done.is_set():
+                self.journal.record(job.id, Tick(), now)
+                out[job.id].extend(job.scheduler.handle(Tick(), now))
+        for job_id, commands in out.items():
+            self.carry_out(jobs[job_id], commands, now)
+        self.applier.flush_loops(now)
+        for callback in journaled:
+            self.recorder.when_written(callback)
+        return True
+
+    def carry_out(self, job: DrivenJob, commands: list[Command], now: float) -> None:
+        """Record the commands and dispatch their runs; decide at once on runs the
+        executor ran inline (cheap ones), up to ``INLINE_ROUNDS`` in a row."""
+        rounds = 0
+        while commands:
+            dispatches = self.applier.apply(job, commands, now)
+            commands = []
+            if dispatches:
+                inline = self.executor.submit(dispatches)
+                rounds += 1
+                if inline and rounds < INLINE_ROUNDS:
+                    self.journal.record_many(job.id, inline, now)
+                    commands = job.scheduler.handle_many(inline, now)
+                elif inline:
+                    self._inbox.put(Results(inline))  # let requests and other jobs in first
+
+    def _node_report(self, report: NodeReport, now: float) -> None:
+        job = self._jobs.get(report.run_id.split(":", 1)[0])
+        if job is None:
+            return
+        live = job.node_event(report.run_id, report.kind, report.data, now)
+        if live.kind in STORED_NODE_EVENTS:
+            self.recorder.submit_events(
+                [
+                    EventRecord(
+                        job_id=job.id,
+                        kind=live.kind,
+                        at=now,
+                        loop=live.loop,
+                        iteration=live.iteration,
+                        node=live.node,
+                        run_id=live.run_id,
+                        data=live.data,
+                    )
+                ]
+            )
+
+    def _next_timeout(self) -> float | None:
+        deadlines = [
+            d
+            for job in list(self._jobs.values())
+            if not job.done.is_set() and (d := job.scheduler.next_deadline()) is not None
+        ]
+        flush_at = self.applier.loop_flush_at
+        if flush_at is not None:
+            deadlines.append(flush_at)
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - self.clock())

@@ -1,0 +1,203 @@
+"""The control plane around a driver: leases on its jobs, and the requests the store holds.
+
+Clients only write requests to the store (a submitted job, a loop's desired
+state, a cancel). A steward, beside each driver (an embedded engine or a
+coordinator), reads them for the jobs its driver holds and feeds them to it
+as scheduler events, renews the driver's leases, lets go of jobs whose lease
+another driver took, and adopts jobs whose driver is gone. So a loop paused
+from another terminal pauses within a second, whoever drives its job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+
+from nodes.errors import SegueError
+from orchestrator.driver.driver import Driver
+from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus
+from orchestrator.scheduler import CancelJob, LoopControl
+from orchestrator.store.base import JobRecord, Store
+
+log = logging.getLogger("segue.driver")
+REQUESTS_EVERY_S = 0.5
+"""How often the store is read for requests: a request is obeyed within a second."""
+ORPHANS_EVERY_S = 5.0
+"""How often an embedded engine looks for jobs whose driver is gone."""
+SCAN_LIMIT = 1000
+
+
+def owner_name(kind: str) -> str:
+    """A driver's name in job leases: ``kind-nonce@host:pid`` (one per driver, so two
+    drivers in one process never share a lease)."""
+    return f"{kind}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}:{os.getpid()}"
+
+
+def gone_locally(owner: str | None) -> bool:
+    """Whether ``owner`` names a process of this host that no longer exists."""
+    if not owner or "@" not in owner:
+        return False
+    host, _, pid = owner.rpartition("@")[2].rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False  # this process: another driver in it, alive
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Steward:
+    """Keeps a driver's leases and brings it the store's requests.
+
+    Args:
+        driver: The driver whose jobs are kept.
+        store: Where leases and requests live.
+        owner: The driver's name in leases (:func:`owner_name`).
+        lease_s: How long a lease lasts unless renewed.
+        adopt: Takes over a job found in the store; returns False if it is
+            driven already. Raises ``SegueError`` if the job cannot run here.
+        adopt_pending: Whether submitted jobs nobody holds are taken (a
+            coordinator) or only jobs whose driver is gone (an embedded engine).
+        clock: Seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        driver: Driver,
+        store: Store,
+        owner: str,
+        lease_s: float,
+        adopt: Callable[[JobRecord], bool],
+        adopt_pending: bool,
+        clock: Callable[[], float],
+    ) -> None:
+        self.driver = driver
+        self.store = store
+        self.owner = owner
+        self.lease_s = lease_s
+        self._adopt = adopt
+        self.adopt_pending = adopt_pending
+        self.clock = clock
+        self._cancelled: set[str] = set()
+        self._asked: dict[tuple[str, str], str] = {}  # (job, loop) -> desired fed last
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # the embedded engine's thread ----------------------------------------------------
+    def start(self) -> None:
+        """Adopt what is orphaned now, then keep leases and read requests on a thread."""
+        self.scan()
+        self._thread = threading.Thread(target=self._serve, name="segue-steward", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        next_orphans = self.clock() + ORPHANS_EVERY_S
+        while not self._stop.wait(REQUESTS_EVERY_S):
+            try:
+                self.renew()
+                now = self.clock()
+                if now >= next_orphans:
+                    self.scan()
+                    next_orphans = now + ORPHANS_EVERY_S
+                else:
+                    self.requests()
+            except Exception:  # the store may be briefly unreachable: try at the next turn
+                log.exception("reading requests and leases failed; trying again")
+
+    def stop(self) -> None:
+        """Stop the thread (leases are kept or released by :meth:`release`)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # one pass -------------------------------------------------------------------------
+    def lease(self, job_id: str) -> bool:
+        """Take or extend this driver's lease of a job."""
+        now = self.clock()
+        return self.store.lease_job(job_id, self.owner, now + self.lease_s, now)
+
+    def release(self, job_ids: list[str]) -> None:
+        """End this driver's leases now, so the next driver takes the jobs at once."""
+        now = self.clock()
+        for job_id in job_ids:
+            self.store.lease_job(job_id, self.owner, 0.0, now)
+
+    def scan(self, job_id: str | None = None) -> None:
+        """Adopt the jobs this driver may take, and apply their requests."""
+        if job_id is not None:
+            record = self.store.get_job(job_id)
+            records = [] if record is None else [record]
+        else:
+            records = self.store.list_jobs(status=JobStatus.PENDING.value, limit=SCAN_LIMIT)
+            records += self.store.list_jobs(status=JobStatus.RUNNING.value, limit=SCAN_LIMIT)
+        driving = set(self.driver.driving())
+        for record in records:
+            if JobStatus(record.status).terminal:
+                continue
+            if record.id not in driving and not self._take(record):
+                continue
+            self._apply(record)
+
+    def requests(self) -> None:
+        """Apply the requests of the jobs this driver holds."""
+        for job_id in self.driver.driving():
+            record = self.store.get_job(job_id)
+            if record is not None:
+                self._apply(record)
+
+    def renew(self) -> list[str]:
+        """Extend this driver's leases; let go of (and return) jobs another driver took."""
+        lost = []
+        for job_id in self.driver.driving():
+            if not self.lease(job_id):
+                log.warning("lost the lease of job %s to another driver", job_id)
+                self.driver.drop(job_id)
+                lost.append(job_id)
+        return lost
+
+    def _take(self, record: JobRecord) -> bool:
+        """Lease and adopt a job that is not driven here, if it is ours to take."""
+        now = self.clock()
+        owner = record.owner
+        if owner is None and not self.adopt_pending:
+            return False  # a submitted job waits for a coordinator
+        if gone_locally(owner) and owner is not None:
+            self.store.lease_job(record.id, owner, 0.0, now)  # its driver died: end its lease
+        if not self.lease(record.id):
+            return False  # another live driver holds it
+        try:
+            adopted = self._adopt(record)
+        except SegueError as exc:
+            log.error("job %s cannot run here: %s", record.id, exc)
+            self.store.update_job(
+                record.id, status=JobStatus.FAILED.value, at=self.clock(), error=str(exc)
+            )
+            return False
+        if adopted:
+            log.info("adopted job %s (%s)", record.id, record.workflow)
+        return True
+
+    def _apply(self, record: JobRecord) -> None:
+        """Feed the driver the job's requests it has not obeyed yet."""
+        if record.cancel_requested and record.id not in self._cancelled:
+            self._cancelled.add(record.id)
+            self.driver.post(record.id, CancelJob())
+        for loop in self.store.list_loops(record.id):
+            if loop.name == "main" or LoopStatus(loop.status).terminal:
+                continue
+            wanted = self.driver.desired(record.id, loop.name)
+            key = (record.id, loop.name)
+            if wanted is None or wanted == loop.desired:
+                self._asked.pop(key, None)
+            elif self._asked.get(key) != loop.desired:  # fed once, not at every turn
+                self._asked[key] = loop.desired
+                self.driver.post(record.id, LoopControl(loop.name, DesiredLoopState(loop.desired)))

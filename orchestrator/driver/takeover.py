@@ -1,0 +1,202 @@
+"""Taking jobs over: adopting jobs found in the store, and chasing lost runs.
+
+A job whose driver died is rebuilt by replaying its journal (the scheduler is
+deterministic, so the state comes back as it was); what the replayed
+decisions still owe the store is written, results reported and never
+journaled are applied, and only then are the runs still in flight sent again
+— as a :class:`~orchestrator.scheduler.Resend`, journaled like any input.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from orchestrator.driver.inputs import Adopt, Schedule
+from orchestrator.driver.journal import Replayed, replay
+from orchestrator.runtime.states import JobStatus
+from orchestrator.scheduler import Command, Dispatch, Resend, RunFinished, Start
+from orchestrator.store.base import EventRecord, JobRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from orchestrator.driver.driver import Driver
+    from orchestrator.driver.jobs import DrivenJob
+
+log = logging.getLogger("segue.driver")
+JOURNAL_PAGE = 5000
+
+
+class Takeover:
+    """Adopts jobs into a driver and reconciles the runs it lost track of."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    def adopt(
+        self,
+        record: JobRecord,
+        backlog: list[RunFinished],
+        on_journaled: Callable[[], None] | None,
+    ) -> bool:
+        """Hold the job and queue its start or its rebuilding on the driver's thread.
+
+        Raises:
+            WorkflowError: the job's workflow is not stored, or not valid here
+                (a node type it names is not registered in this process).
+        """
+        driver = self.driver
+        plan = driver.plans.of_job(record, driver.clock())
+        driver.hold(record.id, plan, dict(record.inputs))
+        if record.status == JobStatus.PENDING.value:
+            driver.put(Schedule(record.id, Start()))
+        else:
+            driver.put(Adopt(record, backlog, on_journaled))
+        return True
+
+    def resume(self, adopt: Adopt, now: float) -> None:
+        """Rebuild the job from its journal (on the driver's thread), write what the
+        decisions still owe, apply the backlog, then send again what is in flight."""
+        driver = self.driver
+        job_id = adopt.record.id
+        job = driver._jobs.get(job_id)
+        if job is None:
+            return
+        replayed = replay(job_id, job.plan, dict(adopt.record.inputs), self._journal(job_id))
+        job.scheduler = replayed.scheduler
+        for loop in job.scheduler.state.all_loops():
+            job.desired[loop.name] = loop.desired.value
+            job.loop_status[loop.name] = loop.status.value
+        if replayed.inputs == 0:  # the job never started before its driver died
+            driver.post(job_id, Start())
+            return
+        self._settle(job, replayed, now)
+        if job.done.is_set():
+            log.info("took job %s over: %d inputs replayed; it had ended", job_id, replayed.inputs)
+            return
+        in_flight = [d.run_id for d in job.scheduler.in_flight()]
+        if adopt.backlog:
+            # Results a worker reported but the dead driver never journaled (or
+            # journaled and did not get to release): applied before anything is
+            # sent again, so a run that finished does not run twice.
+            driver.journal.record_many(job_id, adopt.backlog, now)
+            commands = job.scheduler.handle_many(adopt.backlog, now)
+            driver.carry_out(job, _unsent(commands, adopt.backlog), now)
+        if adopt.on_journaled is not None:
+            driver.recorder.when_written(adopt.on_journaled)
+        # What the dead driver had sent (the backlog's new dispatches went out above).
+        commands = []
+        if in_flight:
+            resend = Resend(tuple(in_flight))
+            driver.journal.record(job_id, resend, now)
+            commands = job.scheduler.handle(resend, now)
+        log.info(
+            "took job %s over: %d inputs replayed, %d results applied from the broker, "
+            "%d runs in flight sent again",
+            job_id,
+            replayed.inputs,
+            len(adopt.backlog),
+            len(commands),
+        )
+        driver.carry_out(job, commands, now)
+
+    def _settle(self, job: DrivenJob, replayed: Replayed, now: float) -> None:
+        """Write the replayed decisions' rows again and finish the job if it ended: its
+        driver may have died between journaling an input and recording what followed."""
+        applier = self.driver.applier
+        applier.rewrite(job, [*replayed.runs.values(), *replayed.loops.values()], now)
+        change = replayed.job
+        if change is None or not JobStatus(change.status).terminal:
+            return
+        stored = applier.stored_result(job.id)
+        if stored is not None:
+            job.complete(stored)  # its end was recorded before the driver died
+        else:
+            applier.apply(job, [change], now)  # journaled, never recorded: finish it now
+
+    def _journal(self, job_id: str) -> Iterator[EventRecord]:
+        after = 0
+        while True:
+            batch = self.driver.store.read_events(job_id, after=after, limit=JOURNAL_PAGE)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1].seq
+
+    def reconcile(self, older_than_s: float, now: float) -> None:
+        """Chase runs dispatched long ago that never reported (a task can die with a
+        broker error after being acknowledged): a run the store shows finished gets
+        its recorded result; any other is sent again, same attempt, to be claimed."""
+        driver = self.driver
+        for job in list(driver._jobs.values()):
+            if job.done.is_set():
+                continue
+            stale = set(job.scheduler.overdue(now, older_than_s))
+            if not stale:
+                continue
+            results: list[RunFinished] = []
+            resend: list[str] = []
+            for dispatch in job.scheduler.in_flight():
+                if dispatch.run_id not in stale:
+                    continue
+                finished = self._recorded(dispatch)
+                if finished is not None:
+                    results.append(finished)
+                else:
+                    resend.append(dispatch.run_id)
+            log.warning(
+                "job %s: %d run(s) dispatched over %.0f s ago never reported: "
+                "%d answered from the store, %d sent again",
+                job.id,
+                len(stale),
+                older_than_s,
+                len(results),
+                len(resend),
+            )
+            commands: list[Command] = []
+            if results:
+                driver.journal.record_many(job.id, results, now)
+                commands += job.scheduler.handle_many(results, now)
+            if resend:
+                event = Resend(tuple(resend))
+                driver.journal.record(job.id, event, now)
+                commands += job.scheduler.handle(event, now)
+            driver.carry_out(job, commands, now)
+
+    def _recorded(self, dispatch: Dispatch) -> RunFinished | None:
+        """The result the store holds for this attempt, if it finished."""
+        record = self.driver.store.get_run(dispatch.run_id)
+        if (
+            record is None
+            or record.attempt != dispatch.attempt
+            or record.status not in ("succeeded", "cached", "failed")
+            or dispatch.kind != "run"
+        ):
+            return None
+        return RunFinished(
+            record.run_id,
+            record.attempt,
+            "failed" if record.status == "failed" else record.status,
+            record.outputs or {},
+            record.error,
+            retryable=False,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            worker=record.worker,
+        )
+
+
+def _unsent(commands: list[Command], backlog: list[RunFinished]) -> list[Command]:
+    """The commands of applying ``backlog``, less the dispatches of runs it holds the
+    results of (the dead driver sent those, and they finished). Other dispatches
+    may have been sent by it too: they go as resent, to be claimed."""
+    reported = {(r.run_id, r.attempt) for r in backlog}
+    out: list[Command] = []
+    for command in commands:
+        if isinstance(command, Dispatch):
+            if (command.run_id, command.attempt) in reported:
+                continue
+            command = command._replace(resent=True)
+        out.append(command)
+    return out
