@@ -85,21 +85,18 @@ class Takeover:
             driver.carry_out(job, _unsent(commands, adopt.backlog), now)
         if adopt.on_journaled is not None:
             driver.recorder.when_written(adopt.on_journaled)
-        # What the dead driver had sent (the backlog's new dispatches went out above).
-        commands = []
-        if in_flight:
-            resend = Resend(tuple(in_flight))
-            driver.journal.record(job_id, resend, now)
-            commands = job.scheduler.handle(resend, now)
+        # What the dead driver had sent (the backlog's new dispatches went out above):
+        # answered from the store if recorded finished, else sent again.
+        answered, resent = self.chase(job, set(in_flight), now)
         log.info(
             "took job %s over: %d inputs replayed, %d results applied from the broker, "
-            "%d runs in flight sent again",
+            "%d runs in flight answered from the store, %d sent again",
             job_id,
             replayed.inputs,
             len(adopt.backlog),
-            len(commands),
+            answered,
+            resent,
         )
-        driver.carry_out(job, commands, now)
 
     def _settle(self, job: DrivenJob, replayed: Replayed, now: float) -> None:
         """Write the replayed decisions' rows again and finish the job if it ended: its
@@ -126,43 +123,49 @@ class Takeover:
 
     def reconcile(self, older_than_s: float, now: float) -> None:
         """Chase runs dispatched long ago that never reported (a task can die with a
-        broker error after being acknowledged): a run the store shows finished gets
-        its recorded result; any other is sent again, same attempt, to be claimed."""
-        driver = self.driver
-        for job in list(driver._jobs.values()):
+        broker error after being acknowledged)."""
+        for job in list(self.driver._jobs.values()):
             if job.done.is_set():
                 continue
             stale = set(job.scheduler.overdue(now, older_than_s))
             if not stale:
                 continue
-            results: list[RunFinished] = []
-            resend: list[str] = []
-            for dispatch in job.scheduler.in_flight():
-                if dispatch.run_id not in stale:
-                    continue
-                finished = self._recorded(dispatch)
-                if finished is not None:
-                    results.append(finished)
-                else:
-                    resend.append(dispatch.run_id)
+            answered, resent = self.chase(job, stale, now)
             log.warning(
                 "job %s: %d run(s) dispatched over %.0f s ago never reported: "
                 "%d answered from the store, %d sent again",
                 job.id,
                 len(stale),
                 older_than_s,
-                len(results),
-                len(resend),
+                answered,
+                resent,
             )
-            commands: list[Command] = []
-            if results:
-                driver.journal.record_many(job.id, results, now)
-                commands += job.scheduler.handle_many(results, now)
-            if resend:
-                event = Resend(tuple(resend))
-                driver.journal.record(job.id, event, now)
-                commands += job.scheduler.handle(event, now)
-            driver.carry_out(job, commands, now)
+
+    def chase(self, job: DrivenJob, run_ids: set[str], now: float) -> tuple[int, int]:
+        """Runs in flight that may be lost: one the store shows finished gets its
+        recorded result; any other is sent again, same attempt, to be claimed.
+        Returns how many were answered and how many sent again."""
+        driver = self.driver
+        results: list[RunFinished] = []
+        resend: list[str] = []
+        for dispatch in job.scheduler.in_flight():
+            if dispatch.run_id not in run_ids:
+                continue
+            finished = self._recorded(dispatch)
+            if finished is not None:
+                results.append(finished)
+            else:
+                resend.append(dispatch.run_id)
+        commands: list[Command] = []
+        if results:
+            driver.journal.record_many(job.id, results, now)
+            commands += job.scheduler.handle_many(results, now)
+        if resend:
+            event = Resend(tuple(resend))
+            driver.journal.record(job.id, event, now)
+            commands += job.scheduler.handle(event, now)
+        driver.carry_out(job, commands, now)
+        return len(results), len(resend)
 
     def _recorded(self, dispatch: Dispatch) -> RunFinished | None:
         """The result the store holds for this attempt, if it finished."""
