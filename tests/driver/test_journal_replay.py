@@ -1,0 +1,68 @@
+"""A job's state is a function of its plan and its journal (STYLE habit 1): replaying
+a recorded journal gives the recorded decisions, one by one, and the job's outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.driver.journal import entry, event_of
+from orchestrator.runtime.states import DesiredLoopState
+from orchestrator.scheduler import CancelJob, LoopControl, Resend, RunFinished, Start, Tick
+from tests.driver.journals import HERE, RECORDED, decisions
+
+FIXTURES = sorted(HERE.glob("*.json"))
+
+
+def load(path: Path) -> dict[str, Any]:
+    fixture: dict[str, Any] = json.loads(path.read_text())
+    return fixture
+
+
+def test_every_recorded_example_has_a_fixture() -> None:
+    assert sorted(p.stem for p in FIXTURES) == sorted(RECORDED)
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_replaying_a_recorded_journal_makes_the_recorded_decisions(path: Path) -> None:
+    fixture = load(path)
+
+    replayed = decisions(fixture)
+
+    recorded = fixture["decisions"]
+    for i, (now, then) in enumerate(zip(replayed, recorded, strict=False)):
+        assert now == then, f"{path.stem}: decision {i} changed"
+    assert len(replayed) == len(recorded)
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_a_replayed_journal_ends_the_job_with_the_outputs_it_had(path: Path) -> None:
+    fixture = load(path)
+
+    ending = [d for d in decisions(fixture) if "job" in d][-1]
+
+    assert ending["job"] == "completed"
+    assert ending["outputs"] == fixture["outputs"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Start(),
+        Tick(),
+        CancelJob("cancelled by request"),
+        LoopControl("ticks", DesiredLoopState.PAUSED),
+        Resend(("j:ticks:3:node",)),
+        Resend(),
+        RunFinished("j:main:0:a", 2, "failed", {}, "ValueError: no", retryable=False),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_scheduler_input_survives_its_journal_entry(event: object) -> None:
+    record = entry("j", event, 12.5)  # type: ignore[arg-type]
+
+    assert record is not None
+    assert event_of(record) == event
