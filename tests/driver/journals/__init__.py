@@ -9,7 +9,6 @@ again with ``python -m tests.driver.journals`` and review the diff.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
