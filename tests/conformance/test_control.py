@@ -10,6 +10,8 @@ import pytest
 
 from orchestrator import (
     JobEvent,
+    JobWaitTimeout,
+    LoopEndedError,
     UnknownJobError,
     UnknownLoopError,
     Workflow,
@@ -252,6 +254,61 @@ def test_asking_about_an_unknown_job_raises_unknown_job_error_naming_it(
         executor.client.wait("no-such-job", timeout=1)
     with pytest.raises(UnknownJobError, match="no-such-job"):
         executor.client.loops("no-such-job")
+
+
+def test_every_request_about_an_unknown_job_raises_the_same_named_error(
+    executor: Harness,
+) -> None:
+    client = executor.client
+    requests = {
+        "wait": lambda: client.wait("no-such-job", timeout=1),
+        "events": lambda: client.events("no-such-job"),  # at the call, not at next()
+        "loops": lambda: client.loops("no-such-job"),
+        "runs": lambda: client.runs("no-such-job"),
+        "cancel": lambda: client.cancel("no-such-job"),
+        "pause": lambda: client.pause_loop("no-such-job", "ticks"),
+    }
+    for name, request in requests.items():
+        with pytest.raises(UnknownJobError) as caught:
+            request()
+        assert caught.value.job_id == "no-such-job", name
+
+
+def test_an_unknown_loop_error_lists_the_loops_that_can_be_steered(executor: Harness) -> None:
+    job = executor.submit(_paced(executor, 3, 0))
+    job.wait(timeout=30)
+
+    with pytest.raises(UnknownLoopError) as caught:
+        executor.client.pause_loop(job.id, "tiks")
+    assert (caught.value.job_id, caught.value.loop, caught.value.known) == (
+        job.id,
+        "tiks",
+        ("ticks",),
+    )
+    with pytest.raises(UnknownLoopError, match="main stage"):
+        executor.client.stop_loop(job.id, "main")
+
+
+def test_resuming_an_ended_loop_is_refused_and_leaves_it_as_it_ended(executor: Harness) -> None:
+    job = executor.submit(_paced(executor, 3, 0))
+    job.wait(timeout=30)
+
+    with pytest.raises(LoopEndedError) as caught:
+        executor.client.resume_loop(job.id, "ticks")
+    assert caught.value.status == "completed"
+    executor.client.stop_loop(job.id, "ticks")  # nothing to stop: not an error
+    assert executor.loop_info(job, "ticks").status == "completed"
+
+
+def test_waiting_too_short_raises_a_job_wait_timeout_and_the_job_goes_on(
+    executor: Harness,
+) -> None:
+    job = executor.submit(_paced(executor, 8, 0.05))
+
+    with pytest.raises(JobWaitTimeout) as caught:
+        job.wait(timeout=0.05)
+    assert isinstance(caught.value, TimeoutError) and caught.value.job_id == job.id
+    assert job.wait(timeout=30).status == "completed"
 
 
 def test_an_invalid_workflow_is_refused_at_submit(executor: Harness) -> None:
