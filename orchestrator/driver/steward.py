@@ -100,11 +100,15 @@ class Steward:
         self._thread.start()
 
     def _serve(self) -> None:
-        next_orphans = self.clock() + ORPHANS_EVERY_S
+        now = self.clock()
+        next_orphans = now + ORPHANS_EVERY_S
+        next_renew = now + self.lease_s / 3  # a lease is renewed well before it ends
         while not self._stop.wait(REQUESTS_EVERY_S):
             try:
-                self.renew()
                 now = self.clock()
+                if now >= next_renew:
+                    self.renew()
+                    next_renew = now + self.lease_s / 3
                 if now >= next_orphans:
                     self.scan()
                     next_orphans = now + ORPHANS_EVERY_S
