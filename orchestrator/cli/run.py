@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from orchestrator.cli.common import FileArg
 from orchestrator.cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -50,7 +51,7 @@ def parse_inputs(values: list[str]) -> dict[str, Any]:
 
 
 def run(
-    file: Annotated[Path, typer.Argument(help="Workflow file (YAML or JSON)", show_default=False)],
+    file: FileArg,
     inputs: InputOpt = None,
     json_: Annotated[
         bool, typer.Option("--json", help="Print one JSON object for scripts")
@@ -62,7 +63,7 @@ def run(
         workflow = Workflow.load(file)
     except ValueError as exc:
         if json_:  # scripts get their one object, whatever went wrong
-            _print_invalid([Issue(str(exc))])
+            print_invalid_result([Issue(str(exc))])
             raise typer.Exit(EXIT_INVALID) from None
         fail(str(exc), EXIT_INVALID)
     except WorkflowError as exc:
@@ -83,7 +84,7 @@ def run(
             client.cancel(job.id)
             result = job.wait(timeout=60)
             interrupted = True
-    _report(result, json_)
+    print_result(result, json_)
     if interrupted:
         _exit_abandoning_runs(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.status == "completed" else EXIT_FAILED)
@@ -103,13 +104,14 @@ def _exit_abandoning_runs(code: int) -> NoReturn:
 def _invalid(exc: WorkflowError, file: Path, json_: bool) -> None:
     issues: list[Issue] = getattr(exc, "issues", None) or [Issue(str(exc), source=str(file))]
     if json_:
-        _print_invalid(issues)
+        print_invalid_result(issues)
     else:
         print_issues(issues)
     raise typer.Exit(EXIT_INVALID)
 
 
-def _print_invalid(issues: list[Issue]) -> None:
+def print_invalid_result(issues: list[Issue]) -> None:
+    """Print `segue run --json`'s object for a workflow or input that was refused."""
     print_json(
         {
             "job": None,
@@ -121,7 +123,8 @@ def _print_invalid(issues: list[Issue]) -> None:
     )
 
 
-def _report(result: JobResult, json_: bool) -> None:
+def print_result(result: JobResult, json_: bool) -> None:
+    """Print how a job ended: its JSON object with ``json_``, else a short summary."""
     if json_:
         print_json(result.to_json())
         return

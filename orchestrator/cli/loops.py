@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.admin_jobs import (
+from orchestrator.cli.common import (
     BrokerOpt,
     Cluster,
     DatabaseOpt,
