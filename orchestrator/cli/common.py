@@ -121,13 +121,13 @@ def styled(status: str) -> str:
     return f"[{style}]{status}[/{style}]"
 
 
-_JOB_FIELDS = ("id", "workflow", "status", "created_at", "started_at", "finished_at", "error")
+_JOB_FIELDS = ("workflow", "status", "created_at", "started_at", "finished_at", "error")
 _LOOP_FIELDS = ("name", "status", "iterations", "failed_iterations")
 
 
 def job_json(record: JobRecord) -> dict[str, Any]:
-    """The fields of ``segue jobs list --json``."""
-    return {key: getattr(record, key) for key in _JOB_FIELDS}
+    """The fields of ``segue jobs list --json``; the id is ``job``, as in every command."""
+    return {"job": record.id, **{key: getattr(record, key) for key in _JOB_FIELDS}}
 
 
 def loop_json(record: LoopRecord, desired: bool = False) -> dict[str, Any]:

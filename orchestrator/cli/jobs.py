@@ -114,7 +114,7 @@ def show(
 
 
 def _print_job(data: dict[str, Any]) -> None:
-    out.print(f"job [bold]{data['id']}[/bold] ({data['workflow']}): {styled(data['status'])}")
+    out.print(f"job [bold]{data['job']}[/bold] ({data['workflow']}): {styled(data['status'])}")
     out.print(
         f"  created {when(data['created_at'])} · started {when(data['started_at'])}"
         f" · finished {when(data['finished_at'])}"
