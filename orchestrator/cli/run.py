@@ -18,6 +18,7 @@ from orchestrator.cli.output import (
     EXIT_OK,
     fail,
     out,
+    plural,
     print_issues,
     print_json,
 )
@@ -136,6 +137,7 @@ def print_result(result: JobResult, json_: bool) -> None:
     for name, loop in result.loops.items():
         if name != "main":
             failed = f", {loop.failed_iterations} failed" if loop.failed_iterations else ""
-            out.print(f"  loop {name}: {loop.status}, {loop.iterations} iterations{failed}")
+            iterations = plural(loop.iterations, "iteration")
+            out.print(f"  loop {name}: {loop.status}, {iterations}{failed}")
     if result.error:
         out.print(f"  [red]error:[/red] {result.error}")

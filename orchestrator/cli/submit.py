@@ -10,7 +10,7 @@ import typer
 
 from orchestrator.cli.common import BrokerOpt, DatabaseOpt, FileArg, JsonOpt, connect
 from orchestrator.cli.jobs import await_result, report
-from orchestrator.cli.output import EXIT_INVALID, err, out, print_issues, print_json
+from orchestrator.cli.output import EXIT_INVALID, err, out, plural, print_issues, print_json
 from orchestrator.cli.run import InputOpt, parse_inputs, print_invalid_result
 from orchestrator.cli.validate import compile_file
 from orchestrator.errors import Issue, WorkflowError
@@ -66,5 +66,5 @@ def _invalid(issues: list[Issue], file: Path, wait: bool, json_: bool) -> NoRetu
         print_json({"valid": False, "errors": [i.to_json() for i in issues]})
     else:
         print_issues(issues)
-        out.print(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} in {file}")
+        out.print(f"{plural(len(issues), 'problem')} in {file}")
     raise typer.Exit(EXIT_INVALID)

@@ -8,7 +8,7 @@ import typer
 
 from nodes.library import default_registry
 from orchestrator.cli.common import FileArg, JsonOpt
-from orchestrator.cli.output import EXIT_INVALID, out, print_issues, print_json
+from orchestrator.cli.output import EXIT_INVALID, out, plural, print_issues, print_json
 from orchestrator.errors import Issue, WorkflowError
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan, compile_workflow
@@ -30,13 +30,12 @@ def validate(file: FileArg, json_: JsonOpt = False) -> None:
     if json_:
         print_json({"valid": not issues, "errors": [i.to_json() for i in issues]})
     elif plan is not None:
-        loops = len(plan.loops)
         out.print(
             f"[green]✓[/green] {file}: workflow [bold]{plan.workflow}[/bold] is valid "
-            f"({len(plan.nodes)} nodes, {loops} loop{'s' if loops != 1 else ''})"
+            f"({plural(len(plan.nodes), 'node')}, {plural(len(plan.loops), 'loop')})"
         )
     else:
         print_issues(issues)
-        out.print(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} in {file}")
+        out.print(f"{plural(len(issues), 'problem')} in {file}")
     if issues:
         raise typer.Exit(EXIT_INVALID)
