@@ -130,6 +130,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "InputBinding",
         "InputPlan",
         "LoopPlan",
+        "MAIN",
         "OutputPlan",
         "Plan",
         "PlannedNode",

@@ -7,6 +7,7 @@ import typer
 from orchestrator.cli.common import FileArg, JsonOpt
 from orchestrator.cli.output import EXIT_INVALID, out, print_issues, print_json
 from orchestrator.cli.validate import compile_file
+from orchestrator.planner import MAIN
 
 
 def plan(file: FileArg, json_: JsonOpt = False) -> None:
@@ -25,7 +26,7 @@ def plan(file: FileArg, json_: JsonOpt = False) -> None:
 
     tree = Tree(f"[bold]{compiled.workflow}[/bold]")
     for loop in compiled.all_loops():
-        if loop.name == "main" and not loop.nodes:
+        if loop.name == MAIN and not loop.nodes:
             continue
         policy = loop.policy
         title = (

@@ -26,6 +26,7 @@ from orchestrator.cli.progress import follow
 from orchestrator.client import Client, JobResult
 from orchestrator.errors import Issue, WorkflowError
 from orchestrator.model.workflow import Workflow
+from orchestrator.planner import MAIN
 
 InputOpt = Annotated[
     list[str] | None,
@@ -135,7 +136,7 @@ def print_result(result: JobResult, json_: bool) -> None:
         text = json.dumps(value)
         out.print(f"  {name} = {text if len(text) < 500 else text[:500] + '…'}")
     for name, loop in result.loops.items():
-        if name != "main":
+        if name != MAIN:
             failed = f", {loop.failed_iterations} failed" if loop.failed_iterations else ""
             iterations = plural(loop.iterations, "iteration")
             out.print(f"  loop {name}: {loop.status}, {iterations}{failed}")

@@ -13,7 +13,6 @@ from orchestrator.graph import gc_paused
 from orchestrator.model.workflow import Workflow, shape_issues
 from orchestrator.validation.checker import MAIN, Checker, Graph, Limits, ResolvedNode
 from orchestrator.validation.loops import (
-    MAIN_STAGE,
     assign_loops,
     check_cycles,
     check_feedback,
@@ -39,20 +38,20 @@ class ValidatedWorkflow:
         workflow: The workflow as written.
         graph: Resolved nodes and usable edges.
         order: Node numbers in a topological order of the non-feedback edges.
-        loop_of: Per node number, its producer's number, or ``MAIN_STAGE``.
+        loop_of: Per node number, its producer's number, or ``None`` in the main stage.
         detached: Per node number, whether its loop does not wait for it.
     """
 
     workflow: Workflow
     graph: Graph
     order: list[int]
-    loop_of: list[int]
+    loop_of: list[int | None]
     detached: list[bool]
 
     def loop_name(self, at: int) -> str:
-        """The loop name of node number ``at``: its producer's id or ``main``."""
+        """The loop name of node number ``at``: its producer's id or :data:`MAIN`."""
         loop = self.loop_of[at]
-        return MAIN if loop == MAIN_STAGE else self.graph.nodes[loop].id
+        return MAIN if loop is None else self.graph.nodes[loop].id
 
 
 def validate(
