@@ -141,6 +141,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "InputBinding",
         "InputPlan",
         "LoopPlan",
+        "MAIN",
         "OutputPlan",
         "Plan",
         "PlannedNode",

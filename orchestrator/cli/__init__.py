@@ -8,12 +8,19 @@ import os
 import typer
 
 from nodes.errors import SegueError
-from orchestrator.cli import admin_jobs, admin_loops, nodes_cmd
-from orchestrator.cli.admin_misc import events, queues, submit, wait
-from orchestrator.cli.coordinator_cmd import coordinator
+from orchestrator.cli import (
+    coordinator,
+    events,
+    jobs,
+    loops,
+    nodes,
+    plan,
+    queues,
+    run,
+    submit,
+    validate,
+)
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, err
-from orchestrator.cli.run_cmd import run
-from orchestrator.cli.validate_cmd import plan, validate
 
 app = typer.Typer(
     name="segue",
@@ -22,17 +29,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("run")(run)
-app.command("coordinator")(coordinator)
-app.command("validate")(validate)
-app.command("plan")(plan)
-app.add_typer(nodes_cmd.app, name="nodes")
-app.command("submit")(submit)
-admin_jobs.app.command("wait")(wait)
-app.add_typer(admin_jobs.app, name="jobs")
-app.add_typer(admin_loops.app, name="loops")
-app.command("queues")(queues)
-app.command("events")(events)
+app.command("run")(run.run)
+app.command("coordinator")(coordinator.coordinator)
+app.command("validate")(validate.validate)
+app.command("plan")(plan.plan)
+app.add_typer(nodes.app, name="nodes")
+app.command("submit")(submit.submit)
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(loops.app, name="loops")
+app.command("queues")(queues.queues)
+app.command("events")(events.events)
 
 
 def _load_plugins() -> None:

@@ -34,6 +34,11 @@ def print_issues(issues: list[Issue], console: Console = out) -> None:
         console.print(f"[red]✗[/red] {prefix}{_escape(issue.message)}")
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 node``, ``0 nodes``, ``2 nodes``: a count and its noun, pluralised with an ``s``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print ``message`` to stderr (no traceback) and exit with ``code``."""
     err.print(f"[red]error:[/red] {_escape(message)}")

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.cli.output import err
+from orchestrator.planner import MAIN
 from orchestrator.views import JobEvent
 
 _STATUS_STYLE = {
@@ -66,7 +67,7 @@ class ProgressView:
             status = str(info.get("status"))
             iterations = int(str(info.get("iterations", 0)))
             seconds = max(1e-6, time.monotonic() - self.first_seen.get(name, self.started))
-            rate = f"{iterations / seconds:.1f}" if name != "main" else ""
+            rate = f"{iterations / seconds:.1f}" if name != MAIN else ""
             loops.add_row(
                 name,
                 Text(status, style=_STATUS_STYLE.get(status, "")),

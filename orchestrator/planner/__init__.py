@@ -1,4 +1,7 @@
-"""The planner: a validated workflow becomes an immutable execution plan."""
+"""The planner: a validated workflow becomes an immutable execution plan.
+
+:data:`MAIN` names the plan's main stage wherever a loop name is expected.
+"""
 
 from orchestrator.planner.plan import (
     InputBinding,
@@ -12,8 +15,10 @@ from orchestrator.planner.plan import (
     Route,
 )
 from orchestrator.planner.planner import build_plan, compile_workflow
+from orchestrator.validation import MAIN
 
 __all__ = [
+    "MAIN",
     "InputBinding",
     "InputPlan",
     "LoopPlan",

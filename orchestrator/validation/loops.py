@@ -1,15 +1,14 @@
 """Validation steps over the whole graph: cycles, loop membership, detachment, queues.
 
 Nodes are numbers here (see :class:`~orchestrator.validation.checker.Graph`);
-a loop is the number of its producer, and ``-1`` is the main stage.
+a loop is the number of its producer, and ``None`` is the main stage (which has
+no producer; its name is :data:`~orchestrator.validation.checker.MAIN`).
 """
 
 from __future__ import annotations
 
 from orchestrator.graph import cycle_in, strongly_connected, topological_order
 from orchestrator.validation.checker import MAIN, Checker, Graph
-
-MAIN_STAGE = -1
 
 
 def check_cycles(checker: Checker, graph: Graph) -> list[int] | None:
@@ -31,21 +30,21 @@ def check_cycles(checker: Checker, graph: Graph) -> list[int] | None:
     return None
 
 
-def assign_loops(checker: Checker, graph: Graph, order: list[int]) -> list[int]:
-    """The loop of each node: its upstream producer's number, or ``MAIN_STAGE``.
+def assign_loops(checker: Checker, graph: Graph, order: list[int]) -> list[int | None]:
+    """The loop of each node: its upstream producer's number, or ``None`` (the main stage).
 
     A node fed by two loops, and a producer fed from a loop, are reported.
     """
     nodes, predecessors = graph.nodes, graph.predecessors
-    loop_of = [MAIN_STAGE] * len(nodes)
+    loop_of: list[int | None] = [None] * len(nodes)
     for at in order:
-        loop = MAIN_STAGE
-        other = MAIN_STAGE
+        loop: int | None = None
+        other: int | None = None
         for source in predecessors[at]:
             upstream = loop_of[source]
-            if upstream in (MAIN_STAGE, loop):
+            if upstream is None or upstream == loop:
                 continue
-            if loop == MAIN_STAGE:
+            if loop is None:
                 loop = upstream
             else:
                 other = upstream
@@ -53,7 +52,7 @@ def assign_loops(checker: Checker, graph: Graph, order: list[int]) -> list[int]:
         if node.is_producer:
             _check_producer(checker, graph, at, loop)
             loop_of[at] = at
-        elif other != MAIN_STAGE:
+        elif loop is not None and other is not None:
             names = " and ".join(sorted((repr(nodes[loop].id), repr(nodes[other].id))))
             checker.node_issue(
                 node.position,
@@ -66,9 +65,9 @@ def assign_loops(checker: Checker, graph: Graph, order: list[int]) -> list[int]:
     return loop_of
 
 
-def _check_producer(checker: Checker, graph: Graph, at: int, upstream: int) -> None:
+def _check_producer(checker: Checker, graph: Graph, at: int, upstream: int | None) -> None:
     node = graph.nodes[at]
-    if upstream != MAIN_STAGE:
+    if upstream is not None:
         checker.node_issue(
             node.position,
             f"producer {node.label()} is fed by loop {graph.nodes[upstream].id!r}; a producer's "
@@ -90,7 +89,7 @@ def detached_nodes(graph: Graph, order: list[int]) -> list[bool]:
     return detached
 
 
-def check_feedback(checker: Checker, graph: Graph, loop_of: list[int]) -> None:
+def check_feedback(checker: Checker, graph: Graph, loop_of: list[int | None]) -> None:
     """A feedback edge stays inside one loop and does not enter its producer.
 
     A feedback edge may leave a detached node: its target then waits for the
@@ -101,7 +100,7 @@ def check_feedback(checker: Checker, graph: Graph, loop_of: list[int]) -> None:
             continue
         source_at, target_at = graph.index[edge.source_node], graph.index[edge.target_node]
         source, target = loop_of[source_at], loop_of[target_at]
-        if source == MAIN_STAGE and target == MAIN_STAGE:
+        if source is None and target is None:
             checker.edge_issue(
                 index,
                 f"feedback edge {edge.label} is in the main stage, which runs once; "
@@ -122,8 +121,8 @@ def check_feedback(checker: Checker, graph: Graph, loop_of: list[int]) -> None:
             )
 
 
-def _loop_name(graph: Graph, loop: int) -> str:
-    return MAIN if loop == MAIN_STAGE else graph.nodes[loop].id
+def _loop_name(graph: Graph, loop: int | None) -> str:
+    return MAIN if loop is None else graph.nodes[loop].id
 
 
 def check_loop_section(checker: Checker, graph: Graph) -> None:

@@ -13,7 +13,6 @@ from orchestrator.graph import gc_paused
 from orchestrator.model.workflow import Workflow, shape_issues
 from orchestrator.validation.checker import MAIN, Checker, Graph, Limits, ResolvedNode
 from orchestrator.validation.loops import (
-    MAIN_STAGE,
     assign_loops,
     check_cycles,
     check_feedback,
@@ -39,20 +38,20 @@ class ValidatedWorkflow:
         workflow: The workflow as written.
         graph: Resolved nodes and usable edges.
         order: Node numbers in a topological order of the non-feedback edges.
-        loop_of: Per node number, its producer's number, or ``MAIN_STAGE``.
+        loop_of: Per node number, its producer's number, or ``None`` in the main stage.
         detached: Per node number, whether its loop does not wait for it.
     """
 
     workflow: Workflow
     graph: Graph
     order: list[int]
-    loop_of: list[int]
+    loop_of: list[int | None]
     detached: list[bool]
 
     def loop_name(self, at: int) -> str:
-        """The loop name of node number ``at``: its producer's id or ``main``."""
+        """The loop name of node number ``at``: its producer's id or :data:`MAIN`."""
         loop = self.loop_of[at]
-        return MAIN if loop == MAIN_STAGE else self.graph.nodes[loop].id
+        return MAIN if loop is None else self.graph.nodes[loop].id
 
 
 def validate(
@@ -80,8 +79,15 @@ def check(
 
 
 def _run(
-    workflow: Workflow, registry: NodeRegistry, limits: Limits, depth: int, prefix: str
+    workflow: Workflow,
+    registry: NodeRegistry,
+    limits: Limits,
+    depth: int,
+    prefix: str,
+    job_inputs: frozenset[str] | None = None,
 ) -> tuple[list[Issue], ValidatedWorkflow | None]:
+    """Validate one workflow; ``job_inputs`` is ``None`` for the job's own (top-level) workflow,
+    else the inputs every job of it carries (see :func:`_required_inputs`)."""
     checker = Checker(workflow, prefix=prefix)
     if not check_size(checker, limits):
         return checker.issues, None
@@ -90,10 +96,12 @@ def _run(
     check_required_inputs(checker, graph)
     check_loop_section(checker, graph)
     check_outputs_and_queues(checker, graph)
+    if job_inputs is None:
+        job_inputs = _required_inputs(graph)
     for at in graph.special:
         node = graph.nodes[at]
         if node.node_type.subworkflow_field:
-            _check_subworkflow(checker, node, registry, limits, depth)
+            _check_subworkflow(checker, node, registry, limits, depth, job_inputs)
     validated = None
     order = check_cycles(checker, graph)
     if order is not None:
@@ -106,7 +114,12 @@ def _run(
 
 
 def _check_subworkflow(
-    checker: Checker, node: ResolvedNode, registry: NodeRegistry, limits: Limits, depth: int
+    checker: Checker,
+    node: ResolvedNode,
+    registry: NodeRegistry,
+    limits: Limits,
+    depth: int,
+    job_inputs: frozenset[str],
 ) -> None:
     field = node.node_type.subworkflow_field
     assert field is not None
@@ -128,15 +141,19 @@ def _check_subworkflow(
         ):
             checker.node_issue(node.position, prefix + issue.message, *where)
         return
-    issues, validated = _run(sub, registry, limits, depth + 1, prefix="")
+    issues, validated = _run(sub, registry, limits, depth + 1, "", job_inputs)
     for issue in issues:
         checker.node_issue(node.position, prefix + issue.message, *where)
     if validated is not None:
-        _check_group_boundary(checker, node, validated, prefix)
+        _check_group_boundary(checker, node, validated, prefix, job_inputs)
 
 
 def _check_group_boundary(
-    checker: Checker, node: ResolvedNode, sub: ValidatedWorkflow, prefix: str
+    checker: Checker,
+    node: ResolvedNode,
+    sub: ValidatedWorkflow,
+    prefix: str,
+    job_inputs: frozenset[str],
 ) -> None:
     producers = [n.id for n in sub.graph.nodes if n.is_producer]
     if producers:
@@ -146,6 +163,7 @@ def _check_group_boundary(
             "runs once per item and cannot hold loops",
             "config",
         )
+    input_found = True
     for side, kind in (("input", "Input"), ("output", "Output")):
         wanted = getattr(node.config, side, None)
         if not isinstance(wanted, str):
@@ -159,6 +177,66 @@ def _check_group_boundary(
                 "config",
                 side,
             )
+            input_found = input_found and side != "input"
+    if input_found:  # else naming the Input that takes the items is the fix to make first
+        _check_group_inputs(checker, node, sub, prefix, job_inputs)
+
+
+def _check_group_inputs(
+    checker: Checker,
+    node: ResolvedNode,
+    sub: ValidatedWorkflow,
+    prefix: str,
+    job_inputs: frozenset[str],
+) -> None:
+    """Every ``Input`` of a sub-workflow is fed, or it would read null.
+
+    Each run of the sub-workflow gets its item through the ``Input`` named by
+    the group's ``input``; any other ``Input`` reads the job input of its name,
+    else its ``default``.
+    """
+    fed = getattr(node.config, "input", None)
+    field = node.node_type.subworkflow_field
+    assert field is not None
+    for at in sub.graph.special:
+        member = sub.graph.nodes[at]
+        if member.spec.type != "Input" or _has_default(member):
+            continue
+        name = getattr(member.config, "name", member.id)
+        if name == fed or name in job_inputs:
+            continue
+        receives = (
+            f"only the Input named {fed!r} (the group's `input`) receives each item"
+            if isinstance(fed, str)
+            else "no Input receives the items"
+        )
+        checker.node_issue(
+            node.position,
+            prefix + f"Input node {member.id!r} has no default, so it would read null: "
+            f"{receives}, and no required input of the job is named {name!r}; "
+            f"give node {member.id!r} a `default`",
+            "config",
+            field,
+            "nodes",
+            member.position,
+        )
+
+
+def _has_default(node: ResolvedNode) -> bool:
+    # A configured `default: null` is a default; a missing `default` is not.
+    return "default" in node.config.model_fields_set
+
+
+def _required_inputs(graph: Graph) -> frozenset[str]:
+    """The inputs every job of this workflow carries: those no ``Input`` gives a default."""
+    named: set[str] = set()
+    defaulted: set[str] = set()
+    for at in graph.special:
+        node = graph.nodes[at]
+        if node.spec.type == "Input":
+            name = getattr(node.config, "name", node.id)
+            (defaulted if _has_default(node) else named).add(name)
+    return frozenset(named - defaulted)
 
 
 def validation_errors(exc: WorkflowError) -> list[Issue]:

@@ -152,8 +152,18 @@ def test_a_submitted_job_is_waited_for_listed_and_shown_with_its_node_health(
 
     assert result["job"] == job
     assert (result["status"], result["outputs"]["total"]) == ("completed", 15)
-    mine = next(j for j in jobs if j["id"] == job)
+    mine = next(j for j in jobs if j["job"] == job)
+    assert set(mine) == {
+        "job",
+        "workflow",
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "error",
+    }
     assert (mine["workflow"], mine["status"], mine["error"]) == ("quickstart", "completed", None)
+    assert shown["job"] == job and "id" not in shown
     assert shown["outputs"] == result["outputs"]
     assert [loop["name"] for loop in shown["loops"]] == ["main"]
     assert shown["runs"] == {"succeeded": 8}

@@ -56,6 +56,50 @@ def test_every_example_validates_with_exit_code_zero(example: Path) -> None:
     assert "is valid" in result.output
 
 
+ONE_NODE = "name: one\nnodes:\n  - {id: c, type: Constant, config: {value: 1}}\n"
+ONE_LOOP = """\
+name: one-loop
+nodes:
+  - {id: ticks, type: Range, config: {stop: 2}}
+  - {id: out, type: Output, config: {name: ticks}}
+edges:
+  - {from: ticks.value, to: out.value}
+"""
+TWO_LOOPS = """\
+name: two-loops
+nodes:
+  - {id: left, type: Range, config: {stop: 2}}
+  - {id: right, type: Range, config: {stop: 2}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "counts"),
+    [
+        (ONE_NODE, "(1 node, 0 loops)"),
+        (ONE_LOOP, "(2 nodes, 1 loop)"),
+        (TWO_LOOPS, "(2 nodes, 2 loops)"),
+    ],
+    ids=["one-node", "one-loop", "two-loops"],
+)
+def test_validate_counts_nodes_and_loops_in_the_singular_and_the_plural(
+    tmp_path: Path, text: str, counts: str
+) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(text)
+    result = runner.invoke(app, ["validate", str(flow)])
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith(f"is valid {counts}")
+
+
+def test_one_fault_is_counted_as_one_problem(tmp_path: Path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(ONE_NODE.replace("Constant", "Constnat"))
+    result = runner.invoke(app, ["validate", str(flow)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == f"1 problem in {flow}"
+
+
 def test_validate_json_of_a_valid_file_is_exactly_valid_true_and_no_errors() -> None:
     result = runner.invoke(app, ["validate", str(EXAMPLES[0]), "--json"])
     assert result.exit_code == 0

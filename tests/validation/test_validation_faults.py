@@ -343,6 +343,46 @@ def test_a_group_sub_workflow_fault_is_reported_on_the_group_node(
     assert expected in issue.message
 
 
+LIMIT = SUB_NODES + "          - {id: limit, type: Input, config: {name: limit}}\n"
+JOB_EDGES = "\nedges:\n"  # the outer workflow's (the sub-workflow's are indented)
+
+
+def test_a_group_sub_workflow_input_that_nothing_feeds_is_refused_on_its_line() -> None:
+    text = GROUP.replace(SUB_NODES, LIMIT)
+    issue = only_issue(text)
+    assert issue.node == "g" and issue.line == line_of(text, "id: limit")
+    assert issue.message == (
+        "node 'g' (Group) sub-workflow: Input node 'limit' has no default, so it would read "
+        "null: only the Input named 'item' (the group's `input`) receives each item, and no "
+        "required input of the job is named 'limit'; give node 'limit' a `default`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (LIMIT, LIMIT.replace("{name: limit}", "{name: limit, default: 3}")),
+        (LIMIT, LIMIT.replace("{name: limit}", "{name: limit, default: null}")),
+        (JOB_EDGES, "\n  - {id: lim, type: Input, config: {name: limit}}" + JOB_EDGES),
+    ],
+    ids=["a-default", "a-null-default", "a-required-job-input-of-its-name"],
+)
+def test_a_group_sub_workflow_input_with_a_default_or_a_required_job_input_is_fed(
+    old: str, new: str
+) -> None:
+    text = GROUP.replace(SUB_NODES, LIMIT).replace(old, new)
+    assert issues_of(text) == []
+
+
+def test_a_job_input_with_a_default_does_not_feed_a_group_sub_workflow_input() -> None:
+    # The job may be submitted without it, and the sub-workflow's Input would read null.
+    job_limit = "\n  - {id: lim, type: Input, config: {name: limit, default: 3}}"
+    text = GROUP.replace(SUB_NODES, LIMIT).replace(JOB_EDGES, job_limit + JOB_EDGES)
+    issue = only_issue(text)
+    assert issue.node == "g" and issue.line == line_of(text, "id: limit")
+    assert "Input node 'limit' has no default" in issue.message
+
+
 def test_a_feedback_edge_into_a_required_input_needs_initial() -> None:
     text = flow(
         "ticks: Range {stop: 3} | acc: Math {op: add}",

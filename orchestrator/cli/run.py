@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from orchestrator.cli.common import FileArg
 from orchestrator.cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -17,6 +18,7 @@ from orchestrator.cli.output import (
     EXIT_OK,
     fail,
     out,
+    plural,
     print_issues,
     print_json,
 )
@@ -24,6 +26,7 @@ from orchestrator.cli.progress import follow
 from orchestrator.client import Client, JobResult
 from orchestrator.errors import Issue, WorkflowError
 from orchestrator.model.workflow import Workflow
+from orchestrator.planner import MAIN
 
 InputOpt = Annotated[
     list[str] | None,
@@ -50,7 +53,7 @@ def parse_inputs(values: list[str]) -> dict[str, Any]:
 
 
 def run(
-    file: Annotated[Path, typer.Argument(help="Workflow file (YAML or JSON)", show_default=False)],
+    file: FileArg,
     inputs: InputOpt = None,
     json_: Annotated[
         bool, typer.Option("--json", help="Print one JSON object for scripts")
@@ -62,7 +65,7 @@ def run(
         workflow = Workflow.load(file)
     except ValueError as exc:
         if json_:  # scripts get their one object, whatever went wrong
-            _print_invalid([Issue(str(exc))])
+            print_invalid_result([Issue(str(exc))])
             raise typer.Exit(EXIT_INVALID) from None
         fail(str(exc), EXIT_INVALID)
     except WorkflowError as exc:
@@ -83,7 +86,7 @@ def run(
             client.cancel(job.id)
             result = job.wait(timeout=60)
             interrupted = True
-    _report(result, json_)
+    print_result(result, json_)
     if interrupted:
         _exit_abandoning_runs(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.status == "completed" else EXIT_FAILED)
@@ -103,13 +106,14 @@ def _exit_abandoning_runs(code: int) -> NoReturn:
 def _invalid(exc: WorkflowError, file: Path, json_: bool) -> None:
     issues: list[Issue] = getattr(exc, "issues", None) or [Issue(str(exc), source=str(file))]
     if json_:
-        _print_invalid(issues)
+        print_invalid_result(issues)
     else:
         print_issues(issues)
     raise typer.Exit(EXIT_INVALID)
 
 
-def _print_invalid(issues: list[Issue]) -> None:
+def print_invalid_result(issues: list[Issue]) -> None:
+    """Print `segue run --json`'s object for a workflow or input that was refused."""
     print_json(
         {
             "job": None,
@@ -121,7 +125,8 @@ def _print_invalid(issues: list[Issue]) -> None:
     )
 
 
-def _report(result: JobResult, json_: bool) -> None:
+def print_result(result: JobResult, json_: bool) -> None:
+    """Print how a job ended: its JSON object with ``json_``, else a short summary."""
     if json_:
         print_json(result.to_json())
         return
@@ -131,8 +136,9 @@ def _report(result: JobResult, json_: bool) -> None:
         text = json.dumps(value)
         out.print(f"  {name} = {text if len(text) < 500 else text[:500] + '…'}")
     for name, loop in result.loops.items():
-        if name != "main":
+        if name != MAIN:
             failed = f", {loop.failed_iterations} failed" if loop.failed_iterations else ""
-            out.print(f"  loop {name}: {loop.status}, {loop.iterations} iterations{failed}")
+            iterations = plural(loop.iterations, "iteration")
+            out.print(f"  loop {name}: {loop.status}, {iterations}{failed}")
     if result.error:
         out.print(f"  [red]error:[/red] {result.error}")

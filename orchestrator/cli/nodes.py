@@ -1,4 +1,4 @@
-"""``segue nodes``: the node types this installation can run."""
+"""``segue nodes``: the node types this installation can run, and node health in a job."""
 
 from __future__ import annotations
 
@@ -10,17 +10,46 @@ from rich.table import Table
 from nodes.errors import UnknownNodeTypeError
 from nodes.introspect import describe
 from nodes.library import default_registry
-from orchestrator.cli.admin_misc import health
+from orchestrator.cli.common import BrokerOpt, DatabaseOpt, JobArg, JsonOpt, connect
 from orchestrator.cli.output import EXIT_INVALID, fail, out, print_json
 
 app = typer.Typer(help="Inspect node types, and node health in a job.", no_args_is_help=True)
-app.command("health")(health)
+
+
+@app.command("health")
+def health(
+    job: JobArg,
+    json_: JsonOpt = False,
+    broker_url: BrokerOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Show each node's health in a job: healthy, retrying or failing, with run counts."""
+    with connect(broker_url, database_url) as cluster:
+        cluster.job(job)
+        report_ = cluster.client.node_health(job)
+    if json_:
+        print_json(report_)
+        return
+    table = Table(title=f"Node health of job {job}")
+    for column in ("node", "health", "succeeded", "failed", "error rate"):
+        table.add_column(column, justify="left" if column in ("node", "health") else "right")
+    style = {"healthy": "green", "retrying": "yellow", "failing": "red"}
+    for node, info in report_.items():
+        colour = style.get(str(info.get("health")), "")
+        table.add_row(
+            node,
+            f"[{colour}]{info.get('health')}[/{colour}]",
+            str(info.get("succeeded", 0)),
+            str(info.get("failed", 0)),
+            f"{float(info.get('error_rate', 0.0)):.0%}",
+        )
+    out.print(table if report_ else "[dim]no node has run yet[/dim]")
 
 
 @app.command("types")
 def types(
     name: Annotated[str | None, typer.Argument(help="Show one type in full")] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON for scripts")] = False,
+    json_: JsonOpt = False,
 ) -> None:
     """List registered node types with their ports, config, kind and resources."""
     registry = default_registry()

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.admin_jobs import (
+from orchestrator.cli.common import (
     BrokerOpt,
     Cluster,
     DatabaseOpt,
@@ -26,6 +26,7 @@ from orchestrator.cli.admin_jobs import (
 )
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INVALID, fail, out, print_json
 from orchestrator.client import Client
+from orchestrator.planner import MAIN
 from orchestrator.runtime.states import DesiredLoopState, LoopStatus
 from orchestrator.store import LoopRecord
 
@@ -123,7 +124,7 @@ def _loops(cluster: Cluster, job: str) -> list[LoopRecord]:
 
 
 def _loop(cluster: Cluster, job: str, name: str) -> LoopRecord:
-    records = {r.name: r for r in _loops(cluster, job) if r.name != "main"}
+    records = {r.name: r for r in _loops(cluster, job) if r.name != MAIN}
     if name not in records:
         known = ", ".join(records) or "none (the job has only its main stage)"
         fail(f"job {job} has no loop {name!r}; its loops: {known}", EXIT_INVALID)

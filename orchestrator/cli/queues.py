@@ -1,0 +1,67 @@
+"""``segue queues``: the depths of a cluster's queues, read from the broker."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.table import Table
+
+from orchestrator.cli.common import BrokerOpt, DatabaseOpt, JsonOpt, settings_from
+from orchestrator.cli.output import EXIT_FAILED, EXIT_INVALID, fail, out, print_json
+from orchestrator.runtime.states import JobStatus
+
+
+def queues(
+    json_: JsonOpt = False, broker_url: BrokerOpt = None, database_url: DatabaseOpt = None
+) -> None:
+    """Show queue depths: queue-node queues per reader group, and the results waiting
+    for the coordinator, per running job."""
+    from orchestrator.broker import Channels
+    from orchestrator.queues import KombuQueueBackend
+    from orchestrator.store import open_store
+    from orchestrator.store.errors import StoreError
+
+    settings = settings_from(broker_url, database_url)
+    try:
+        store = open_store(settings.database_url, settings.home)
+        running = [job.id for job in store.list_jobs(JobStatus.RUNNING.value, limit=1000)]
+        store.close()
+    except StoreError as exc:
+        fail(f"{exc}\nCheck SEGUE_DATABASE_URL or --database-url.", EXIT_FAILED)
+    # The backend logs a broker error with its traceback before it retries: right
+    # for a service's log; here the failure is reported below, once.
+    logging.getLogger("orchestrator.queues").setLevel(logging.CRITICAL)
+    channels = Channels(settings.broker_url)
+    try:
+        with KombuQueueBackend(
+            settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s
+        ) as backend:
+            listing = backend.queues()
+        results = channels.depth(running)
+    except ValueError as exc:  # not a broker URL
+        fail(f"{exc}; check SEGUE_BROKER_URL or --broker-url", EXIT_INVALID)
+    except Exception as exc:  # each transport raises its own errors when the broker is away
+        fail(
+            f"cannot read queue depths from the broker at {settings.broker_url} "
+            f"({type(exc).__name__}: {exc}); check SEGUE_BROKER_URL or --broker-url",
+            EXIT_FAILED,
+        )
+    finally:
+        channels.close()
+    if json_:
+        print_json({"queues": listing, "results": results})
+        return
+    table = Table(title="Queue-node queues")
+    for column in ("job", "queue", "group", "depth"):
+        table.add_column(column, justify="right" if column == "depth" else "left")
+    for name, groups in listing.items():
+        job, _, queue = name.rpartition(":")
+        for group, depth in groups.items() or [("-", 0)]:
+            table.add_row(job or "[dim]global[/dim]", queue, group, str(depth))
+    out.print(table if listing else "[dim]no queue-node queues[/dim]")
+    waiting = Table(title="Results waiting for the coordinator")
+    waiting.add_column("queue")
+    waiting.add_column("depth", justify="right")
+    for name, depth in results.items():
+        waiting.add_row(name, str(depth))
+    out.print(waiting if results else "[dim]no running jobs[/dim]")
