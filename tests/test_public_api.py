@@ -127,6 +127,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "JobChanged",
         "LoopChanged",
         "LoopControl",
+        "Resend",
         "Revoke",
         "RunChanged",
         "RunFinished",

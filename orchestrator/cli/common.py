@@ -23,7 +23,7 @@ from rich.table import Table
 
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INVALID, fail
 from orchestrator.client import Client
-from orchestrator.errors import UnknownJobError, UnknownLoopError
+from orchestrator.errors import LoopEndedError, UnknownJobError, UnknownLoopError
 from orchestrator.settings import Settings
 from orchestrator.store import JobRecord, LoopRecord, Store, StoreError
 
@@ -98,6 +98,8 @@ def connect(broker_url: str | None, database_url: str | None) -> Iterator[Cluste
         yield Cluster(settings, client, backend.store)
     except (UnknownJobError, UnknownLoopError) as exc:
         fail(str(exc), EXIT_INVALID)
+    except LoopEndedError as exc:
+        fail(str(exc), EXIT_FAILED)
     except BrokerError as exc:
         fail(
             f"cannot reach the broker at {settings.broker_url} ({exc}); "
@@ -126,8 +128,20 @@ _LOOP_FIELDS = ("name", "status", "iterations", "failed_iterations")
 
 
 def job_json(record: JobRecord) -> dict[str, Any]:
-    """The fields of ``segue jobs list --json``; the id is ``job``, as in every command."""
-    return {"job": record.id, **{key: getattr(record, key) for key in _JOB_FIELDS}}
+    """The fields of ``segue jobs list --json``; the id is ``job``, as in every command.
+
+    ``driver`` names the live engine or coordinator driving the job (``None``:
+    none); ``orphaned`` says its driver is gone and nothing drives it yet.
+    """
+    from orchestrator.driver import driven, orphaned
+
+    now = time.time()
+    return {
+        "job": record.id,
+        **{key: getattr(record, key) for key in _JOB_FIELDS},
+        "driver": record.owner if driven(record, now) else None,
+        "orphaned": orphaned(record, now),
+    }
 
 
 def loop_json(record: LoopRecord, desired: bool = False) -> dict[str, Any]:

@@ -7,6 +7,7 @@ and prints the result the same way (:func:`report`).
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
 from typing import Annotated, Any, NoReturn
 
@@ -36,10 +37,12 @@ from orchestrator.cli.output import (
     err,
     fail,
     out,
+    plural,
     print_json,
 )
 from orchestrator.cli.run import print_result
 from orchestrator.client import JobResult
+from orchestrator.driver import orphaned
 from orchestrator.runtime.states import JobStatus
 
 EXIT_TIMEOUT = 124
@@ -76,11 +79,21 @@ def list_jobs(
     for column in ("created", "finished"):
         table.add_column(column, no_wrap=True, min_width=14)
     table.add_column("error", overflow="ellipsis", no_wrap=True, style="red")
+    now = time.time()
+    lost = 0
     for r in records:
         error = r.error.splitlines()[0][:120] if r.error else ""
         times = (when(r.created_at, short=True), when(r.finished_at, short=True))
-        table.add_row(r.id, r.workflow, styled(r.status), *times, _escape(error))
+        status = r.status
+        if orphaned(r, now):  # never shown running: nothing runs it
+            status, lost = "orphaned", lost + 1
+        table.add_row(r.id, r.workflow, styled(status), *times, _escape(error))
     out.print(table)
+    if lost:
+        out.print(
+            f"{plural(lost, 'job')} orphaned: the process that drove it is gone; the next "
+            "`segue run`, Client.embedded or coordinator on this store resumes it"
+        )
 
 
 @app.command("show")

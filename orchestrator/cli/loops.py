@@ -7,6 +7,7 @@ Asking for the state a loop is already in (or headed to) is not an error.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Annotated
 
@@ -24,8 +25,10 @@ from orchestrator.cli.common import (
     styled,
     unknown_job,
 )
-from orchestrator.cli.output import EXIT_FAILED, EXIT_INVALID, fail, out, print_json
+from orchestrator.cli.output import out, print_json
 from orchestrator.client import Client
+from orchestrator.driver import driven
+from orchestrator.errors import UnknownLoopError
 from orchestrator.planner import MAIN
 from orchestrator.runtime.states import DesiredLoopState, LoopStatus
 from orchestrator.store import LoopRecord
@@ -85,18 +88,14 @@ def _steer(
 ) -> None:
     state = desired.value
     with connect(broker_url, database_url) as cluster:
+        # The client refuses what every client refuses (unknown job or loop, the
+        # main stage, resuming an ended loop); asking again is not an error.
         loop = _loop(cluster, job, name)
-        if LoopStatus(loop.status).terminal:
-            if desired is DesiredLoopState.RUNNING:
-                fail(
-                    f"loop {name!r} of job {job} has ended ({loop.status}); it cannot be resumed",
-                    EXIT_FAILED,
-                )
-            out.print(f"loop {name} of job {job} already ended ({styled(loop.status)})")
-            return
-        # Asked even when it is in that state already: the request is idempotent,
-        # and a loop paused by its policy records no desired state to compare.
         _REQUEST[desired](cluster.client, job, name)
+        record = cluster.store.get_job(job)
+    if LoopStatus(loop.status).terminal:
+        out.print(f"loop {name} of job {job} already ended ({styled(loop.status)})")
+        return
     if loop.status == state or (loop.status == "pending" and state == "running"):
         out.print(f"loop {name} of job {job} is already {state}")
     elif loop.desired == state and desired is not DesiredLoopState.RUNNING:
@@ -105,6 +104,12 @@ def _steer(
         out.print(f"loop {name} of job {job} resumed")
     else:
         out.print(f"loop {name} of job {job} is {_ING[desired]}: {_ONCE}")
+    if record is not None and not driven(record, time.time()):
+        who = "no coordinator has taken it yet" if record.owner is None else "its driver is gone"
+        out.print(
+            f"[yellow]job {job} is not being driven now ({who}):[/yellow] the request is "
+            "recorded and takes effect when an engine or coordinator on this store takes it"
+        )
 
 
 _ONCE = "it takes effect once the in-flight iteration ends"
@@ -124,8 +129,8 @@ def _loops(cluster: Cluster, job: str) -> list[LoopRecord]:
 
 
 def _loop(cluster: Cluster, job: str, name: str) -> LoopRecord:
-    records = {r.name: r for r in _loops(cluster, job) if r.name != MAIN}
-    if name not in records:
-        known = ", ".join(records) or "none (the job has only its main stage)"
-        fail(f"job {job} has no loop {name!r}; its loops: {known}", EXIT_INVALID)
+    records = {r.name: r for r in _loops(cluster, job)}
+    if name not in records or name == MAIN:
+        steerable = [n for n in records if n != MAIN]
+        raise UnknownLoopError(job, name, steerable)
     return records[name]

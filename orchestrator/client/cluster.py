@@ -15,6 +15,7 @@ from typing import Any
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.broker import Channels
+from orchestrator.driver import embedded_owner
 from orchestrator.model.workflow import Workflow
 from orchestrator.reads import StoreReader
 from orchestrator.requests import request_cancel, request_loop
@@ -59,11 +60,20 @@ class ClusterBackend:
 
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
         request_loop(self.store, job_id, loop, desired)
-        self.channels.publish_control({"kind": "loop", "job": job_id, "loop": loop})
+        self._wake(job_id, {"kind": "loop", "job": job_id, "loop": loop})
 
     def cancel(self, job_id: str) -> None:
         request_cancel(self.store, job_id)
-        self.channels.publish_control({"kind": "cancel", "job": job_id})
+        self._wake(job_id, {"kind": "cancel", "job": job_id})
+
+    def _wake(self, job_id: str, body: dict[str, Any]) -> None:
+        """Wake the coordinators so they read a request at once (they also read the
+        store every second). A job an embedded engine drives needs no wake-up: its
+        steward reads the store, and the broker may not even exist."""
+        record = self.store.get_job(job_id)
+        if record is not None and embedded_owner(record.owner):
+            return
+        self.channels.publish_control(body)
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
         report: dict[str, dict[str, Any]] = {}

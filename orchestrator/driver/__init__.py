@@ -13,7 +13,14 @@ executor and queue backend.
 
 from orchestrator.driver.driver import Driver
 from orchestrator.driver.journal import INPUT_KIND, Journal, Replayed, replay
-from orchestrator.driver.steward import Steward, gone_locally, owner_name
+from orchestrator.driver.steward import (
+    Steward,
+    driven,
+    embedded_owner,
+    gone_locally,
+    orphaned,
+    owner_name,
+)
 
 __all__ = [
     "INPUT_KIND",
@@ -21,7 +28,10 @@ __all__ = [
     "Journal",
     "Replayed",
     "Steward",
+    "driven",
+    "embedded_owner",
     "gone_locally",
+    "orphaned",
     "owner_name",
     "replay",
 ]

@@ -29,12 +29,19 @@ REQUESTS_EVERY_S = 0.5
 ORPHANS_EVERY_S = 5.0
 """How often an embedded engine looks for jobs whose driver is gone."""
 SCAN_LIMIT = 1000
+EMBEDDED = "engine"
+"""The kind in an embedded engine's owner name."""
 
 
 def owner_name(kind: str) -> str:
     """A driver's name in job leases: ``kind-nonce@host:pid`` (one per driver, so two
     drivers in one process never share a lease)."""
     return f"{kind}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}:{os.getpid()}"
+
+
+def embedded_owner(owner: str | None) -> bool:
+    """Whether ``owner`` names an embedded engine (see :func:`owner_name`)."""
+    return owner is not None and owner.startswith(f"{EMBEDDED}-")
 
 
 def gone_locally(owner: str | None) -> bool:
@@ -53,6 +60,26 @@ def gone_locally(owner: str | None) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def driven(record: JobRecord, now: float) -> bool:
+    """Whether a live driver holds the job now (its lease runs, its process exists)."""
+    return (
+        record.owner is not None
+        and record.lease_until is not None
+        and record.lease_until >= now
+        and not gone_locally(record.owner)
+    )
+
+
+def orphaned(record: JobRecord, now: float) -> bool:
+    """Whether the job was being driven and its driver is gone: the next engine or
+    coordinator opening the store adopts it."""
+    return (
+        not JobStatus(record.status).terminal
+        and record.owner is not None
+        and not driven(record, now)
+    )
 
 
 class Steward:

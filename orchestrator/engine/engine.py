@@ -16,6 +16,7 @@ from nodes.artifacts import ArtifactStore
 from nodes.registry import NodeRegistry
 from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.jobs import DrivenJob
+from orchestrator.driver.steward import EMBEDDED
 from orchestrator.engine.executor import ExecutorFactory, LocalExecutor
 from orchestrator.engine.gctune import gc_tuning
 from orchestrator.errors import UnknownJobError
@@ -74,10 +75,11 @@ class Engine:
             store, artifacts, registry, executor or local, queues, threshold, clock
         )
         self.reader = StoreReader(store)
+        self._submitted: set[str] = set()  # jobs submitted here, not adopted
         self.steward = Steward(
             self.driver,
             store,
-            owner_name("engine"),
+            owner_name(EMBEDDED),
             lease_s,
             self.driver.adopt,
             adopt_pending=False,
@@ -92,7 +94,9 @@ class Engine:
         Raises:
             WorkflowInvalid: the workflow or its inputs are invalid.
         """
-        return self.driver.submit(workflow, inputs, self.steward.owner, self.lease_s)
+        job_id = self.driver.submit(workflow, inputs, self.steward.owner, self.lease_s)
+        self._submitted.add(job_id)
+        return job_id
 
     def control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
         """Ask a loop to pause, resume or stop (applied at its next iteration boundary)."""
@@ -154,20 +158,22 @@ class Engine:
 
     # closing ----------------------------------------------------------------------------
     def close(self, *, cancel_jobs: bool = True) -> None:
-        """Cancel running jobs, stop the pools and write what is buffered.
+        """Cancel the running jobs submitted here, stop the pools, write what is buffered.
 
         Cancelled jobs are waited for (at most ``CLOSE_WAIT_S``), so the store
-        shows them ``cancelled`` rather than forever ``running``.
-        ``cancel_jobs=False`` leaves them running and ends their leases, for
-        the next engine or coordinator on the same store to take over.
+        shows them ``cancelled`` rather than forever ``running``. Jobs adopted
+        from a dead process (and all jobs, with ``cancel_jobs=False``) are left
+        running with their leases ended, for the next engine or coordinator on
+        the same store to take over at once.
         """
         self.steward.stop()
         running = self.driver.driving()
         if cancel_jobs:
-            for job_id in running:
+            mine = [job_id for job_id in running if job_id in self._submitted]
+            for job_id in mine:
                 self.cancel(job_id)
             deadline = time.monotonic() + CLOSE_WAIT_S
-            for job_id in running:
+            for job_id in mine:
                 self.driver.job(job_id).done.wait(max(0.0, deadline - time.monotonic()))
         self.driver.close()
         self.steward.release(running)  # what did not end is taken over at once

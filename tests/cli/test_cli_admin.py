@@ -161,8 +161,11 @@ def test_a_submitted_job_is_waited_for_listed_and_shown_with_its_node_health(
         "started_at",
         "finished_at",
         "error",
+        "driver",
+        "orphaned",
     }
     assert (mine["workflow"], mine["status"], mine["error"]) == ("quickstart", "completed", None)
+    assert (mine["driver"], mine["orphaned"]) == (None, False)  # ended: nothing drives it
     assert shown["job"] == job and "id" not in shown
     assert shown["outputs"] == result["outputs"]
     assert [loop["name"] for loop in shown["loops"]] == ["main"]

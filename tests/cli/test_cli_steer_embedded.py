@@ -151,3 +151,29 @@ def test_resuming_an_ended_loop_is_refused_alike_by_the_cli_and_the_client(
     with Client.embedded(Path(env["SEGUE_HOME"])) as client, pytest.raises(LoopEndedError):
         client.resume_loop(job, "ticks")
     assert home.loop(job).desired == "stopped"
+
+
+def test_a_job_whose_segue_run_died_is_listed_orphaned_and_steering_says_nothing_drives_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    running = run_in_background(env, tmp_path)
+    home = Home(env)
+    try:
+        job = home.job()
+        listed = json.loads(segue(env, "jobs", "list", "--json").stdout)
+        assert [(j["job"], j["orphaned"]) for j in listed] == [(job, False)]
+        assert listed[0]["driver"] is not None
+    finally:
+        running.kill()
+        running.wait()
+
+    listed = json.loads(segue(env, "jobs", "list", "--json").stdout)
+    assert [(j["job"], j["status"], j["driver"], j["orphaned"]) for j in listed] == [
+        (job, "running", None, True)
+    ]
+    table = segue(env, "jobs", "list").stdout
+    assert "orphaned" in table and "running" not in table
+    paused = segue(env, "loops", "pause", job, "ticks")
+    assert paused.returncode == 0, paused.stderr
+    assert "is not being driven now (its driver is gone)" in paused.stdout
+    assert home.loop(job).desired == "paused"  # recorded for whoever adopts it
