@@ -13,7 +13,7 @@ import threading
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
-from orchestrator.broker import Channels
+from orchestrator.channels import Channels
 from orchestrator.runner import NodeRunner
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store

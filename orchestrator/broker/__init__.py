@@ -1,7 +1,5 @@
-"""The broker side of distributed mode: the Celery app's configuration, task
-names, and the queues that carry completions and wake-ups to the coordinator."""
+"""The broker side of distributed mode: the Celery app's configuration and task names."""
 
 from orchestrator.broker.celery_app import make_celery, task_name
-from orchestrator.broker.channels import CONTROL_QUEUE, RESULTS_QUEUE, Channels
 
-__all__ = ["CONTROL_QUEUE", "RESULTS_QUEUE", "Channels", "make_celery", "task_name"]
+__all__ = ["make_celery", "task_name"]

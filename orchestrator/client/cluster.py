@@ -16,7 +16,7 @@ from typing import Any
 
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
-from orchestrator.broker import Channels
+from orchestrator.channels import Channels
 from orchestrator.client.types import JobEvent, JobResult, LoopInfo, RunInfo
 from orchestrator.engine.jobs import check_inputs
 from orchestrator.engine.journal import INPUT_KIND

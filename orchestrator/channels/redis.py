@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from orchestrator.broker.channels import Body, ControlHandler, Delivery, ResultsHandler
+from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler
 
 log = logging.getLogger("segue.broker")
 Raw = bytes | str

@@ -20,7 +20,7 @@ from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Message, Producer, Queue
 
-from orchestrator.broker.channels import Body, ControlHandler, Delivery, ResultsHandler
+from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler
 
 log = logging.getLogger("segue.broker")
 _EXCHANGE = Exchange("segue.coordinator", type="direct", durable=True)
