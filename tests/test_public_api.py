@@ -180,6 +180,11 @@ PUBLIC_API: dict[str, list[str]] = {
         "WorkflowRecord",
         "open_store",
     ],
+    "orchestrator.celery": [
+        "CeleryExecutor",
+        "make_celery",
+        "task_name",
+    ],
     "orchestrator.channels": [
         "Body",
         "CONTROL_QUEUE",

@@ -22,9 +22,8 @@ from nodes.errors import SegueError
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
-from orchestrator.broker import make_celery
+from orchestrator.celery import CeleryExecutor, make_celery
 from orchestrator.channels import Channels, Delivery
-from orchestrator.coordinator.celery_executor import CeleryExecutor
 from orchestrator.engine.engine import Engine
 from orchestrator.engine.executor import ResultSink
 from orchestrator.heartbeat import beat
