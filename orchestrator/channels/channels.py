@@ -23,8 +23,8 @@ running the coordinator and its workers without services.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
+from orchestrator.broker import REDIS_SCHEMES, scheme
 from orchestrator.channels.base import (
     CONTROL_QUEUE,
     RESULTS_QUEUE,
@@ -35,8 +35,6 @@ from orchestrator.channels.base import (
     Transport,
 )
 from orchestrator.channels.memory import MEMORY_SCHEME, MemoryTransport
-
-REDIS_SCHEMES = frozenset({"redis", "rediss"})
 
 
 class Channels:
@@ -122,10 +120,10 @@ def open_transport(url: str, control: str) -> Transport:
     The Redis and kombu modules are imported here, when chosen: a client on a
     Redis broker never loads kombu. They import only :mod:`orchestrator.channels.base`.
     """
-    scheme = urlsplit(url).scheme
-    if scheme == MEMORY_SCHEME:
+    kind = scheme(url)
+    if kind == MEMORY_SCHEME:
         return MemoryTransport.shared(url, control)
-    if scheme in REDIS_SCHEMES:
+    if kind in REDIS_SCHEMES:
         from orchestrator.channels.redis import RedisTransport
 
         return RedisTransport(url, control)
