@@ -30,13 +30,25 @@ POLL_S = 0.05
 
 
 class ClusterBackend:
-    """Submits to and reads from a cluster through the store and the broker."""
+    """Submits to and reads from a cluster through the store and the broker.
 
-    def __init__(self, settings: Settings, registry: NodeRegistry | None = None) -> None:
+    The store and channels not given are opened from ``settings``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: NodeRegistry | None = None,
+        *,
+        store: Store | None = None,
+        channels: Channels | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry or default_registry()
-        self.store: Store = open_store(settings.database_url, settings.home)
-        self.channels = Channels(settings.broker_url)
+        self.store: Store = (
+            store if store is not None else open_store(settings.database_url, settings.home)
+        )
+        self.channels = channels if channels is not None else Channels(settings.broker_url)
 
     def submit(self, workflow: Workflow, inputs: dict[str, Any] | None = None) -> str:
         plan = compile_workflow(workflow, self.registry)  # fail here, located, not on a worker

@@ -25,15 +25,14 @@ from orchestrator.artifacts import open_artifacts
 from orchestrator.celery import CeleryExecutor, make_celery
 from orchestrator.channels import Channels, Delivery
 from orchestrator.engine.engine import Engine
-from orchestrator.engine.executor import ResultSink
+from orchestrator.engine.executor import ExecutorFactory
 from orchestrator.heartbeat import beat
 from orchestrator.queues import KombuQueueBackend, QueueBackend
-from orchestrator.runner import NodeRunner
 from orchestrator.runtime.messages import RunResult
 from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus
 from orchestrator.scheduler import CancelJob, LoopControl, RunFinished
 from orchestrator.settings import Settings
-from orchestrator.store import open_store
+from orchestrator.store import Store, open_store
 from orchestrator.store.base import JobRecord
 
 log = logging.getLogger("segue.coordinator")
@@ -41,22 +40,30 @@ SCAN_INTERVAL_S = 1.0
 
 
 class Coordinator:
-    """Drives submitted jobs to their end over Celery workers."""
+    """Drives submitted jobs to their end over workers (Celery's, unless told otherwise).
+
+    The adapters not given are built from ``settings``: the store at
+    ``database_url``, the channels and the queue backend on ``broker_url``, and a
+    Celery executor.
+    """
 
     def __init__(
         self,
         settings: Settings | None = None,
         registry: NodeRegistry | None = None,
         queues: QueueBackend | None = None,
+        *,
+        store: Store | None = None,
+        channels: Channels | None = None,
+        executor: ExecutorFactory | None = None,
     ) -> None:
         self.settings = settings = settings or Settings()
-        self.store = open_store(settings.database_url, settings.home)
-        self.app = make_celery(settings)
-        self.channels = Channels(settings.broker_url)
-
-        def executor(runner: NodeRunner, sink: ResultSink) -> CeleryExecutor:
-            return CeleryExecutor(self.app, runner, sink)
-
+        self.store = (
+            store if store is not None else open_store(settings.database_url, settings.home)
+        )
+        self.channels = channels if channels is not None else Channels(settings.broker_url)
+        if executor is None:
+            executor = partial(CeleryExecutor, make_celery(settings))
         if queues is None:
             broker_queues = KombuQueueBackend(
                 settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s
