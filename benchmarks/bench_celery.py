@@ -6,7 +6,7 @@ coordinator``, one ``segue worker`` and one raw Celery worker
 (``celery -A benchmarks.raw_celery_tasks worker``). Both workers get the same
 ``celery worker`` arguments (``workers.bootstrap.worker_argv``: threads pool,
 8 slots, task events, no gossip or mingle) and the same Celery settings
-(``orchestrator.broker.make_celery``: JSON, late acks, reject on worker lost,
+(``orchestrator.celery.make_celery``: JSON, late acks, reject on worker lost,
 prefetch 1); the raw app adds only a Redis result backend and its own queue.
 
 What is compared (a "worker run" is a task executed by a worker; Segue's

@@ -1,6 +1,6 @@
 """Raw Celery tasks for ``bench_celery.py``: the arithmetic of Segue's nodes, no Segue around it.
 
-The app comes from Segue's own factory (``orchestrator.broker.make_celery``), so
+The app comes from Segue's own factory (``orchestrator.celery.make_celery``), so
 JSON only, late acks, reject-on-worker-lost, prefetch and task events are
 exactly Segue's. Two things differ, both because plain Celery needs them: a
 Redis result backend (how a caller learns a chain's end, and how a chord
@@ -17,7 +17,7 @@ from typing import Any
 
 from celery import Celery
 
-from orchestrator.broker import make_celery
+from orchestrator.celery import make_celery
 from orchestrator.settings import Settings
 
 RAW_QUEUE = "raw"

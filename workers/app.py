@@ -9,7 +9,7 @@ from celery.signals import task_postrun, worker_process_init
 
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
-from orchestrator.broker import make_celery, task_name
+from orchestrator.celery import make_celery, task_name
 from orchestrator.settings import Settings
 from workers import runtime as runtimes
 from workers.heartbeat import Heartbeat

@@ -13,7 +13,7 @@ import threading
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
-from orchestrator.broker import Channels
+from orchestrator.channels import Channels
 from orchestrator.runner import NodeRunner
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
@@ -21,12 +21,26 @@ from workers.claims import DelayedClaims
 
 
 class WorkerRuntime:
-    """The per-process services a node task uses."""
+    """The per-process services a node task uses.
 
-    def __init__(self, settings: Settings, registry: NodeRegistry, name: str) -> None:
+    The store and channels not given are opened from ``settings`` (an in-process
+    worker shares its coordinator's store and broker).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: NodeRegistry,
+        name: str,
+        *,
+        store: Store | None = None,
+        channels: Channels | None = None,
+    ) -> None:
         self.settings = settings
         self.name = name
-        self.store: Store = open_store(settings.database_url, settings.home)
+        self.store: Store = (
+            store if store is not None else open_store(settings.database_url, settings.home)
+        )
         self.artifacts = open_artifacts(settings.artifacts_location())
         self.runner = NodeRunner(
             registry,
@@ -36,7 +50,7 @@ class WorkerRuntime:
             on_event=self._node_event,
             worker=name,
         )
-        self.channels = Channels(settings.broker_url)
+        self.channels = channels if channels is not None else Channels(settings.broker_url)
         self.claims = (
             DelayedClaims(self.store, settings.claim_after_s) if settings.claim_after_s else None
         )

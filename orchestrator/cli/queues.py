@@ -16,7 +16,7 @@ def queues(
 ) -> None:
     """Show queue depths: queue-node queues per reader group, and the results waiting
     for the coordinator, per running job."""
-    from orchestrator.broker import Channels
+    from orchestrator.channels import Channels
     from orchestrator.queues import KombuQueueBackend
     from orchestrator.store import open_store
     from orchestrator.store.errors import StoreError

@@ -14,7 +14,7 @@ from typing import Any
 
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
-from orchestrator.broker import Channels
+from orchestrator.channels import Channels
 from orchestrator.driver import embedded_owner
 from orchestrator.model.workflow import Workflow
 from orchestrator.reads import StoreReader
@@ -27,13 +27,25 @@ from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
 
 
 class ClusterBackend:
-    """Submits to and reads from a cluster through the store and the broker."""
+    """Submits to and reads from a cluster through the store and the broker.
 
-    def __init__(self, settings: Settings, registry: NodeRegistry | None = None) -> None:
+    The store and channels not given are opened from ``settings``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: NodeRegistry | None = None,
+        *,
+        store: Store | None = None,
+        channels: Channels | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry or default_registry()
-        self.store: Store = open_store(settings.database_url, settings.home)
-        self.channels = Channels(settings.broker_url)
+        self.store: Store = (
+            store if store is not None else open_store(settings.database_url, settings.home)
+        )
+        self.channels = channels if channels is not None else Channels(settings.broker_url)
         self.reader = StoreReader(self.store)
 
     def submit(self, workflow: Workflow, inputs: dict[str, Any] | None = None) -> str:

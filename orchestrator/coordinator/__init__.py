@@ -1,6 +1,8 @@
-"""The coordinator: the scheduler driven over Celery workers, jobs taken from the store."""
+"""The coordinator: the scheduler driven over workers, jobs taken from the store.
 
-from orchestrator.coordinator.celery_executor import CeleryExecutor
+Its Celery executor lives in :mod:`orchestrator.celery`.
+"""
+
 from orchestrator.coordinator.service import Coordinator
 
-__all__ = ["CeleryExecutor", "Coordinator"]
+__all__ = ["Coordinator"]

@@ -19,19 +19,17 @@ from typing import Any
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
-from orchestrator.broker import Channels, make_celery
-from orchestrator.broker.channels import Delivery
-from orchestrator.coordinator.celery_executor import CeleryExecutor
+from orchestrator.celery import CeleryExecutor, make_celery
+from orchestrator.channels import Channels, Delivery
 from orchestrator.driver import Driver, Steward, owner_name
-from orchestrator.engine.executor import ResultSink
+from orchestrator.engine.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
 from orchestrator.heartbeat import beat
 from orchestrator.queues import KombuQueueBackend, QueueBackend
-from orchestrator.runner import NodeRunner
 from orchestrator.runtime.messages import RunResult
 from orchestrator.scheduler import RunFinished
 from orchestrator.settings import Settings
-from orchestrator.store import open_store
+from orchestrator.store import Store, open_store
 from orchestrator.store.base import JobRecord
 
 log = logging.getLogger("segue.coordinator")
@@ -39,22 +37,30 @@ SCAN_INTERVAL_S = 1.0
 
 
 class Coordinator:
-    """Drives submitted jobs to their end over Celery workers."""
+    """Drives submitted jobs to their end over workers (Celery's, unless told otherwise).
+
+    The adapters not given are built from ``settings``: the store at
+    ``database_url``, the channels and the queue backend on ``broker_url``, and a
+    Celery executor.
+    """
 
     def __init__(
         self,
         settings: Settings | None = None,
         registry: NodeRegistry | None = None,
         queues: QueueBackend | None = None,
+        *,
+        store: Store | None = None,
+        channels: Channels | None = None,
+        executor: ExecutorFactory | None = None,
     ) -> None:
         self.settings = settings = settings or Settings()
-        self.store = open_store(settings.database_url, settings.home)
-        self.app = make_celery(settings)
-        self.channels = Channels(settings.broker_url)
-
-        def executor(runner: NodeRunner, sink: ResultSink) -> CeleryExecutor:
-            return CeleryExecutor(self.app, runner, sink)
-
+        self.store = (
+            store if store is not None else open_store(settings.database_url, settings.home)
+        )
+        self.channels = channels if channels is not None else Channels(settings.broker_url)
+        if executor is None:
+            executor = partial(CeleryExecutor, make_celery(settings))
         if queues is None:
             broker_queues = KombuQueueBackend(
                 settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s

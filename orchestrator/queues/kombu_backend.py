@@ -39,10 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from kombu.exceptions import EncodeError
 
+from orchestrator.broker import AMQP_SCHEMES, REDIS_SCHEMES, retry_call, scheme
 from orchestrator.queues.base import Message
 from orchestrator.queues.kombu_names import HEADER_ID, QueueNames, check_group
 from orchestrator.queues.kombu_routes import AmqpRoutes, RedisRoutes, Routes
@@ -52,8 +52,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-REDIS_SCHEMES = frozenset({"redis", "rediss"})
-AMQP_SCHEMES = frozenset({"amqp", "amqps", "pyamqp"})
 POLL_FIRST_S = 0.002
 """The first wait of an empty ``receive``; it doubles up to ``poll_max_s``."""
 DEDUPE_TTL_S = 7 * 24 * 3600.0
@@ -90,8 +88,8 @@ class KombuQueueBackend:
         dedupe_ttl_s: float = DEDUPE_TTL_S,
         poll_max_s: float = 0.05,
     ) -> None:
-        scheme = urlsplit(url).scheme
-        if scheme not in REDIS_SCHEMES | AMQP_SCHEMES:
+        kind = scheme(url)
+        if kind not in REDIS_SCHEMES | AMQP_SCHEMES:
             raise ValueError(
                 f"queue backend URL {url!r}: use redis://host:port/db or amqp://host:port/vhost"
             )
@@ -102,7 +100,7 @@ class KombuQueueBackend:
         self._held: dict[str, _Held] = {}
         self._subscribed: set[tuple[str, str]] = set()
         self._routes: Routes
-        if scheme in REDIS_SCHEMES:
+        if kind in REDIS_SCHEMES:
             options = {
                 "visibility_timeout": visibility_timeout_s,
                 "unacked_key": names.transport_key("unacked"),
@@ -258,14 +256,14 @@ class KombuQueueBackend:
         return self._session.count(name) or 0
 
     def _call(self, operation: Callable[[], T]) -> T:
-        """Run ``operation`` under the lock; after a broker error, reconnect and retry once."""
+        """Run ``operation`` under the lock; after a broker error, reconnect and retry
+        per the broker retry policy (:func:`orchestrator.broker.retry_call`)."""
         with self._session.lock:
-            try:
-                return operation()
-            except self._session.errors:
-                log.warning("queue broker error; reconnecting", exc_info=True)
-                self._reset()
-                return operation()
+            return retry_call(operation, self._session.errors, self._reconnect)
+
+    def _reconnect(self, error: BaseException) -> None:
+        log.warning("queue broker error; reconnecting", exc_info=error)
+        self._reset()
 
     def _reset(self) -> None:
         self._held.clear()  # those deliveries died with the connection

@@ -35,6 +35,7 @@ import redis
 from kombu import Exchange, Queue, binding
 from kombu.transport import virtual
 
+from orchestrator.broker import redis_client
 from orchestrator.queues.kombu_names import HEADER_ID, QueueNames
 from orchestrator.queues.kombu_session import BrokerSession
 
@@ -101,7 +102,8 @@ class RedisRoutes:
     ) -> None:
         self._session = session
         self._names = names
-        self._redis: redis.Redis = redis.Redis.from_url(url)
+        # Its calls run inside the backend's retried calls: no retries of its own.
+        self._redis: redis.Redis = redis_client(url, retries=0)
         self._ttl_ms = max(1, int(dedupe_ttl_s * 1000))
         self._restore_every_s = restore_every_s
         self._restored_at = float("-inf")

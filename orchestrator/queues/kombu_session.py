@@ -15,8 +15,9 @@ import logging
 import threading
 from typing import Any
 
-from kombu import Connection, Producer, Queue
+from kombu import Producer, Queue
 
+from orchestrator.broker import kombu_connection
 from orchestrator.queues.kombu_names import HEADER_ID
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,7 @@ class BrokerSession:
         self.closed = False
         self._virtual = virtual
         self.generation = 0
-        # heartbeat=0: a reader may hold a message for a long iteration without
-        # touching the connection; missed heartbeats would make RabbitMQ close it
-        # and redeliver the message to a competing reader.
-        self._connection = Connection(url, transport_options=transport_options, heartbeat=0)
+        self._connection = kombu_connection(url, transport_options)
         self._channel: Any = None
         self._probe: Any = None
         self._producer: Any = None

@@ -19,7 +19,7 @@ from orchestrator import (
 )
 
 if TYPE_CHECKING:
-    from conftest import Harness
+    from tests.support.harness import Harness
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,7 +16,7 @@ import pytest
 from orchestrator.client import RunInfo
 
 if TYPE_CHECKING:
-    from conftest import Harness
+    from tests.support.harness import Harness
 
 pytestmark = pytest.mark.timeout(60)
 

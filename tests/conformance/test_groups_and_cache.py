@@ -11,7 +11,7 @@ import pytest
 from orchestrator import Workflow
 
 if TYPE_CHECKING:
-    from conftest import Harness
+    from tests.support.harness import Harness
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,42 +1,22 @@
 """Every example in examples/ runs end to end and gives the outputs its comments promise.
 
 The examples double as conformance tests: they run on every executor kind
-through the harness of ``tests/conformance``.
+through the conformance harness (``tests/support/harness.py``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from orchestrator import Workflow
+from tests.support.harness import EXAMPLES, Harness, executor
+
+__all__ = ["executor"]  # the fixture, run over every executor kind
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _conformance() -> ModuleType:
-    # The harness lives in tests/conformance/conftest.py; a conftest only serves
-    # its own folder, so load it as a module under a name of its own.
-    name = "segue_conformance_harness"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "conformance" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_harness = _conformance()
-executor = _harness.executor
-Harness = _harness.Harness
-EXAMPLES = _harness.EXAMPLES
 
 
 def test_every_example_file_is_covered_by_a_test() -> None:

@@ -22,7 +22,7 @@ import redis
 from nodes import Node, NodeConfig, Ports, RunContext
 from nodes.library import builtin_registry
 from nodes.registry import NodeRegistry
-from orchestrator.broker import Channels
+from orchestrator.channels import Channels
 from orchestrator.settings import Settings
 from orchestrator.store.base import RunRecord
 from tests.support.services import redis_database

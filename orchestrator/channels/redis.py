@@ -8,7 +8,8 @@ every followed stream and the control stream with one blocking ``XREAD``,
 a batch per stream, and deletes a result (``XDEL``) once it is journaled. The
 control stream is capped (``MAXLEN ~``) and read from its end by every
 coordinator: a broadcast. One client (thread-safe, with its own connection
-pool) serves every thread; redis-py retries a dropped connection with backoff.
+pool) serves every thread; it retries a dropped connection per the broker retry
+policy (:mod:`orchestrator.broker`).
 """
 
 from __future__ import annotations
@@ -18,13 +19,8 @@ import logging
 import threading
 from typing import Any, cast
 
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
-
-from orchestrator.broker.channels import Body, ControlHandler, Delivery, ResultsHandler
+from orchestrator.broker import redis_client
+from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler
 
 log = logging.getLogger("segue.broker")
 Raw = bytes | str
@@ -41,13 +37,7 @@ class RedisTransport:
 
     def __init__(self, url: str, control: str) -> None:
         self.control = control
-        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=8)
-        self._client = redis.Redis.from_url(
-            url,
-            retry=retry,
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            health_check_interval=30,
-        )
+        self._client = redis_client(url)
         self._on_results: ResultsHandler | None = None
         self._on_control: ControlHandler | None = None
         self._positions: dict[str, Raw] = {}  # stream -> last id read

@@ -1,4 +1,5 @@
-"""The coordinator's queues on real brokers: Redis streams and RabbitMQ (kombu)."""
+"""The coordinator's channels, one contract over every transport: in memory, Redis
+streams and RabbitMQ (kombu)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,21 @@ from typing import Any
 import pytest
 import redis
 
-from orchestrator.broker import Channels
-from orchestrator.broker.channels import Delivery
+from orchestrator.channels import Channels, Delivery
 from tests.support.services import rabbitmq_vhost, redis_database
 
-pytestmark = pytest.mark.services
+TRANSPORTS = [
+    "memory",
+    pytest.param("redis", marks=pytest.mark.services),
+    pytest.param("amqp", marks=pytest.mark.services),
+]
 
 
-@pytest.fixture(scope="module", params=["redis", "amqp"])
+@pytest.fixture(scope="module", params=TRANSPORTS)
 def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "memory":
+        yield f"memory://channels-test-{uuid.uuid4().hex[:8]}"
+        return
     with redis_database() if request.param == "redis" else rabbitmq_vhost() as url:
         yield url
 
@@ -93,7 +100,7 @@ def test_results_stay_on_the_broker_until_done_and_a_takeover_gets_the_rest(
     inbox.drain_until(first, 5)
     first.done("j1", [token for _, token in inbox.deliveries("j1")[:2]])  # journaled
     first.drain(timeout=0.1)  # carries the release out
-    if broker_url.startswith("redis"):  # RabbitMQ counts only what is not delivered yet
+    if not broker_url.startswith("amqp"):  # RabbitMQ counts only what is not delivered yet
         assert first.depth(["j1"]) == {first.results_queue("j1"): 3}
     first.close()  # dies: what it held and had not released goes back
 
@@ -199,8 +206,9 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.services
 def test_on_redis_a_backlog_is_read_in_batches(redis_url: str) -> None:
-    from orchestrator.broker.channels_redis import BATCH
+    from orchestrator.channels.redis import BATCH
 
     publisher = Channels(redis_url)
     consumer, inbox = consumer_of(redis_url, "")
@@ -220,6 +228,7 @@ def test_on_redis_a_backlog_is_read_in_batches(redis_url: str) -> None:
     consumer.close()
 
 
+@pytest.mark.services
 def test_on_redis_a_message_that_is_not_a_json_object_is_dropped_with_a_warning(
     redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -237,6 +246,7 @@ def test_on_redis_a_message_that_is_not_a_json_object_is_dropped_with_a_warning(
     consumer.close()
 
 
+@pytest.mark.services
 def test_on_redis_results_are_stream_entries_of_json(redis_url: str) -> None:
     publisher = Channels(redis_url)
     consumer, _ = consumer_of(redis_url, "")
@@ -247,3 +257,36 @@ def test_on_redis_results_are_stream_entries_of_json(redis_url: str) -> None:
     assert fields == {b"b": b'{"run_id":"job1:main:0:n","status":"succeeded"}'}
     publisher.close()
     consumer.close()
+
+
+# In memory ----------------------------------------------------------------------------
+def test_in_memory_channels_of_different_urls_do_not_meet() -> None:
+    publisher = Channels("memory://one")
+    consumer, inbox = consumer_of("memory://two", "")
+    consumer.follow("j1")
+    publisher.publish_result("j1", {"n": 1})
+    publisher.publish_control({"kind": "submit", "job": "j1"})
+    assert consumer.drain(timeout=0.1) == 0
+    assert inbox.batches == [] and inbox.controls == []
+    publisher.close()
+    consumer.close()
+
+
+def test_in_memory_a_body_crosses_as_json_and_each_reader_gets_its_own_copy() -> None:
+    url = f"memory://copies-{uuid.uuid4().hex[:8]}"
+    publisher = Channels(url)
+    (first, one), (second, two) = consumer_of(url, ""), consumer_of(url, "")
+    first.follow("j1")
+    second.follow("j1")
+    body: dict[str, Any] = {"pair": (1, 2), "keys": {3: "three"}}
+    publisher.publish_result("j1", body)
+    body["pair"] = "changed after the publish"
+    one.drain_until(first, 1)
+    two.drain_until(second, 1)
+    assert one.results("j1") == [{"pair": [1, 2], "keys": {"3": "three"}}]
+    one.results("j1")[0]["pair"].append(3)
+    assert two.results("j1") == [{"pair": [1, 2], "keys": {"3": "three"}}]
+    with pytest.raises(TypeError):
+        publisher.publish_result("j1", {"value": object()})
+    for channels in (publisher, first, second):
+        channels.close()

@@ -17,7 +17,7 @@ from typing import Any
 
 from celery import Celery
 
-from orchestrator.broker import task_name
+from orchestrator.celery.app import task_name
 from orchestrator.engine.executor import ENGINE_DRIVEN, ResultSink
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch

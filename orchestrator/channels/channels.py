@@ -15,42 +15,26 @@ covered by the coordinators' periodic scan of the store.
 
 On Redis the queues are streams (``XADD``; a job's results are read with
 ``XREAD`` in batches and deleted once journaled); on RabbitMQ, durable queues
-acknowledged once journaled, and a fanout exchange for wake-ups.
+acknowledged once journaled, and a fanout exchange for wake-ups; in memory
+(``memory://``), the same semantics inside one process, for tests and for
+running the coordinator and its workers without services.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from collections.abc import Iterable
 
-RESULTS_QUEUE = "segue.results"
-CONTROL_QUEUE = "segue.control"
-
-Body = dict[str, Any]
-Delivery = tuple[Body, object]
-"""A message and the token that releases it (:meth:`Channels.done`)."""
-ResultsHandler = Callable[[str, list[Delivery]], None]
-"""Called with a job id and the results that arrived for it, in order."""
-ControlHandler = Callable[[Body], None]
-
-
-class Transport(Protocol):
-    """How the queues are carried by one kind of broker."""
-
-    def publish_result(self, queue: str, body: Body) -> None: ...
-    def publish_control(self, body: Body) -> None: ...
-    def consume(self, on_results: ResultsHandler, on_control: ControlHandler) -> None: ...
-    def follow(self, job_id: str, queue: str) -> list[Delivery]: ...
-    def forget(self, queue: str, delete: bool) -> None: ...
-    def done(self, queue: str, tokens: list[object]) -> None: ...
-    def release(self) -> None: ...
-    def drain(self, timeout: float) -> int: ...
-    def depth(self, queues: list[str]) -> dict[str, int]: ...
-    def close(self) -> None: ...
-
-
-REDIS_SCHEMES = frozenset({"redis", "rediss"})
+from orchestrator.broker import REDIS_SCHEMES, scheme
+from orchestrator.channels.base import (
+    CONTROL_QUEUE,
+    RESULTS_QUEUE,
+    Body,
+    ControlHandler,
+    Delivery,
+    ResultsHandler,
+    Transport,
+)
+from orchestrator.channels.memory import MEMORY_SCHEME, MemoryTransport
 
 
 class Channels:
@@ -61,8 +45,8 @@ class Channels:
     :meth:`drain` from that thread.
 
     Args:
-        url: The broker URL (``redis://``/``rediss://``, or any kombu URL such
-            as ``amqp://``).
+        url: The broker URL (``redis://``/``rediss://``, ``memory://name``, or
+            any kombu URL such as ``amqp://``).
         prefix: Put before every queue name (tests share one broker).
     """
 
@@ -70,7 +54,7 @@ class Channels:
         self.url = url
         self.prefix = prefix
         self.control = prefix + CONTROL_QUEUE
-        self._transport = _transport(url, self.control)
+        self._transport = open_transport(url, self.control)
 
     def results_queue(self, job_id: str) -> str:
         """The name of the queue that carries ``job_id``'s results."""
@@ -130,11 +114,19 @@ class Channels:
         self._transport.close()
 
 
-def _transport(url: str, control: str) -> Transport:
-    if urlsplit(url).scheme in REDIS_SCHEMES:
-        from orchestrator.broker.channels_redis import RedisTransport
+def open_transport(url: str, control: str) -> Transport:
+    """The transport for ``url``: Redis streams, in memory, or kombu for any other URL.
+
+    The Redis and kombu modules are imported here, when chosen: a client on a
+    Redis broker never loads kombu. They import only :mod:`orchestrator.channels.base`.
+    """
+    kind = scheme(url)
+    if kind == MEMORY_SCHEME:
+        return MemoryTransport.shared(url, control)
+    if kind in REDIS_SCHEMES:
+        from orchestrator.channels.redis import RedisTransport
 
         return RedisTransport(url, control)
-    from orchestrator.broker.channels_kombu import KombuTransport
+    from orchestrator.channels.kombu import KombuTransport
 
     return KombuTransport(url, control)

@@ -7,6 +7,8 @@ coordinator acknowledges a result once it is journaled; what it held
 unacknowledged when it died, or when it let go of the job (a lost lease), goes
 back to the queue for the next one. Wake-ups
 go through a fanout exchange to a private queue of every coordinator.
+Publishing is retried per the broker retry policy (:mod:`orchestrator.broker`):
+a result or wake-up sent twice is handled once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Message, Producer, Queue
 
-from orchestrator.broker.channels import Body, ControlHandler, Delivery, ResultsHandler
+from orchestrator.broker import kombu_connection, retry_call
+from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler
 
 log = logging.getLogger("segue.broker")
 _EXCHANGE = Exchange("segue.coordinator", type="direct", durable=True)
@@ -47,12 +50,33 @@ class KombuTransport:
     def _publish(self, body: Body, **options: Any) -> None:
         with self._lock:
             if self._connection is None:
-                self._connection = Connection(self.url, heartbeat=0)
-            connection = self._connection
-            if self._producer is None:
-                self._producer = Producer(connection.default_channel, exchange=Exchange(""))
-            publish = connection.ensure(self._producer, self._producer.publish, max_retries=5)
-            publish(body, serializer="json", delivery_mode=2, **options)
+                self._connection = kombu_connection(self.url)
+            errors = (
+                *self._connection.recoverable_connection_errors,
+                *self._connection.recoverable_channel_errors,
+            )
+            retry_call(
+                lambda: self._open_producer().publish(
+                    body, serializer="json", delivery_mode=2, **options
+                ),
+                errors,
+                self._reconnect,
+            )
+
+    def _open_producer(self) -> Producer:
+        """The publishing producer, on a connection opened again after an error."""
+        if self._connection is None:
+            self._connection = kombu_connection(self.url)
+        if self._producer is None:
+            self._producer = Producer(self._connection.default_channel, exchange=Exchange(""))
+        return self._producer
+
+    def _reconnect(self, error: BaseException) -> None:
+        log.warning("publishing to the coordinator's queues failed (%s); reconnecting", error)
+        connection, self._connection, self._producer = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # a broken connection may fail to close
+                connection.collect()
 
     def publish_result(self, queue: str, body: Body) -> None:
         self._publish(body, routing_key=queue)
@@ -61,7 +85,7 @@ class KombuTransport:
         self._publish(body, exchange=self.fanout, routing_key="", declare=[self.fanout])
 
     def consume(self, on_results: ResultsHandler, on_control: ControlHandler) -> None:
-        self._consuming = Connection(self.url, heartbeat=0)
+        self._consuming = kombu_connection(self.url)
         channel = self._consuming.default_channel
         mine = Queue(
             f"{self.fanout.name}.{uuid.uuid4().hex[:12]}",
@@ -164,7 +188,7 @@ class KombuTransport:
 
     def depth(self, queues: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        with Connection(self.url, heartbeat=0) as connection:
+        with kombu_connection(self.url) as connection:
             for queue in queues:
                 channel = connection.channel()
                 try:
