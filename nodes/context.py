@@ -35,6 +35,11 @@ class BoundLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
+MAIN = "main"
+"""The loop name of a workflow's main stage: the nodes fed by no producer. A
+producer's loop is named after the producer, so no producer may be called this."""
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What a node run knows about itself.
@@ -53,7 +58,7 @@ class RunContext:
 
     run_id: str
     job_id: str = "local"
-    loop: str = "main"
+    loop: str = MAIN
     iteration: int = 0
     node_id: str = "node"
     attempt: int = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nodes.context import MAIN
 from nodes.errors import SegueError
 
 
@@ -93,7 +94,7 @@ class UnknownLoopError(SegueError, KeyError):
         self.loop = loop
         self.known = tuple(known)
         listed = ", ".join(self.known) or "none (the job has only its main stage)"
-        what = "is the main stage; it cannot be steered" if loop == "main" else "does not exist"
+        what = "is the main stage; it cannot be steered" if loop == MAIN else "does not exist"
         super().__init__(f"loop {loop!r} of job {job_id} {what}; its loops: {listed}")
 
     def __str__(self) -> str:

@@ -7,11 +7,10 @@ reads them from the store).
 
 from __future__ import annotations
 
+from nodes.context import MAIN
 from orchestrator.errors import LoopEndedError, UnknownJobError, UnknownLoopError
 from orchestrator.runtime.states import DesiredLoopState, LoopStatus
 from orchestrator.store.base import LoopRecord, Store
-
-MAIN = "main"
 
 
 def request_loop(store: Store, job_id: str, loop: str, desired: DesiredLoopState) -> LoopRecord:

@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
+from nodes.context import MAIN
 from nodes.errors import SegueError
 from orchestrator.driver.driver import Driver
 from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus
@@ -63,9 +64,11 @@ def gone_locally(owner: str | None) -> bool:
 
 
 def driven(record: JobRecord, now: float) -> bool:
-    """Whether a live driver holds the job now (its lease runs, its process exists)."""
+    """Whether a live driver holds the job now: it has not ended, its lease runs and
+    its driver's process exists."""
     return (
-        record.owner is not None
+        not JobStatus(record.status).terminal
+        and record.owner is not None
         and record.lease_until is not None
         and record.lease_until >= now
         and not gone_locally(record.owner)
@@ -223,7 +226,7 @@ class Steward:
             self._cancelled.add(record.id)
             self.driver.post(record.id, CancelJob())
         for loop in self.store.list_loops(record.id):
-            if loop.name == "main" or LoopStatus(loop.status).terminal:
+            if loop.name == MAIN or LoopStatus(loop.status).terminal:
                 continue
             wanted = self.driver.desired(record.id, loop.name)
             key = (record.id, loop.name)

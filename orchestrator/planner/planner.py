@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+from nodes.context import MAIN
 from nodes.registry import NodeRegistry
 from orchestrator.graph import gc_paused
 from orchestrator.model.spec import LoopPolicy, Pool, RetryPolicy
@@ -24,7 +25,7 @@ from orchestrator.planner.plan import (
     QueuePlan,
     Route,
 )
-from orchestrator.validation.checker import MAIN, Feed, Limits, ResolvedNode
+from orchestrator.validation.checker import Feed, Limits, ResolvedNode
 from orchestrator.validation.validator import ValidatedWorkflow, check
 
 _DEFAULT_RETRY = RetryPolicy()

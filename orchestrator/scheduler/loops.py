@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nodes.context import MAIN
 from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus, RunStatus
 from orchestrator.scheduler.commands import Ack, JobChanged, LoopChanged
 from orchestrator.scheduler.stages import StageMachine
@@ -274,7 +275,7 @@ class LoopMachine(StageMachine):
         state = self.state
         result: dict[str, Any] = {}
         for out in state.plan.outputs.values():
-            if out.loop == "main":
+            if out.loop == MAIN:
                 result[out.name] = (state.main_outputs.get(out.node) or {}).get("value")
                 continue
             values = state.loop(out.loop).outputs.get(out.node, {})

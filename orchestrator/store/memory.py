@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import JsonValue
 
+from nodes.context import MAIN
 from orchestrator.store import rules
 from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
 from orchestrator.store.errors import JobNotFound, StoreConflict
@@ -154,7 +155,7 @@ class MemoryStore:
         """A job's loops, ``main`` first, then in creation order."""
         with self._lock:
             loops = [loop for (job, _), loop in self._loops.items() if job == job_id]
-            loops.sort(key=lambda loop: loop.name != "main")
+            loops.sort(key=lambda loop: loop.name != MAIN)
             return [_copy(loop) for loop in loops]
 
     def request_loop(self, job_id: str, loop: str, desired: str) -> bool:

@@ -1,6 +1,7 @@
 """Workflow validation: every fault in one pass, each located."""
 
-from orchestrator.validation.checker import MAIN, Limits, ResolvedNode
+from nodes.context import MAIN
+from orchestrator.validation.checker import Limits, ResolvedNode
 from orchestrator.validation.typecheck import assignable, mimes_compatible
 from orchestrator.validation.validator import ValidatedWorkflow, check, validate
 

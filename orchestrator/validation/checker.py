@@ -12,11 +12,6 @@ from orchestrator.errors import Issue
 from orchestrator.model.spec import EdgeSpec, NodeSpec
 from orchestrator.model.workflow import Workflow
 
-MAIN = "main"
-"""The name of the main stage: the loop of the nodes fed by no producer.
-
-A producer's loop is named after the producer, so no producer may be called this.
-"""
 INVALID = -1
 SPECIAL_TYPES = frozenset({"Input", "Output", "QueueWriter", "QueueReader"})
 

@@ -7,8 +7,9 @@ no producer; its name is :data:`~orchestrator.validation.checker.MAIN`).
 
 from __future__ import annotations
 
+from nodes.context import MAIN
 from orchestrator.graph import cycle_in, strongly_connected, topological_order
-from orchestrator.validation.checker import MAIN, Checker, Graph
+from orchestrator.validation.checker import Checker, Graph
 
 
 def check_cycles(checker: Checker, graph: Graph) -> list[int] | None:

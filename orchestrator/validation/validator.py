@@ -7,11 +7,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nodes.context import MAIN
 from nodes.registry import NodeRegistry
 from orchestrator.errors import Issue, WorkflowError, WorkflowInvalid
 from orchestrator.graph import gc_paused
 from orchestrator.model.workflow import Workflow, shape_issues
-from orchestrator.validation.checker import MAIN, Checker, Graph, Limits, ResolvedNode
+from orchestrator.validation.checker import Checker, Graph, Limits, ResolvedNode
 from orchestrator.validation.loops import (
     assign_loops,
     check_cycles,

@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from nodes.context import MAIN
 from orchestrator.runtime.states import JobStatus, RunStatus
 from orchestrator.store import rules
 from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
@@ -272,7 +273,7 @@ class SqlStore:
         stmt = (
             select(LOOPS)
             .where(LOOPS.c.job_id == job_id)
-            .order_by(case((LOOPS.c.name == "main", 0), else_=1), LOOPS.c.id)
+            .order_by(case((LOOPS.c.name == MAIN, 0), else_=1), LOOPS.c.id)
         )
         rows = self._read(
             f"listing loops of job {job_id!r} from table loops",
