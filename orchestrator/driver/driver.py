@@ -210,6 +210,11 @@ class Driver:
             job.fail_driver(RuntimeError("another driver took this job over"))
 
     # what others read -----------------------------------------------------------------
+    @property
+    def jobs(self) -> dict[str, DrivenJob]:
+        """The jobs held here, by id (read on the driver's thread, or copy first)."""
+        return self._jobs
+
     def job(self, job_id: str) -> DrivenJob:
         """A job driven here; raises :class:`UnknownJobError` naming it."""
         with self._jobs_lock:

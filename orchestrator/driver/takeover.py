@@ -10,19 +10,38 @@ journaled are applied, and only then are the runs still in flight sent again
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
 
-from orchestrator.driver.inputs import Adopt, Schedule
-from orchestrator.driver.journal import Replayed, replay
+from orchestrator.driver.applier import Applier
+from orchestrator.driver.inputs import Adopt, Input, Schedule
+from orchestrator.driver.jobs import DrivenJob
+from orchestrator.driver.journal import Journal, Replayed, replay
+from orchestrator.driver.plans import PlanCache
+from orchestrator.planner import Plan
 from orchestrator.runtime.states import JobStatus
 from orchestrator.scheduler import Command, Dispatch, Resend, RunFinished, Start
-from orchestrator.store.base import EventRecord, JobRecord
+from orchestrator.store.base import EventRecord, JobRecord, Store
+from orchestrator.store.batching import BatchingRecorder
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
 
-    from orchestrator.driver.driver import Driver
-    from orchestrator.driver.jobs import DrivenJob
+class Driving(Protocol):
+    """What a takeover needs of the driver it serves (:class:`~orchestrator.driver.Driver`)."""
+
+    store: Store
+    recorder: BatchingRecorder
+    journal: Journal
+    applier: Applier
+    plans: PlanCache
+    clock: Callable[[], float]
+
+    @property
+    def jobs(self) -> Mapping[str, DrivenJob]: ...
+    def hold(self, job_id: str, plan: Plan, inputs: dict[str, Any]) -> DrivenJob: ...
+    def put(self, item: Input) -> None: ...
+    def post(self, job_id: str, event: Any) -> None: ...
+    def carry_out(self, job: DrivenJob, commands: list[Command], now: float) -> None: ...
+
 
 log = logging.getLogger("segue.driver")
 JOURNAL_PAGE = 5000
@@ -31,7 +50,7 @@ JOURNAL_PAGE = 5000
 class Takeover:
     """Adopts jobs into a driver and reconciles the runs it lost track of."""
 
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, driver: Driving) -> None:
         self.driver = driver
 
     def adopt(
@@ -60,7 +79,7 @@ class Takeover:
         decisions still owe, apply the backlog, then send again what is in flight."""
         driver = self.driver
         job_id = adopt.record.id
-        job = driver._jobs.get(job_id)
+        job = driver.jobs.get(job_id)
         if job is None:
             return
         replayed = replay(job_id, job.plan, dict(adopt.record.inputs), self._journal(job_id))
@@ -124,7 +143,7 @@ class Takeover:
     def reconcile(self, older_than_s: float, now: float) -> None:
         """Chase runs dispatched long ago that never reported (a task can die with a
         broker error after being acknowledged)."""
-        for job in list(self.driver._jobs.values()):
+        for job in list(self.driver.jobs.values()):
             if job.done.is_set():
                 continue
             stale = set(job.scheduler.overdue(now, older_than_s))
