@@ -23,6 +23,7 @@ from nodes.base import (
     Produced,
     Producer,
     Resources,
+    Role,
     Sink,
 )
 from nodes.context import RunContext, run_id
@@ -64,6 +65,7 @@ __all__ = [
     "Producer",
     "RegistryError",
     "Resources",
+    "Role",
     "RunContext",
     "SegueError",
     "Sink",

@@ -60,6 +60,41 @@ class NodeKind(enum.StrEnum):
     PRODUCER = "producer"
 
 
+class Role(enum.StrEnum):
+    """What the orchestrator itself does with a node type's runs, besides running them.
+
+    Most node types are ``COMPUTE``: their runs go to an executor. The others are
+    the built-in types the core treats specially, named by role rather than by
+    type name so the core never compares type-name strings.
+    """
+
+    COMPUTE = "compute"
+    INPUT = "input"
+    """Settled by the scheduler from the job's inputs."""
+    OUTPUT = "output"
+    """Settled by the scheduler: its value becomes a job output."""
+    GROUP = "group"
+    """Settled by the scheduler: its sub-workflow runs once per item."""
+    QUEUE_WRITER = "queue-writer"
+    """Runs in the driver's process, on its queue backend."""
+    QUEUE_READER = "queue-reader"
+    """A producer that runs in the driver's process, on its queue backend."""
+
+    @property
+    def settled(self) -> bool:
+        """Whether the scheduler settles the run itself (no executor is involved)."""
+        return self in _SETTLED
+
+    @property
+    def queue(self) -> bool:
+        """Whether runs use the driver's queue backend (so run in its process)."""
+        return self in _QUEUE
+
+
+_SETTLED = frozenset({Role.INPUT, Role.OUTPUT, Role.GROUP})
+_QUEUE = frozenset({Role.QUEUE_WRITER, Role.QUEUE_READER})
+
+
 @dataclass(frozen=True)
 class Resources:
     """What a node run needs from the worker that runs it.
@@ -111,6 +146,8 @@ class Node:
         inline: True promises that a run takes microseconds and never blocks
             (pure computation on small values); the embedded engine may then
             run it on its own thread instead of handing it to a pool.
+        role: What the orchestrator does with its runs (built-in types only;
+            see :class:`Role`).
     """
 
     type_name: ClassVar[str] = ""
@@ -121,6 +158,7 @@ class Node:
     resources: ClassVar[Resources] = Resources()
     subworkflow_field: ClassVar[str | None] = None
     inline: ClassVar[bool] = False
+    role: ClassVar[Role] = Role.COMPUTE
 
     class Config(NodeConfig):
         """No configuration."""

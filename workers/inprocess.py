@@ -24,7 +24,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.engine.executor import ENGINE_DRIVEN, ResultSink
+from orchestrator.engine.executor import ResultSink
 from orchestrator.planner import Route
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
@@ -66,7 +66,7 @@ class InProcessExecutor:
     def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
         """Hand every dispatch to the worker task (queue nodes run on the local pool)."""
         for dispatch in dispatches:
-            if dispatch.type_name in ENGINE_DRIVEN:
+            if dispatch.node.role.queue:
                 self._local.submit(self._run_local, dispatch)
                 continue
             # What a Celery task message carries: the request as JSON.

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
-from nodes.base import Node, NodeConfig, Ports
+from nodes.base import Node, NodeConfig, Ports, Role
 from nodes.context import RunContext
 from nodes.errors import NodeDefinitionError
 
@@ -20,13 +20,12 @@ class Group(Node):
     the result; ``results`` keeps the order of ``items``. At most
     ``max_parallel`` sub-runs are in flight at once (unbounded when unset).
 
-    Attributes:
-        engine_driven: True: the engine expands and schedules the sub-runs;
-            ``run`` only raises if called directly.
+    The scheduler expands and schedules the sub-runs (its role says so);
+    ``run`` only raises if called directly.
     """
 
+    role = Role.GROUP
     subworkflow_field = "workflow"
-    engine_driven: ClassVar[bool] = True
 
     class Config(NodeConfig):
         workflow: dict[str, Any] = Field(

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, JsonValue
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from nodes.base import Node, NodeConfig, Ports, Sink
+from nodes.base import Node, NodeConfig, Ports, Role, Sink
 from nodes.context import RunContext
 from nodes.errors import FatalNodeError
 
@@ -21,6 +21,8 @@ class Input(Node):
     ``default: null`` is a default; a missing ``default`` is not, and then the
     run fails naming the input.
     """
+
+    role = Role.INPUT
 
     class Config(NodeConfig):
         name: str = Field(min_length=1, description="Name of the job input to read")
@@ -53,6 +55,8 @@ class Output(Node):
     the list of values in iteration order, or the last one with
     ``collect: last``. The value also passes through, so it can feed other nodes.
     """
+
+    role = Role.OUTPUT
 
     class Config(NodeConfig):
         name: str = Field(min_length=1, description="Name of the job output")

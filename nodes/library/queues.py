@@ -8,11 +8,11 @@ the messages, so neither class computes anything in ``run``/``produce``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, JsonValue
 
-from nodes.base import Exhausted, Node, NodeConfig, Ports, Produced, Producer, Sink
+from nodes.base import Exhausted, Node, NodeConfig, Ports, Produced, Producer, Role, Sink
 from nodes.context import RunContext
 from nodes.errors import NodeDefinitionError
 
@@ -33,12 +33,11 @@ def _engine_driven(type_name: str) -> NodeDefinitionError:
 class QueueWriter(Sink):
     """Push each value into a named queue (non-blocking).
 
-    Attributes:
-        engine_driven: True: the engine's queue backend performs the push;
-            ``run`` only raises if called directly.
+    The driver's queue backend performs the push (its role says so); ``run``
+    only raises if called directly.
     """
 
-    engine_driven: ClassVar[bool] = True
+    role = Role.QUEUE_WRITER
 
     class Config(NodeConfig):
         queue: str = Field(pattern=QUEUE_NAME_PATTERN, description="Name of the queue")
@@ -61,12 +60,11 @@ class QueueReader(Producer):
     that long without a message. Messages are acknowledged only after the
     iteration they started has finished (at-least-once delivery).
 
-    Attributes:
-        engine_driven: True: the engine's queue backend delivers the messages;
-            ``produce`` only raises if called directly.
+    The driver's queue backend delivers the messages (its role says so);
+    ``produce`` only raises if called directly.
     """
 
-    engine_driven: ClassVar[bool] = True
+    role = Role.QUEUE_READER
 
     class Config(NodeConfig):
         queue: str = Field(pattern=QUEUE_NAME_PATTERN, description="Name of the queue")

@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery
 
 from orchestrator.celery.app import task_name
-from orchestrator.engine.executor import ENGINE_DRIVEN, ResultSink
+from orchestrator.engine.executor import ResultSink
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
 from orchestrator.scheduler.events import RunFinished
@@ -49,7 +49,7 @@ class CeleryExecutor:
         """
         remote = []
         for dispatch in dispatches:
-            if dispatch.type_name in ENGINE_DRIVEN:
+            if dispatch.node.role.queue:
                 self._local.submit(self._run_local, dispatch)
             else:
                 remote.append(dispatch)

@@ -48,7 +48,6 @@ class Executor(Protocol):
 
 ExecutorFactory = Callable[[NodeRunner, ResultSink], Executor]
 CHUNK = 64
-ENGINE_DRIVEN = frozenset({"QueueWriter", "QueueReader"})
 
 
 class LocalExecutor:
@@ -100,7 +99,7 @@ class LocalExecutor:
             route = dispatch.node.route
             if route.pool != "process" and not route.gpu and self._is_inline(dispatch):
                 inline.append(self.runner.run(dispatch))
-            elif dispatch.node.type_name in ENGINE_DRIVEN:
+            elif dispatch.node.role.queue:
                 threads.append(dispatch)  # queue nodes use this process's queue backend
             elif route.gpu:
                 self._gpu.submit(self._run_chunk, [dispatch])

@@ -8,7 +8,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import JsonValue
 
-from nodes.base import NodeConfig, NodeKind
+from nodes.base import NodeConfig, NodeKind, Role
 from orchestrator.model.spec import LoopPolicy, Pool, RetryPolicy
 
 QueueScope = Literal["job", "global"]
@@ -52,6 +52,7 @@ class PlannedNode(NamedTuple):
     type_name: str
     type_version: int
     kind: NodeKind
+    role: Role
     config: Mapping[str, Any]
     settings: NodeConfig
     loop: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+from nodes.base import Role
 from nodes.context import MAIN
 from nodes.registry import NodeRegistry
 from orchestrator.graph import gc_paused
@@ -102,6 +103,7 @@ def _planned(validated: ValidatedWorkflow, at: int, loop: str, pool: Pool) -> Pl
         spec.type,
         node_type.version,
         node_type.kind,
+        node_type.role,
         MappingProxyType(spec.config),
         node.config,
         loop,
@@ -145,7 +147,7 @@ def _loop(
         blocking=tuple(n.id for n in planned if not n.detached),
         detached=tuple(n.id for n in planned if n.detached),
         feedback=tuple((n.id, b) for n in planned for b in n.inputs if b.feedback),
-        outputs=tuple(n.id for n in planned if n.type_name == "Output"),
+        outputs=tuple(n.id for n in planned if n.role is Role.OUTPUT),
     )
 
 
@@ -170,13 +172,13 @@ def _queues(
 ) -> dict[str, QueuePlan]:
     found: dict[tuple[str, str], tuple[list[QueueEndpoint], list[QueueEndpoint]]] = {}
     for node in nodes:
-        if node.spec.type not in ("QueueWriter", "QueueReader"):
+        if not node.node_type.role.queue:
             continue
         at = index[node.id]
         key = (_config(node, "queue"), _config(node, "scope", "job"))
         writers, readers = found.setdefault(key, ([], []))
         endpoint = QueueEndpoint(loop=names[at], node=node.id, group=_config(node, "group"))
-        (writers if node.spec.type == "QueueWriter" else readers).append(endpoint)
+        (writers if node.node_type.role is Role.QUEUE_WRITER else readers).append(endpoint)
     return {
         name: QueuePlan(name=name, scope=scope, writers=tuple(w), readers=tuple(r))  # type: ignore[arg-type]
         for (name, scope), (w, r) in found.items()
@@ -186,7 +188,7 @@ def _queues(
 def _inputs(nodes: list[ResolvedNode]) -> dict[str, InputPlan]:
     plans: dict[str, InputPlan] = {}
     for node in nodes:
-        if node.spec.type != "Input":
+        if node.node_type.role is not Role.INPUT:
             continue
         name = _config(node, "name", node.id)
         has_default = "default" in node.config.model_fields_set
@@ -212,5 +214,5 @@ def _outputs(
             collect=_config(node, "collect", "list"),
         )
         for node in nodes
-        if node.spec.type == "Output"
+        if node.node_type.role is Role.OUTPUT
     }

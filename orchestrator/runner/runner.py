@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from nodes.artifacts import ArtifactStore
-from nodes.base import Exhausted, Node, Produced
+from nodes.base import Exhausted, Node, Produced, Role
 from nodes.context import RunContext
 from nodes.errors import FatalNodeError
 from nodes.registry import NodeRegistry
@@ -174,7 +174,7 @@ class NodeRunner:
 
     # executing ----------------------------------------------------------------------
     def _execute(self, node: Node, spec: RunSpec, started: float) -> RunFinished:
-        if getattr(node, "engine_driven", False):
+        if node.role.queue:
             return self._queue_node(node, spec, started)
         inputs, key = self._prepare(node, spec)
         if key is not None and self.cache is not None:
@@ -268,7 +268,7 @@ class NodeRunner:
             raise FatalNodeError(f"{spec.type_name} needs a queue backend; this runner has none")
         config = node.config
         name = queue_key(spec.job_id, config.queue, config.scope)
-        if spec.type_name == "QueueWriter":
+        if node.role is Role.QUEUE_WRITER:
             queues.publish(name, restore(spec.inputs, self.artifacts).get("value"), spec.run_id)
             return self._done(spec, "succeeded", {}, started)
         group = config.group or spec.loop

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from nodes.base import Role
 from orchestrator.planner.plan import PlannedNode
 from orchestrator.runtime.messages import RunKind, RunRequest
 
@@ -94,7 +95,7 @@ class Dispatch(NamedTuple):
             kind=self.kind,
             cursor=self.cursor,
             writers_done=self.writers_done,
-            job_inputs=job_inputs if node.type_name == "Input" else {},
+            job_inputs=job_inputs if node.role is Role.INPUT else {},
             timeout_s=node.timeout_s,
             cache=node.cache,
             queue=node.route.queue,

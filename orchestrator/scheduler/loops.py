@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nodes.base import Role
 from nodes.context import MAIN
 from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus, RunStatus
 from orchestrator.scheduler.commands import Ack, JobChanged, LoopChanged
@@ -220,7 +221,7 @@ class LoopMachine(StageMachine):
     def writers_done(self, loop: LoopState) -> bool:
         node = loop.plan.producer
         plan = self.state.plan
-        if node is None or plan.nodes[node].type_name != "QueueReader":
+        if node is None or plan.nodes[node].role is not Role.QUEUE_READER:
             return False
         settings = plan.nodes[node].settings
         if getattr(settings, "scope", "job") != "job":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
+from nodes.base import Role
 from orchestrator.planner.plan import Plan
 from orchestrator.runtime.states import Health, LoopStatus, RunStatus
 from orchestrator.scheduler.backoff import attempts_left, retry_delay
@@ -87,7 +88,7 @@ class Scheduler(LoopMachine):
             for run in self.state.active.values()
             if run.attempt
             and run.status.value in ("queued", "running")
-            and run.node.type_name != "Group"
+            and run.node.role is not Role.GROUP
             and now - run.dispatched_at > age
         ]
 
@@ -113,7 +114,7 @@ class Scheduler(LoopMachine):
                 continue
             if run.attempt == 0 or run.status.value in ("retrying", "succeeded", "failed"):
                 continue
-            if run.node.type_name == "Group":
+            if run.node.role is Role.GROUP:
                 continue  # a group's items are runs of their own
             producing = run.node.kind == "producer" and run.stage.parent is None
             loop = run.stage.loop

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from nodes.base import Role
 from orchestrator.planner.plan import Plan
 from orchestrator.runtime.states import RunStatus
 from orchestrator.scheduler.commands import Command, Dispatch, RunChanged
 from orchestrator.scheduler.state import GroupState, JobState, LoopState, RunState, Stage
-
-INLINE_TYPES = frozenset({"Input", "Output", "Group"})
 
 
 class StageMachine:
@@ -91,15 +90,15 @@ class StageMachine:
                 loop.backlog.append(run)
                 return
             loop.detached_inflight += 1
-        type_name = run.node.type_name
-        if type_name not in INLINE_TYPES:
+        role = run.node.role
+        if not role.settled:
             self.dispatch(run)
-        elif type_name == "Group":
+        elif role is Role.GROUP:
             self._start_group(run)
         else:
             run.attempt = 1
             value = (
-                self._input_value(run) if type_name == "Input" else self.inputs_of(run).get("value")
+                self._input_value(run) if role is Role.INPUT else self.inputs_of(run).get("value")
             )
             self.finish(run, RunStatus.SUCCEEDED, {"value": value})
 
@@ -261,7 +260,7 @@ class StageMachine:
         if stage.parent is None:
             if loop.is_main:
                 self.state.main_outputs[node.id] = outputs
-            elif node.type_name == "Output" and not stage.failed:
+            elif node.role is Role.OUTPUT and not stage.failed:
                 loop.outputs.setdefault(node.id, {})[stage.index] = outputs.get("value")
             for target, binding in loop.plan.feedback:
                 if binding.source == node.id and binding.source_port in outputs:
@@ -336,7 +335,7 @@ class StageMachine:
             run = loop.backlog.popleft()
             if not run.status.terminal:
                 loop.detached_inflight += 1
-                if run.node.type_name in INLINE_TYPES:
+                if run.node.role.settled:
                     self._dispatch_inline(run)
                 else:
                     self.dispatch(run)

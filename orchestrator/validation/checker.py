@@ -6,14 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from nodes.base import Node, NodeConfig
+from nodes.base import Node, NodeConfig, Role
 from nodes.introspect import PortSpec, input_ports, output_ports
 from orchestrator.errors import Issue
 from orchestrator.model.spec import EdgeSpec, NodeSpec
 from orchestrator.model.workflow import Workflow
 
 INVALID = -1
-SPECIAL_TYPES = frozenset({"Input", "Output", "QueueWriter", "QueueReader"})
+SPECIAL_ROLES = frozenset({Role.INPUT, Role.OUTPUT, Role.QUEUE_WRITER, Role.QUEUE_READER})
+"""Roles of the node types later validation steps look at."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ no producer; its name is :data:`~orchestrator.validation.checker.MAIN`).
 
 from __future__ import annotations
 
+from nodes.base import Role
 from nodes.context import MAIN
 from orchestrator.graph import cycle_in, strongly_connected, topological_order
 from orchestrator.validation.checker import Checker, Graph
@@ -154,8 +155,8 @@ def check_outputs_and_queues(checker: Checker, graph: Graph) -> None:
     readers = []
     for at in graph.special:
         node = graph.nodes[at]
-        kind = node.spec.type
-        if kind == "Output":
+        role = node.node_type.role
+        if role is Role.OUTPUT:
             name = getattr(node.config, "name", node.id)
             if name in outputs:
                 checker.node_issue(
@@ -166,7 +167,7 @@ def check_outputs_and_queues(checker: Checker, graph: Graph) -> None:
                     "name",
                 )
             outputs[name] = node.id
-        elif kind in ("QueueWriter", "QueueReader"):
+        elif role.queue:
             queue, scope = getattr(node.config, "queue", ""), getattr(node.config, "scope", "job")
             first_scope, first = scopes.setdefault(queue, (scope, node.id))
             if first_scope != scope:
@@ -178,7 +179,7 @@ def check_outputs_and_queues(checker: Checker, graph: Graph) -> None:
                     "config",
                     "scope",
                 )
-            elif kind == "QueueWriter":
+            elif role is Role.QUEUE_WRITER:
                 written.add(queue)
             elif scope == "job":
                 readers.append(node)

@@ -14,7 +14,7 @@ from nodes.registry import NodeRegistry
 from orchestrator.model.spec import EdgeSpec, NodeSpec
 from orchestrator.validation.checker import (
     INVALID,
-    SPECIAL_TYPES,
+    SPECIAL_ROLES,
     Checker,
     Feed,
     Graph,
@@ -46,7 +46,7 @@ def check_nodes(checker: Checker, registry: NodeRegistry) -> Graph:
             continue
         node = ResolvedNode.of(spec, position, node_type, config)
         index[spec.id] = len(nodes)
-        if node.is_producer or spec.type in SPECIAL_TYPES or node_type.subworkflow_field:
+        if node.is_producer or node_type.role in SPECIAL_ROLES or node_type.subworkflow_field:
             special.append(len(nodes))
             if node.is_producer:
                 _check_producer_options(checker, node)

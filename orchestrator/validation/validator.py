@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nodes.base import Role
 from nodes.context import MAIN
 from nodes.registry import NodeRegistry
 from orchestrator.errors import Issue, WorkflowError, WorkflowInvalid
@@ -165,11 +166,13 @@ def _check_group_boundary(
             "config",
         )
     input_found = True
-    for side, kind in (("input", "Input"), ("output", "Output")):
+    for side, kind, role in (("input", "Input", Role.INPUT), ("output", "Output", Role.OUTPUT)):
         wanted = getattr(node.config, side, None)
         if not isinstance(wanted, str):
             continue
-        names = {getattr(n.config, "name", None) for n in sub.graph.nodes if n.spec.type == kind}
+        names = {
+            getattr(n.config, "name", None) for n in sub.graph.nodes if n.node_type.role is role
+        }
         if wanted not in names:
             checker.node_issue(
                 node.position,
@@ -201,7 +204,7 @@ def _check_group_inputs(
     assert field is not None
     for at in sub.graph.special:
         member = sub.graph.nodes[at]
-        if member.spec.type != "Input" or _has_default(member):
+        if member.node_type.role is not Role.INPUT or _has_default(member):
             continue
         name = getattr(member.config, "name", member.id)
         if name == fed or name in job_inputs:
@@ -234,7 +237,7 @@ def _required_inputs(graph: Graph) -> frozenset[str]:
     defaulted: set[str] = set()
     for at in graph.special:
         node = graph.nodes[at]
-        if node.spec.type == "Input":
+        if node.node_type.role is Role.INPUT:
             name = getattr(node.config, "name", node.id)
             (defaulted if _has_default(node) else named).add(name)
     return frozenset(named - defaulted)

@@ -23,6 +23,7 @@ from nodes import (
     Produced,
     Producer,
     Resources,
+    Role,
     RunContext,
 )
 from nodes.library import (
@@ -179,7 +180,8 @@ def test_jsonl_sink_refuses_a_value_that_is_not_json(tmp_path: Path) -> None:
 def test_queue_nodes_are_driven_by_the_engine_queue_backend() -> None:
     writer = build(QueueWriter, queue="jobs.ready")
     reader = build(QueueReader, queue="jobs.ready", group="g1", idle_timeout_s=0)
-    assert QueueWriter.engine_driven and QueueReader.engine_driven
+    assert (QueueWriter.role, QueueReader.role) == (Role.QUEUE_WRITER, Role.QUEUE_READER)
+    assert QueueWriter.role.queue and QueueReader.role.queue
     assert (writer.config.scope, reader.config.scope) == ("job", "job")
     with pytest.raises(NodeDefinitionError, match="queue backend"):
         writer.run(QueueWriter.Inputs(value=1), context())
@@ -204,7 +206,7 @@ def test_queue_nodes_refuse_unknown_scopes_and_negative_timeouts() -> None:
 
 def test_group_names_its_subworkflow_field_and_is_engine_driven() -> None:
     node = build(Group, workflow={"name": "inner", "nodes": [], "edges": []})
-    assert Group.subworkflow_field == "workflow" and Group.engine_driven
+    assert Group.subworkflow_field == "workflow" and Group.role is Role.GROUP and Group.role.settled
     assert (node.config.input, node.config.output, node.config.max_parallel) == (
         "item",
         "result",
