@@ -27,7 +27,7 @@ from orchestrator.store.errors import (
 )
 from orchestrator.store.memory import MemoryStore
 from orchestrator.store.sql import SqlStore
-from orchestrator.store.sql.engine import sqlite_url
+from orchestrator.store.sql.connection import sqlite_url
 
 DEFAULT_SQLITE_NAME = "segue.db"
 """The SQLite file's name under the Segue home folder."""

@@ -18,7 +18,7 @@ import pytest
 from psycopg import sql
 
 from orchestrator.store import MemoryStore, SqlStore, Store
-from orchestrator.store.sql.engine import sqlite_url
+from orchestrator.store.sql.connection import sqlite_url
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"

@@ -28,8 +28,8 @@ from orchestrator.store import (
     open_store,
 )
 from orchestrator.store.sql import Retry, normalize_url
-from orchestrator.store.sql import engine as engine_module
-from orchestrator.store.sql.engine import (
+from orchestrator.store.sql import connection as engine_module
+from orchestrator.store.sql.connection import (
     alembic_config,
     current_revision,
     make_engine,

@@ -1,6 +1,6 @@
 """Alembic environment of the state store, driven programmatically.
 
-:func:`orchestrator.store.sql.engine.upgrade` passes its engine in
+:func:`orchestrator.store.sql.connection.upgrade` passes its engine in
 ``config.attributes["engine"]``; without one (the ``alembic`` command line with
 ``-x url=...`` or ``sqlalchemy.url``) an engine is made from the URL.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, Engine, text
 
-from orchestrator.store.sql.engine import make_engine
+from orchestrator.store.sql.connection import make_engine
 from orchestrator.store.sql.models import Base
 
 # An arbitrary constant: the advisory-lock id Segue's migrations serialise on.

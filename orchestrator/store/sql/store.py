@@ -40,7 +40,7 @@ from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecor
 from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
 from orchestrator.store.sql import convert
 from orchestrator.store.sql.bulk import RunWriter, copy_events, not_in
-from orchestrator.store.sql.engine import make_engine, upgrade
+from orchestrator.store.sql.connection import make_engine, upgrade
 from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, RUNS, WORKFLOWS
 from orchestrator.store.sql.retry import Retry
 
@@ -55,7 +55,7 @@ class SqlStore:
     transaction from the engine's pool.
 
     Args:
-        engine: An engine from :func:`~orchestrator.store.sql.engine.make_engine`,
+        engine: An engine from :func:`~orchestrator.store.sql.connection.make_engine`,
             already migrated (:meth:`open` does both).
         retry: How transient errors are retried.
     """

@@ -1,4 +1,4 @@
-"""Engines for the SQL store: URL normalisation, SQLite pragmas, migrations.
+"""Connections of the SQL store: URL normalisation, SQLite pragmas, migrations.
 
 SQLite files run in WAL mode with ``synchronous=NORMAL`` (readers never block
 the one writer; a commit does not wait for fsync of the WAL) and a busy
