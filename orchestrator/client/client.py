@@ -137,7 +137,8 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Release the backend (an embedded engine cancels what still runs)."""
+        """Release the backend (an embedded engine cancels the jobs submitted through it
+        that still run; jobs it adopted are handed on)."""
         self._backend.close()
 
     # jobs -----------------------------------------------------------------------------
@@ -152,15 +153,30 @@ class Client:
         return Job(self, self._backend.submit(workflow, inputs))
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
-        """Block until the job ends."""
+        """Block until the job ends (a job driven elsewhere is followed in the store).
+
+        Raises:
+            UnknownJobError: no such job.
+            JobWaitTimeout: it did not end within ``timeout`` seconds (it goes on).
+            DriverFailed: the engine driving it in this process died.
+        """
         return self._backend.wait(job_id, timeout)
 
     def events(self, job_id: str, timeout: float | None = None) -> Iterator[JobEvent]:
-        """The job's events from its start, then live, until it ends."""
+        """The job's events from its start, then live, until it ends.
+
+        Raises:
+            UnknownJobError: no such job (here, not at the first ``next``).
+            JobWaitTimeout: from the iterator, no event came within ``timeout``.
+        """
         return self._backend.events(job_id, timeout)
 
     def cancel(self, job_id: str) -> None:
-        """Cancel a job; its loops end ``cancelled``."""
+        """Cancel a job; its loops end ``cancelled`` (whichever process drives it).
+
+        Raises:
+            UnknownJobError: no such job.
+        """
         self._backend.cancel(job_id)
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
@@ -189,4 +205,11 @@ class Client:
         self._control(job_id, loop, DesiredLoopState.STOPPED)
 
     def _control(self, job_id: str, loop: str, desired: DesiredLoopState) -> None:
+        """Write the request; the job's driver obeys it within a second.
+
+        Raises:
+            UnknownJobError: no such job.
+            UnknownLoopError: no such loop, or the main stage (the loops are listed).
+            LoopEndedError: an ended loop was asked to resume.
+        """
         self._backend.control(job_id, loop, desired)
