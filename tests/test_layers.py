@@ -46,8 +46,11 @@ def imports(path: Path, name: str, known: dict[str, Path]) -> set[str]:
         for target in targets:
             while target and target not in known:
                 target = target.rpartition(".")[0]
-            if target and target != name:
-                out.add(target)
+            # Importing a.b.c runs the packages a and a.b first.
+            while target:
+                if target != name and target in known:
+                    out.add(target)
+                target = target.rpartition(".")[0]
     return out
 
 
@@ -76,8 +79,8 @@ def test_no_module_imports_itself_back_through_others() -> None:
         state[module] = 1
         path.append(module)
         for target in sorted(edges.get(module, ())):
-            # A package's __init__ re-exporting its own modules is not a cycle.
-            if module.startswith(target + ".") or target.startswith(module + "."):
+            # A module's own packages are initialised before it: not an edge back.
+            if module.startswith(target + "."):
                 continue
             if state.get(target) == 1:
                 cycles.append([*path[path.index(target) :], target])

@@ -122,10 +122,7 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "orchestrator.engine": [
         "Engine",
-        "Executor",
-        "ExecutorFactory",
         "LocalExecutor",
-        "ResultSink",
     ],
     "orchestrator.driver": [
         "Driver",

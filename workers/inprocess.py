@@ -24,7 +24,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.engine.executor import ResultSink
+from orchestrator.driver.executor import ResultSink
 from orchestrator.planner import Route
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch

@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery
 
 from orchestrator.celery.app import task_name
-from orchestrator.engine.executor import ResultSink
+from orchestrator.driver.executor import ResultSink
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
 from orchestrator.scheduler.events import RunFinished

@@ -22,7 +22,7 @@ from orchestrator.artifacts import open_artifacts
 from orchestrator.celery import CeleryExecutor, make_celery
 from orchestrator.channels import Channels, Delivery
 from orchestrator.driver import Driver, Steward, owner_name
-from orchestrator.engine.executor import ExecutorFactory
+from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
 from orchestrator.heartbeat import beat
 from orchestrator.queues import KombuQueueBackend, QueueBackend

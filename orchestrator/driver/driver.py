@@ -21,6 +21,7 @@ from typing import Any
 from nodes.artifacts import ArtifactStore
 from nodes.registry import NodeRegistry
 from orchestrator.driver.applier import Applier
+from orchestrator.driver.executor import Executor, ExecutorFactory
 from orchestrator.driver.inputs import (
     Adopt,
     Flush,
@@ -36,7 +37,6 @@ from orchestrator.driver.jobs import DrivenJob
 from orchestrator.driver.journal import Journal
 from orchestrator.driver.plans import PlanCache
 from orchestrator.driver.takeover import Takeover
-from orchestrator.engine.executor import Executor, ExecutorFactory
 from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan

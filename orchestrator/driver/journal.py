@@ -31,49 +31,87 @@ from orchestrator.store.base import EventRecord
 INPUT_KIND = "input"
 
 
-def entry(job_id: str, event: Event, now: float) -> EventRecord | None:
-    """The journal entry of one scheduler input (``None`` for inputs not worth replaying)."""
-    body: dict[str, Any]
+_FINISHED_FIELDS = RunFinished._fields
+_FINISHED_DEFAULTS = RunFinished._field_defaults
+
+
+def body(event: Event) -> dict[str, Any] | None:
+    """One scheduler input as JSON (``None`` for inputs not worth replaying)."""
     match event:
         case RunFinished():
-            body = {"type": "finished", **event._asdict()}
+            # Fields at their defaults are left out: most results carry few.
+            data = {"type": "finished"}
+            for name, value in zip(_FINISHED_FIELDS, event, strict=True):
+                if name not in _FINISHED_DEFAULTS or value != _FINISHED_DEFAULTS[name]:
+                    data[name] = value
+            return data
         case Tick():
-            body = {"type": "tick"}
+            return {"type": "tick"}
         case Start():
-            body = {"type": "start"}
+            return {"type": "start"}
         case LoopControl(loop=loop, desired=desired):
-            body = {"type": "control", "loop": loop, "desired": desired.value}
+            return {"type": "control", "loop": loop, "desired": desired.value}
         case CancelJob(reason=reason):
-            body = {"type": "cancel", "reason": reason}
+            return {"type": "cancel", "reason": reason}
         case Resend(run_ids=run_ids):
-            body = {"type": "resend", "runs": list(run_ids)}
-        case _:
-            return None
-    return EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=body)
+            return {"type": "resend", "runs": list(run_ids)}
+    return None
 
 
-def event_of(record: EventRecord) -> Event:
-    """The scheduler input a journal entry holds.
+def parse(data: dict[str, Any], where: str = "a journal entry") -> Event:
+    """The scheduler input :func:`body` made JSON of.
 
     Raises:
-        ValueError: the entry is not a known input.
+        ValueError: ``data`` is not a known input.
     """
-    body: dict[str, Any] = dict(record.data)
-    kind = body.pop("type", None)
+    fields = dict(data)
+    kind = fields.pop("type", None)
     match kind:
         case "finished":
-            return RunFinished(**body)
+            return RunFinished(**fields)
         case "tick":
             return Tick()
         case "start":
             return Start()
         case "control":
-            return LoopControl(str(body["loop"]), DesiredLoopState(str(body["desired"])))
+            return LoopControl(str(fields["loop"]), DesiredLoopState(str(fields["desired"])))
         case "cancel":
-            return CancelJob(str(body.get("reason") or "cancelled by request"))
+            return CancelJob(str(fields.get("reason") or "cancelled by request"))
         case "resend":
-            return Resend(tuple(str(r) for r in body.get("runs") or ()))
-    raise ValueError(f"journal entry {record.seq} of job {record.job_id} holds no input: {kind!r}")
+            return Resend(tuple(str(r) for r in fields.get("runs") or ()))
+    raise ValueError(f"{where} holds no input: {kind!r}")
+
+
+def entry(job_id: str, event: Event, now: float) -> EventRecord | None:
+    """The journal entry of one scheduler input (``None`` for inputs not worth replaying)."""
+    data = body(event)
+    return None if data is None else EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=data)
+
+
+def events_of(record: EventRecord) -> list[Event]:
+    """The scheduler inputs a journal entry holds, in order (an entry of kind
+    ``inputs`` holds those given at one instant).
+
+    Raises:
+        ValueError: the entry holds something else.
+    """
+    where = f"journal entry {record.seq} of job {record.job_id}"
+    data: dict[str, Any] = dict(record.data)
+    if data.get("type") == "inputs":
+        return [parse(item, where) for item in data.get("inputs") or ()]
+    return [parse(data, where)]
+
+
+def event_of(record: EventRecord) -> Event:
+    """The one scheduler input a single journal entry holds.
+
+    Raises:
+        ValueError: the entry holds no input, or several.
+    """
+    events = events_of(record)
+    if len(events) != 1:
+        raise ValueError(f"journal entry {record.seq} of job {record.job_id} holds {len(events)}")
+    return events[0]
 
 
 class Journal:
@@ -89,10 +127,14 @@ class Journal:
             self._append([record])
 
     def record_many(self, job_id: str, events: Iterable[Event], now: float) -> None:
-        """Journal inputs given at the same instant, in order."""
-        records = [r for e in events if (r := entry(job_id, e, now)) is not None]
-        if records:
-            self._append(records)
+        """Journal inputs given at the same instant, in order, as one entry (the
+        driver passes results it decides on as one batch)."""
+        items = [item for e in events if (item := body(e)) is not None]
+        if len(items) == 1:
+            self._append([EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=items[0])])
+        elif items:
+            batch: dict[str, Any] = {"type": "inputs", "inputs": items}
+            self._append([EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=batch)])
 
 
 @dataclass
@@ -132,8 +174,14 @@ def replay(
     for record in journal:
         if record.kind != INPUT_KIND:
             continue
-        commands = scheduler.handle(event_of(record), record.at)
-        replayed.inputs += 1
+        events = events_of(record)
+        replayed.inputs += len(events)
+        results = [e for e in events if isinstance(e, RunFinished)]
+        if len(results) > 1 and len(results) == len(events):
+            # Results given at one instant were decided on as one batch.
+            commands = scheduler.handle_many(results, record.at)
+        else:
+            commands = [c for event in events for c in scheduler.handle(event, record.at)]
         if keep_decisions:
             replayed.decisions.extend(commands)
         for command in commands:

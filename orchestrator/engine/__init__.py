@@ -5,6 +5,6 @@ service of your own.
 """
 
 from orchestrator.engine.engine import Engine
-from orchestrator.engine.executor import Executor, ExecutorFactory, LocalExecutor, ResultSink
+from orchestrator.engine.executor import LocalExecutor
 
-__all__ = ["Engine", "Executor", "ExecutorFactory", "LocalExecutor", "ResultSink"]
+__all__ = ["Engine", "LocalExecutor"]

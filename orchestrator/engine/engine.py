@@ -15,9 +15,10 @@ from typing import Any
 from nodes.artifacts import ArtifactStore
 from nodes.registry import NodeRegistry
 from orchestrator.driver import Driver, Steward, owner_name
+from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.driver.jobs import DrivenJob
 from orchestrator.driver.steward import EMBEDDED
-from orchestrator.engine.executor import ExecutorFactory, LocalExecutor
+from orchestrator.engine.executor import LocalExecutor
 from orchestrator.engine.gctune import gc_tuning
 from orchestrator.errors import UnknownJobError
 from orchestrator.model.workflow import Workflow

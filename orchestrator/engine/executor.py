@@ -20,33 +20,18 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from nodes.artifacts import ArtifactStore, LocalArtifactStore
 from nodes.base import Node
 from nodes.registry import NodeRegistry
+from orchestrator.driver.executor import ResultSink
 from orchestrator.runner import NodeRunner
 from orchestrator.runtime.messages import RunRequest
 from orchestrator.scheduler.commands import Dispatch
 from orchestrator.scheduler.events import RunFinished
 
-ResultSink = Callable[[list[RunFinished]], None]
-
-
-class Executor(Protocol):
-    """Where dispatched runs execute; results come back through the sink it was given."""
-
-    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
-        """Start the runs; return the results of any it ran right away."""
-        ...
-
-    def close(self, wait: bool = True) -> None:
-        """Stop taking runs."""
-        ...
-
-
-ExecutorFactory = Callable[[NodeRunner, ResultSink], Executor]
 CHUNK = 64
 
 

@@ -15,8 +15,9 @@ from nodes import MemoryArtifactStore
 from nodes.library import builtin_registry
 from orchestrator import Workflow
 from orchestrator.driver import Driver
+from orchestrator.driver.executor import ResultSink
 from orchestrator.driver.journal import INPUT_KIND
-from orchestrator.engine.executor import LocalExecutor, ResultSink
+from orchestrator.engine.executor import LocalExecutor
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler import Dispatch, RunFinished
 from orchestrator.store import MemoryStore

@@ -14,7 +14,8 @@ from nodes import MemoryArtifactStore
 from nodes.library import builtin_registry
 from orchestrator import Workflow
 from orchestrator.driver import Driver
-from orchestrator.engine.executor import LocalExecutor, ResultSink
+from orchestrator.driver.executor import ResultSink
+from orchestrator.engine.executor import LocalExecutor
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler import Dispatch, RunFinished
 from orchestrator.store import MemoryStore

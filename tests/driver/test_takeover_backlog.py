@@ -14,7 +14,7 @@ from nodes import MemoryArtifactStore
 from nodes.library import builtin_registry
 from orchestrator import Workflow
 from orchestrator.driver import Driver
-from orchestrator.engine.executor import ResultSink
+from orchestrator.driver.executor import ResultSink
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler import Dispatch, RunFinished
 from orchestrator.store import MemoryStore

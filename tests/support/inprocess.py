@@ -19,7 +19,7 @@ from orchestrator import Client
 from orchestrator.channels import Channels
 from orchestrator.client.cluster import ClusterBackend
 from orchestrator.coordinator import Coordinator
-from orchestrator.engine.executor import ResultSink
+from orchestrator.driver.executor import ResultSink
 from orchestrator.queues import MemoryQueueBackend
 from orchestrator.runner import NodeRunner
 from orchestrator.settings import Settings
