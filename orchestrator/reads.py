@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from orchestrator.driver.journal import INPUT_KIND
 from orchestrator.errors import JobWaitTimeout, UnknownJobError
-from orchestrator.runtime.states import JobStatus
+from orchestrator.states import JobStatus
 from orchestrator.store.base import JobRecord, Store
 from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
 

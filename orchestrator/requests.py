@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nodes.context import MAIN
 from orchestrator.errors import LoopEndedError, UnknownJobError, UnknownLoopError
-from orchestrator.runtime.states import DesiredLoopState, LoopStatus
+from orchestrator.states import DesiredLoopState, LoopStatus
 from orchestrator.store.base import LoopRecord, Store
 
 

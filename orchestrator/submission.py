@@ -15,7 +15,7 @@ from nodes.registry import NodeRegistry
 from orchestrator.errors import Issue, WorkflowInvalid
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan, compile_workflow
-from orchestrator.runtime.states import JobStatus, LoopStatus
+from orchestrator.states import JobStatus, LoopStatus
 from orchestrator.store.base import JobRecord, LoopRecord, Store
 
 

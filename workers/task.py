@@ -19,9 +19,9 @@ import time
 from functools import partial
 from typing import Any
 
-from orchestrator.runtime.messages import ErrorInfo, RunRequest, RunResult
-from orchestrator.runtime.states import RunStatus
+from orchestrator.messages import ErrorInfo, RunRequest, RunResult
 from orchestrator.scheduler.events import RunFinished
+from orchestrator.states import RunStatus
 from orchestrator.store.base import RunRecord
 from workers.claims import Claim
 from workers.runtime import WorkerRuntime

@@ -43,7 +43,7 @@ from orchestrator.cli.output import (
 from orchestrator.cli.run import print_result
 from orchestrator.client import JobResult
 from orchestrator.driver import orphaned
-from orchestrator.runtime.states import JobStatus
+from orchestrator.states import JobStatus
 
 EXIT_TIMEOUT = 124
 """``segue jobs wait --timeout``: the job had not ended in time (as ``timeout(1)``)."""

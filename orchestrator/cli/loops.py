@@ -30,7 +30,7 @@ from orchestrator.client import Client
 from orchestrator.driver import driven
 from orchestrator.errors import UnknownLoopError
 from orchestrator.planner import MAIN
-from orchestrator.runtime.states import DesiredLoopState, LoopStatus
+from orchestrator.states import DesiredLoopState, LoopStatus
 from orchestrator.store import LoopRecord
 
 LoopArg = Annotated[str, typer.Argument(help="Loop name (see `segue loops list JOB`)")]

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from orchestrator.cli.common import BrokerOpt, DatabaseOpt, JsonOpt, settings_from
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INVALID, fail, out, print_json
-from orchestrator.runtime.states import JobStatus
+from orchestrator.states import JobStatus
 
 
 def queues(

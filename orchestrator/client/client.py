@@ -14,8 +14,8 @@ from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
 from orchestrator.model.workflow import Workflow
-from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.settings import Settings
+from orchestrator.states import DesiredLoopState
 from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
 
 

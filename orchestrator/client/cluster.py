@@ -19,8 +19,8 @@ from orchestrator.driver import embedded_owner
 from orchestrator.model.workflow import Workflow
 from orchestrator.reads import StoreReader
 from orchestrator.requests import request_cancel, request_loop
-from orchestrator.runtime.states import DesiredLoopState, RunStatus
 from orchestrator.settings import Settings
+from orchestrator.states import DesiredLoopState, RunStatus
 from orchestrator.store import Store, open_store
 from orchestrator.submission import prepare, record_submission
 from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo

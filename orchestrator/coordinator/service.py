@@ -25,8 +25,8 @@ from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
 from orchestrator.heartbeat import beat
+from orchestrator.messages import RunResult
 from orchestrator.queues import KombuQueueBackend, QueueBackend
-from orchestrator.runtime.messages import RunResult
 from orchestrator.scheduler import RunFinished
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store

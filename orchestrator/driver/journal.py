@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.planner import Plan
-from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.scheduler import Scheduler
 from orchestrator.scheduler.commands import Command, JobChanged, LoopChanged, RunChanged
 from orchestrator.scheduler.events import (
@@ -26,6 +25,7 @@ from orchestrator.scheduler.events import (
     Start,
     Tick,
 )
+from orchestrator.states import DesiredLoopState
 from orchestrator.store.base import EventRecord
 
 INPUT_KIND = "input"

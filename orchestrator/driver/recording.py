@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.runtime.states import RunStatus
 from orchestrator.scheduler.commands import JobChanged, LoopChanged, RunChanged
+from orchestrator.states import RunStatus
 from orchestrator.store.base import EventRecord, LoopRecord, RunRecord
 
 _FINAL = frozenset(s.value for s in RunStatus if s.terminal)

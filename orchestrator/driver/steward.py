@@ -20,8 +20,8 @@ from collections.abc import Callable
 from nodes.context import MAIN
 from nodes.errors import SegueError
 from orchestrator.driver.driver import Driver
-from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus
 from orchestrator.scheduler import CancelJob, LoopControl
+from orchestrator.states import DesiredLoopState, JobStatus, LoopStatus
 from orchestrator.store.base import JobRecord, Store
 
 log = logging.getLogger("segue.driver")

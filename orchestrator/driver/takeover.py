@@ -19,8 +19,8 @@ from orchestrator.driver.jobs import DrivenJob
 from orchestrator.driver.journal import Journal, Replayed, replay
 from orchestrator.driver.plans import PlanCache
 from orchestrator.planner import Plan
-from orchestrator.runtime.states import JobStatus
 from orchestrator.scheduler import Command, Dispatch, Resend, RunFinished, Start
+from orchestrator.states import JobStatus
 from orchestrator.store.base import EventRecord, JobRecord, Store
 from orchestrator.store.batching import BatchingRecorder
 

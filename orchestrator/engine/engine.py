@@ -26,8 +26,8 @@ from orchestrator.queues import QueueBackend
 from orchestrator.reads import StoreReader
 from orchestrator.requests import request_cancel, request_loop
 from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
-from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.scheduler import CancelJob, LoopControl
+from orchestrator.states import DesiredLoopState
 from orchestrator.store.base import Store
 from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
 

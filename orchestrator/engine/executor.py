@@ -27,8 +27,8 @@ from nodes.artifacts import ArtifactStore, LocalArtifactStore
 from nodes.base import Node
 from nodes.registry import NodeRegistry
 from orchestrator.driver.executor import ResultSink
+from orchestrator.messages import RunRequest
 from orchestrator.runner import NodeRunner
-from orchestrator.runtime.messages import RunRequest
 from orchestrator.scheduler.commands import Dispatch
 from orchestrator.scheduler.events import RunFinished
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from nodes.base import Role
+from orchestrator.messages import RunKind, RunRequest
 from orchestrator.planner.plan import PlannedNode
-from orchestrator.runtime.messages import RunKind, RunRequest
 
 
 class Dispatch(NamedTuple):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from orchestrator.runtime.messages import RunResult
-from orchestrator.runtime.states import DesiredLoopState
+from orchestrator.messages import RunResult
+from orchestrator.states import DesiredLoopState
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from typing import Any
 
 from nodes.base import Role
 from nodes.context import MAIN
-from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus, RunStatus
 from orchestrator.scheduler.commands import Ack, JobChanged, LoopChanged
 from orchestrator.scheduler.stages import StageMachine
 from orchestrator.scheduler.state import LoopState, RunState, Stage
+from orchestrator.states import DesiredLoopState, JobStatus, LoopStatus, RunStatus
 
 
 class LoopMachine(StageMachine):

@@ -14,7 +14,6 @@ from typing import Any
 
 from nodes.base import Role
 from orchestrator.planner.plan import Plan
-from orchestrator.runtime.states import Health, LoopStatus, RunStatus
 from orchestrator.scheduler.backoff import attempts_left, retry_delay
 from orchestrator.scheduler.commands import Command, Dispatch, Revoke
 from orchestrator.scheduler.events import (
@@ -29,6 +28,7 @@ from orchestrator.scheduler.events import (
 )
 from orchestrator.scheduler.loops import LoopMachine
 from orchestrator.scheduler.state import JobState, LoopState, NodeHealth, RunState
+from orchestrator.states import Health, LoopStatus, RunStatus
 
 
 class Scheduler(LoopMachine):

@@ -11,9 +11,9 @@ from typing import Any
 
 from nodes.base import Role
 from orchestrator.planner.plan import Plan
-from orchestrator.runtime.states import RunStatus
 from orchestrator.scheduler.commands import Command, Dispatch, RunChanged
 from orchestrator.scheduler.state import GroupState, JobState, LoopState, RunState, Stage
+from orchestrator.states import RunStatus
 
 
 class StageMachine:

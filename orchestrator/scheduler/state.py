@@ -12,7 +12,7 @@ from collections import deque
 from typing import Any
 
 from orchestrator.planner.plan import LoopPlan, Plan, PlannedNode
-from orchestrator.runtime.states import DesiredLoopState, JobStatus, LoopStatus, RunStatus
+from orchestrator.states import DesiredLoopState, JobStatus, LoopStatus, RunStatus
 
 
 class RunState:

@@ -12,7 +12,7 @@ exactly-once even though execution is at-least-once:
   dropped).
 
 A finished run is one whose status is terminal
-(:attr:`orchestrator.runtime.states.RunStatus.terminal`). When a run is
+(:attr:`orchestrator.states.RunStatus.terminal`). When a run is
 written, ``queue``, ``worker``, ``queued_at`` and ``started_at`` left ``None``
 keep their stored values; every other field is taken from the new record.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from orchestrator.runtime.states import JobStatus, RunStatus
+from orchestrator.states import JobStatus, RunStatus
 from orchestrator.store.base import RunRecord
 
 RUN_TERMINAL: frozenset[str] = frozenset(s.value for s in RunStatus if s.terminal)

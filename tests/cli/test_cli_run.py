@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.runtime.states import RunStatus
+from orchestrator.states import RunStatus
 from orchestrator.store import DEFAULT_SQLITE_NAME, open_store
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from orchestrator.driver.journal import entry, event_of
-from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.scheduler import CancelJob, LoopControl, Resend, RunFinished, Start, Tick
+from orchestrator.states import DesiredLoopState
 from tests.driver.journals import HERE, RECORDED, decisions
 
 FIXTURES = sorted(HERE.glob("*.json"))

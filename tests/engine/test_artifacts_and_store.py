@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import Client, Workflow, WorkflowBuilder
-from orchestrator.runtime.states import RunStatus
 from orchestrator.settings import Settings
+from orchestrator.states import RunStatus
 from orchestrator.store import DEFAULT_SQLITE_NAME, open_store
 
 pytestmark = pytest.mark.timeout(60)

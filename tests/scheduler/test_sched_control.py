@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.scheduler import (
     CancelJob,
     Dispatch,
@@ -15,6 +14,7 @@ from orchestrator.scheduler import (
     RunFinished,
     RunStarted,
 )
+from orchestrator.states import DesiredLoopState
 from tests.scheduler.scheduler_harness import (
     Driver,
     briefs,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.model import RetryPolicy
-from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.scheduler import (
     Dispatch,
     JobChanged,
@@ -16,6 +15,7 @@ from orchestrator.scheduler import (
     attempts_left,
     retry_delay,
 )
+from orchestrator.states import DesiredLoopState
 from tests.scheduler.scheduler_harness import (
     Driver,
     briefs,

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.scheduler import Dispatch, JobChanged, LoopControl, RunChanged, RunFinished
+from orchestrator.states import DesiredLoopState
 from tests.scheduler.scheduler_harness import Driver, of_type, plan_of
 
 OUTCOMES = ("ok", "fail", "fatal", "flaky")

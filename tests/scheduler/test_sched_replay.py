@@ -7,8 +7,8 @@ import random
 import pytest
 
 from orchestrator.planner import Plan
-from orchestrator.runtime.states import DesiredLoopState
 from orchestrator.scheduler import CancelJob, Dispatch, Event, LoopControl, RunFinished, Scheduler
+from orchestrator.states import DesiredLoopState
 from tests.scheduler.scheduler_harness import (
     Driver,
     loop_statuses,

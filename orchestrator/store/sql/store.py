@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nodes.context import MAIN
-from orchestrator.runtime.states import JobStatus, RunStatus
+from orchestrator.states import JobStatus, RunStatus
 from orchestrator.store import rules
 from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
 from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
