@@ -14,13 +14,14 @@ from typing import Any
 
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
+from orchestrator import health
 from orchestrator.channels import Channels
 from orchestrator.driver import embedded_owner
 from orchestrator.model.workflow import Workflow
 from orchestrator.reads import StoreReader
 from orchestrator.requests import request_cancel, request_loop
 from orchestrator.settings import Settings
-from orchestrator.states import DesiredLoopState, RunStatus
+from orchestrator.states import DesiredLoopState
 from orchestrator.store import Store, open_store
 from orchestrator.submission import prepare, record_submission
 from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
@@ -88,27 +89,8 @@ class ClusterBackend:
         self.channels.publish_control(body)
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
-        report: dict[str, dict[str, Any]] = {}
-        for run in self.runs(job_id):
-            node = run.node.split(".")[0]
-            entry = report.setdefault(
-                node, {"health": "healthy", "succeeded": 0, "failed": 0, "retrying": 0}
-            )
-            if run.status in (RunStatus.SUCCEEDED.value, RunStatus.CACHED.value):
-                entry["succeeded"] += 1
-            elif run.status == RunStatus.FAILED.value:
-                entry["failed"] += 1
-            elif run.status == RunStatus.RETRYING.value:
-                entry["retrying"] += 1
-        for entry in report.values():
-            total = entry["succeeded"] + entry["failed"]
-            rate = entry["failed"] / total if total else 0.0
-            entry["error_rate"] = round(rate, 3)
-            if entry.pop("retrying"):
-                entry["health"] = "retrying"
-            elif rate > 0.5:
-                entry["health"] = "failing"
-        return report
+        """Per node health of a job, from its recorded runs (:func:`node_health`)."""
+        return health.node_health(self.runs(job_id))
 
     def close(self) -> None:
         self.channels.close()

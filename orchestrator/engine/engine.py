@@ -14,6 +14,7 @@ from typing import Any
 
 from nodes.artifacts import ArtifactStore
 from nodes.registry import NodeRegistry
+from orchestrator import health
 from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.driver.jobs import DrivenJob
@@ -139,12 +140,8 @@ class Engine:
         return self.reader.runs(job_id, loop)
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
-        """Per node health of a job."""
-        self.driver.job(job_id)
-        health: dict[str, dict[str, Any]] = self.driver.inspect(
-            job_id, lambda scheduler: scheduler.node_health()
-        )
-        return health
+        """Per node health of a job, from its recorded runs (:func:`node_health`)."""
+        return health.node_health(self.runs(job_id))
 
     def flush(self) -> None:
         """Write everything recorded so far to the store."""

@@ -27,8 +27,8 @@ from orchestrator.scheduler.events import (
     Tick,
 )
 from orchestrator.scheduler.loops import LoopMachine
-from orchestrator.scheduler.state import JobState, LoopState, NodeHealth, RunState
-from orchestrator.states import Health, LoopStatus, RunStatus
+from orchestrator.scheduler.state import JobState, LoopState, RunState
+from orchestrator.states import LoopStatus, RunStatus
 
 
 class Scheduler(LoopMachine):
@@ -162,7 +162,6 @@ class Scheduler(LoopMachine):
         if event.status == "failed":
             self._attempt_failed(run, event.error or "error", event.retryable)
             return
-        self._health(run, failed=False)
         if run.node.kind == "producer" and run.stage.parent is None:
             if event.exhausted:
                 self.exhausted(run)
@@ -180,13 +179,11 @@ class Scheduler(LoopMachine):
             run.status = RunStatus.RETRYING
             run.error = error
             self.record(run)
-            self._health(run, failed=True, retrying=True)
             heapq.heappush(
                 self.state.timers,
                 (self.now + retry_delay(retry, run.attempt), -1, run.run_id, run.attempt),
             )
             return
-        self._health(run, failed=True)
         if run.node.kind == "producer" and run.stage.parent is None:
             loop = run.stage.loop
             loop.producing = False
@@ -206,9 +203,6 @@ class Scheduler(LoopMachine):
             if run is None or run.attempt != attempt or run.status.terminal:
                 continue
             if run.status is RunStatus.RETRYING:
-                health = self.state.health.get(run.node.id)
-                if health is not None:
-                    health.retrying -= 1
                 kind = (
                     "produce" if run.node.kind == "producer" and run.stage.parent is None else "run"
                 )
@@ -246,32 +240,3 @@ class Scheduler(LoopMachine):
         if not loop.status.terminal:
             loop.ending = None
             self.set_status(loop, LoopStatus.CANCELLED)
-
-    # health -------------------------------------------------------------------------
-    def _health(self, run: RunState, failed: bool, retrying: bool = False) -> None:
-        health = self.state.health.get(run.node.id)
-        if health is None:
-            health = self.state.health[run.node.id] = NodeHealth()
-        health.add(failed)
-        if retrying:
-            health.retrying += 1
-
-    def node_health(self) -> dict[str, dict[str, Any]]:
-        """Per node: ``health`` (healthy, retrying, failing) and run counts."""
-        report = {}
-        for node_id, health in self.state.health.items():
-            recent = list(health.recent or ())
-            error_rate = sum(recent) / len(recent) if recent else 0.0
-            if health.retrying > 0:
-                status = Health.RETRYING
-            elif recent and (recent[-1] or error_rate > 0.5):
-                status = Health.FAILING
-            else:
-                status = Health.HEALTHY
-            report[node_id] = {
-                "health": status.value,
-                "succeeded": health.succeeded,
-                "failed": health.failed,
-                "error_rate": round(error_rate, 3),
-            }
-        return report

@@ -193,7 +193,6 @@ class JobState:
         self.timers: list[tuple[float, int, str, int]] = []  # (due, seq, run id, attempt)
         self.error: str | None = None
         self.cancelled = False
-        self.health: dict[str, NodeHealth] = {}
 
     def all_loops(self) -> list[LoopState]:
         """The main stage, then every loop."""
@@ -216,32 +215,3 @@ class JobState:
     def next_deadline(self) -> float | None:
         """The earliest retry or timeout due, for the driver's next ``Tick``."""
         return self.timers[0][0] if self.timers else None
-
-
-class NodeHealth:
-    """Outcome counts of one node across a job, for ``segue nodes health``.
-
-    ``recent`` holds the last outcomes (True = failed) once the node has
-    failed at least once; until then every outcome was a success.
-    """
-
-    __slots__ = ("failed", "recent", "retrying", "succeeded")
-
-    WINDOW = 20
-
-    def __init__(self) -> None:
-        self.succeeded = 0
-        self.failed = 0
-        self.retrying = 0  # runs waiting for a retry now
-        self.recent: deque[bool] | None = None
-
-    def add(self, failed: bool) -> None:
-        """Count one attempt's outcome."""
-        if failed:
-            self.failed += 1
-            if self.recent is None:
-                self.recent = deque([False] * min(self.succeeded, self.WINDOW), maxlen=self.WINDOW)
-        else:
-            self.succeeded += 1
-        if self.recent is not None:
-            self.recent.append(failed)

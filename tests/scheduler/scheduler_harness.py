@@ -13,10 +13,11 @@ import json
 import operator
 import textwrap
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from nodes.library import builtin_registry
 from orchestrator import compile_workflow
+from orchestrator.health import node_health
 from orchestrator.model import Workflow
 from orchestrator.planner import Plan
 from orchestrator.scheduler import (
@@ -314,3 +315,29 @@ class Driver:
     def acks(self) -> list[Ack]:
         """Every acknowledgement returned so far."""
         return of_type(self.all_commands(), Ack)
+
+    def recorded_runs(self) -> list[RecordedRun]:
+        """Each run as the store would hold it: its latest change, the latest last.
+
+        A change without a finish time is stamped with the test clock then."""
+        latest: dict[str, RecordedRun] = {}
+        for (_, at), commands in zip(self.log, self.steps, strict=True):
+            for change in of_type(commands, RunChanged):
+                latest.pop(change.run_id, None)
+                latest[change.run_id] = RecordedRun(
+                    change.node.id, change.status, change.attempt, change.finished_at or at
+                )
+        return list(latest.values())
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Node health of the job so far, by the one health function."""
+        return node_health(self.recorded_runs())
+
+
+class RecordedRun(NamedTuple):
+    """What the store keeps of a run, as far as node health reads it."""
+
+    node: str
+    status: str
+    attempt: int
+    finished_at: float | None

@@ -251,7 +251,7 @@ def test_a_duplicate_failure_while_waiting_for_a_retry_counts_once() -> None:
     assert briefs(driver.send(failure)) == [("run", "j:main:0:s", "retrying")]
     assert driver.send(failure) == []
     assert dispatched(driver.tick(1.0)) == ["j:main:0:s"]
-    assert driver.scheduler.node_health()["s"]["failed"] == 1
+    assert driver.health()["s"]["failed"] == 1
 
 
 def test_a_result_of_an_older_attempt_changes_nothing() -> None:

@@ -187,10 +187,10 @@ def test_the_revoked_attempt_reporting_its_failure_counts_once() -> None:
 
     revoked = RunFinished("j:main:0:slow", 1, "failed", error="TaskRevokedError: revoked")
     assert driver.send(revoked) == []
-    assert driver.scheduler.node_health()["slow"]["failed"] == 1
+    assert driver.health()["slow"]["failed"] == 1
     driver.tick(6.0)
     driver.succeed("j:main:0:slow", {"value": None})
-    assert driver.scheduler.node_health()["slow"]["health"] == "healthy"
+    assert driver.health()["slow"]["health"] == "healthy"
 
 
 def test_a_timeout_on_the_last_attempt_fails_the_run() -> None:

@@ -69,7 +69,7 @@ HEALTH = """
 
 
 def _health(driver: Driver) -> dict[str, str]:
-    return {node: report["health"] for node, report in driver.scheduler.node_health().items()}
+    return {node: report["health"] for node, report in driver.health().items()}
 
 
 def test_node_health_moves_between_healthy_retrying_and_failing() -> None:
@@ -89,7 +89,7 @@ def test_node_health_moves_between_healthy_retrying_and_failing() -> None:
     driver.answer("j:ticks:1:ticks")
     driver.answer("j:ticks:1:good")
     driver.answer("j:ticks:1:shaky")
-    report = driver.scheduler.node_health()["shaky"]
+    report = driver.health()["shaky"]
     assert report == {"health": "failing", "succeeded": 1, "failed": 2, "error_rate": 0.667}
 
     driver.answer("j:ticks:2:ticks")
@@ -110,6 +110,6 @@ def test_a_node_whose_error_rate_is_over_half_is_failing_even_after_a_success() 
 
     driver.send(RunFinished("j:ticks:3:shaky", 1, "succeeded", {"value": 3}))
 
-    report = driver.scheduler.node_health()["shaky"]
+    report = driver.health()["shaky"]
     assert (report["health"], report["error_rate"]) == ("failing", 0.75)
     assert _health(driver)["good"] == "healthy"
