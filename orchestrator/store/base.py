@@ -118,6 +118,36 @@ class EventRecord:
     seq: int = 0
 
 
+@dataclass(frozen=True)
+class ProcessRecord:
+    """What a process announces with each heartbeat (DESIGN section 3, item 12).
+
+    Attributes:
+        name: Unique per process start: ``kind-nonce@host:pid``.
+        kind: ``worker`` (a Celery worker process or prefork child),
+            ``coordinator`` or ``engine`` (an embedded engine).
+        holds: A worker's runs received and not yet reported (run ids); a
+            driver's jobs (job ids).
+        queues: The queues a worker consumes (empty for a prefork child).
+        idle_since: When a worker last began to hold nothing; ``None`` while it
+            holds runs.
+        state: ``alive``, or ``stopped`` once it shut down cleanly.
+        beat_at: Its latest heartbeat.
+    """
+
+    name: str
+    kind: str
+    host: str
+    pid: int
+    started_at: float
+    beat_at: float
+    holds: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ()
+    idle_since: float | None = None
+    state: str = "alive"
+    info: dict[str, JsonValue] = field(default_factory=dict)
+
+
 class Store(Protocol):
     """Persistence of jobs, loops, runs, events and cache entries.
 
@@ -192,11 +222,14 @@ class Store(Protocol):
         ...
 
     # runs -----------------------------------------------------------------
-    def claim_run(self, run: RunRecord) -> bool:
+    def claim_run(self, run: RunRecord, live_after: float | None = None) -> bool:
         """Record ``run`` as running for ``run.attempt``, unless already finished.
 
         Returns False (and changes nothing) when the stored run is finished or
-        holds a newer attempt: the caller must skip the run.
+        holds a newer attempt: the caller must skip the run. With
+        ``live_after``, also when the run is ``running`` for another worker
+        that is alive: announced ``alive`` with a heartbeat at or after
+        ``live_after`` (a second delivery never runs beside the first).
         """
         ...
 
@@ -235,6 +268,19 @@ class Store(Protocol):
 
     def cache_put(self, key: str, type_name: str, outputs: dict[str, JsonValue], at: float) -> None:
         """Store outputs under a key; the first write wins."""
+        ...
+
+    # liveness -------------------------------------------------------------
+    def announce(self, process: ProcessRecord) -> None:
+        """Write a process's heartbeat (its row, by name, is replaced)."""
+        ...
+
+    def list_processes(self) -> list[ProcessRecord]:
+        """Every process that announced itself and was not forgotten."""
+        ...
+
+    def forget_processes(self, before: float) -> int:
+        """Delete processes whose last heartbeat is older than ``before``."""
         ...
 
     def close(self) -> None:

@@ -16,7 +16,14 @@ from pydantic import JsonValue
 
 from nodes.context import MAIN
 from orchestrator.store import rules
-from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
+from orchestrator.store.base import (
+    EventRecord,
+    JobRecord,
+    LoopRecord,
+    ProcessRecord,
+    RunRecord,
+    WorkflowRecord,
+)
 from orchestrator.store.errors import JobNotFound, StoreConflict
 
 R = TypeVar("R")
@@ -62,6 +69,7 @@ class MemoryStore:
         self._events: dict[str, list[EventRecord]] = {}
         self._seq = 0
         self._cache: dict[str, _CacheEntry] = {}
+        self._processes: dict[str, ProcessRecord] = {}
 
     # workflows ------------------------------------------------------------
     def save_workflow(self, name: str, digest: str, spec: dict[str, Any], at: float) -> None:
@@ -168,10 +176,19 @@ class MemoryStore:
             return True
 
     # runs -------------------------------------------------------------------
-    def claim_run(self, run: RunRecord) -> bool:
-        """Record ``run`` as running for ``run.attempt``, unless already finished."""
+    def claim_run(self, run: RunRecord, live_after: float | None = None) -> bool:
+        """Record ``run`` as running for ``run.attempt``, unless already finished
+        or (with ``live_after``) running for another live worker."""
         with self._lock:
+            if live_after is not None and rules.held_elsewhere(
+                self._runs.get(run.run_id), run.worker, lambda name: self._live(name, live_after)
+            ):
+                return False
             return self._write_run(replace(run, status="running"))
+
+    def _live(self, name: str, after: float) -> bool:
+        process = self._processes.get(name)
+        return process is not None and process.state == "alive" and process.beat_at >= after
 
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False when it was already finished."""
@@ -233,6 +250,25 @@ class MemoryStore:
         """Store outputs under a key; the first write wins."""
         with self._lock:
             self._cache.setdefault(key, _CacheEntry(type_name, _clone(outputs), at))
+
+    # liveness ---------------------------------------------------------------
+    def announce(self, process: ProcessRecord) -> None:
+        """Write a process's heartbeat (its row, by name, is replaced)."""
+        with self._lock:
+            self._processes[process.name] = process
+
+    def list_processes(self) -> list[ProcessRecord]:
+        """Every process that announced itself and was not forgotten."""
+        with self._lock:
+            return list(self._processes.values())
+
+    def forget_processes(self, before: float) -> int:
+        """Delete processes whose last heartbeat is older than ``before``."""
+        with self._lock:
+            old = [name for name, p in self._processes.items() if p.beat_at < before]
+            for name in old:
+                del self._processes[name]
+            return len(old)
 
     def close(self) -> None:
         """Nothing to release."""

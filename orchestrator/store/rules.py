@@ -7,6 +7,7 @@ an upsert), and the contract tests hold both to them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from orchestrator.states import JobStatus, RunStatus
@@ -80,3 +81,19 @@ def rounds(runs: list[RunRecord]) -> list[list[RunRecord]]:
     for batch in out:
         batch.sort(key=lambda r: r.run_id)
     return out
+
+
+def held_elsewhere(
+    stored: RunRecord | None,
+    claimer: str | None,
+    live: Callable[[str], bool],
+) -> bool:
+    """Whether a claim by ``claimer`` must wait: the stored run is ``running`` for
+    another worker that ``live`` says is alive."""
+    return (
+        stored is not None
+        and stored.status == RunStatus.RUNNING.value
+        and stored.worker is not None
+        and stored.worker != claimer
+        and live(stored.worker)
+    )

@@ -145,6 +145,24 @@ class CacheEntryRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class ProcessRow(Base):
+    """A process's latest heartbeat: a worker, a coordinator or an embedded engine."""
+
+    __tablename__ = "processes"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Float)
+    beat_at: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
+    idle_since: Mapped[float | None] = mapped_column(Float)
+    holds: Mapped[list[str]] = mapped_column(Json)
+    queues: Mapped[list[str]] = mapped_column(Json)
+    info: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
 # The tables, for Core statements (the store writes in bulk, not through the ORM).
 WORKFLOWS: Table = WorkflowRow.__table__  # type: ignore[assignment]
 JOBS: Table = JobRow.__table__  # type: ignore[assignment]
@@ -152,3 +170,4 @@ LOOPS: Table = LoopRow.__table__  # type: ignore[assignment]
 RUNS: Table = NodeRunRow.__table__  # type: ignore[assignment]
 EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
 CACHE: Table = CacheEntryRow.__table__  # type: ignore[assignment]
+PROCESSES: Table = ProcessRow.__table__  # type: ignore[assignment]

@@ -36,12 +36,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from nodes.context import MAIN
 from orchestrator.states import JobStatus, RunStatus
 from orchestrator.store import rules
-from orchestrator.store.base import EventRecord, JobRecord, LoopRecord, RunRecord, WorkflowRecord
+from orchestrator.store.base import (
+    EventRecord,
+    JobRecord,
+    LoopRecord,
+    ProcessRecord,
+    RunRecord,
+    WorkflowRecord,
+)
 from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
-from orchestrator.store.sql import convert
+from orchestrator.store.sql import convert, processes
 from orchestrator.store.sql.bulk import RunWriter, copy_events, not_in
 from orchestrator.store.sql.connection import make_engine, upgrade
-from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, RUNS, WORKFLOWS
+from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, PROCESSES, RUNS, WORKFLOWS
 from orchestrator.store.sql.retry import Retry
 
 T = TypeVar("T")
@@ -96,6 +103,22 @@ class SqlStore:
             engine.dispose()
             raise
         return store
+
+    # liveness -------------------------------------------------------------
+    def announce(self, process: ProcessRecord) -> None:
+        """Write a process's heartbeat (its row, by name, is replaced)."""
+        insert = self._insert(PROCESSES)
+        what = f"announcing process {process.name!r} in table processes"
+        self._write(what, lambda conn: processes.announce(conn, insert, process), single=True)
+
+    def list_processes(self) -> list[ProcessRecord]:
+        """Every process that announced itself and was not forgotten."""
+        return self._read("reading table processes", processes.list_processes)
+
+    def forget_processes(self, before: float) -> int:
+        """Delete processes whose last heartbeat is older than ``before``."""
+        what = "deleting old rows of table processes"
+        return self._write(what, lambda conn: processes.forget(conn, before), single=True)
 
     def close(self) -> None:
         """Close every connection."""
@@ -299,11 +322,17 @@ class SqlStore:
         """Upsert ``runs`` (unique run ids); the count of rows inserted or updated."""
         return self._runs.write(conn, runs)
 
-    def claim_run(self, run: RunRecord) -> bool:
-        """Record ``run`` as running for ``run.attempt``, unless already finished."""
+    def claim_run(self, run: RunRecord, live_after: float | None = None) -> bool:
+        """Record ``run`` as running for ``run.attempt``, unless already finished
+        or (with ``live_after``) running for another live worker."""
         claim = replace(run, status=RunStatus.RUNNING.value)
         what = f"claiming run {run.run_id!r} attempt {run.attempt} in table node_runs"
-        return self._write_one_run(what, claim)
+        if live_after is None:
+            return self._write_one_run(what, claim)
+        insert = self._insert(RUNS)
+        return self._write(
+            what, lambda conn: processes.guarded_claim(conn, insert, claim, live_after), single=True
+        )
 
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False when it was already finished."""
