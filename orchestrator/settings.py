@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestrator.liveness import HEARTBEAT_INTERVAL_S, WORKER_TIMEOUT_S
+
 
 class Settings(BaseSettings):
     """Segue's settings; each field reads ``SEGUE_<NAME>`` from the environment.
@@ -20,11 +22,17 @@ class Settings(BaseSettings):
         threads: Size of the embedded thread pool (``None``: 4 per CPU, at most 32).
         processes: Size of the embedded process pool (``None``: one per CPU).
         visibility_timeout_s: Redis transport: an unacknowledged task is
-            redelivered after this long; make it longer than the longest node.
+            redelivered after this long. Only a backstop: a dead worker's runs
+            come back after ``worker_timeout_s`` (liveness), and a live
+            worker's run is never taken from it, however long.
         unacked_restore_limit: Redis transport: unacknowledged tasks restored per sweep.
         worker_prefetch: Tasks a worker process reserves ahead (GPU workers: 1).
         heartbeat_path: File a worker or coordinator touches for liveness probes.
-        heartbeat_interval_s: How often the heartbeat file is written.
+        heartbeat_interval_s: How often every worker, coordinator and embedded
+            engine announces itself, with the runs or jobs it holds (and
+            touches ``heartbeat_path``).
+        worker_timeout_s: A process silent this long is dead: the runs it held
+            are sent again at once, the jobs it drove are taken over.
         coordinator_lease_s: How long a coordinator's hold on a job lasts
             unless renewed; another coordinator takes over after it expires.
         coordinator_name: This coordinator's name (default: host and pid).
@@ -52,7 +60,8 @@ class Settings(BaseSettings):
     unacked_restore_limit: int = Field(1000, ge=1)
     worker_prefetch: int = Field(1, ge=1)
     heartbeat_path: Path | None = None
-    heartbeat_interval_s: float = Field(5.0, gt=0)
+    heartbeat_interval_s: float = Field(HEARTBEAT_INTERVAL_S, gt=0)
+    worker_timeout_s: float = Field(WORKER_TIMEOUT_S, gt=0)
     coordinator_lease_s: float = Field(30.0, gt=0)
     coordinator_name: str | None = None
     claim_after_s: float = Field(0.25, ge=0)

@@ -202,6 +202,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "LoopRecord",
         "MEMORY_URL",
         "MemoryStore",
+        "ProcessRecord",
         "RecorderClosed",
         "RunRecord",
         "SqlStore",

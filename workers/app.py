@@ -12,7 +12,7 @@ from nodes.registry import NodeRegistry
 from orchestrator.celery import make_celery, task_name
 from orchestrator.settings import Settings
 from workers import runtime as runtimes
-from workers.heartbeat import Heartbeat
+from workers.liveness import Liveness, announce_child
 from workers.task import execute
 
 
@@ -32,7 +32,7 @@ def create_app(
     app = make_celery(settings)
     for node_type in registry:
         _register(app, task_name(node_type.type_name))
-    app.steps["worker"].add(Heartbeat)
+    app.steps["worker"].add(Liveness)
     worker_process_init.connect(_fresh_process, weak=False)
     if gpu:
         task_postrun.connect(_free_gpu_memory, weak=False)
@@ -48,8 +48,9 @@ def _register(app: Celery, name: str) -> None:
 
 
 def _fresh_process(**_: Any) -> None:
-    # A prefork child must not reuse its parent's connections.
+    # A prefork child must not reuse its parent's connections, nor its name.
     runtimes.reset()
+    announce_child()
 
 
 def _free_gpu_memory(**_: Any) -> None:

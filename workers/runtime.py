@@ -7,13 +7,13 @@ it - so no database connection, socket or CUDA context crosses a fork.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
 from orchestrator.channels import Channels
+from orchestrator.liveness import process_name
 from orchestrator.runner import NodeRunner
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
@@ -51,6 +51,7 @@ class WorkerRuntime:
             worker=name,
         )
         self.channels = channels if channels is not None else Channels(settings.broker_url)
+        self.executing: set[str] = set()  # run ids running in this process now
         self.claims = (
             DelayedClaims(self.store, settings.claim_after_s) if settings.claim_after_s else None
         )
@@ -70,6 +71,7 @@ class WorkerRuntime:
 
 _lock = threading.Lock()
 _runtime: WorkerRuntime | None = None
+_inherited: list[WorkerRuntime] = []
 _pid = 0
 _settings: Settings | None = None
 _registry: NodeRegistry | None = None
@@ -82,19 +84,29 @@ def configure(settings: Settings, registry: NodeRegistry | None = None) -> None:
 
 
 def runtime(hostname: str | None = None) -> WorkerRuntime:
-    """This process's runtime, built on first use (and again after a fork)."""
+    """This process's runtime, built on first use (and again after a fork).
+
+    Its name, in heartbeats and claims, is the process's own
+    (:func:`~orchestrator.liveness.process_name`), kind taken from the Celery
+    node name (``segue-thread-12@host`` -> ``segue-thread-12-<nonce>@host:<pid>``)."""
     global _runtime, _pid
     with _lock:
         if _runtime is None or _pid != os.getpid():
             settings = _settings or Settings()
-            name = hostname or f"{socket.gethostname()}-{os.getpid()}"
-            _runtime = WorkerRuntime(settings, _registry or default_registry(), name)
+            node = (hostname or "worker").partition("@")[0] or "worker"
+            _runtime = WorkerRuntime(settings, _registry or default_registry(), process_name(node))
             _pid = os.getpid()
         return _runtime
 
 
 def reset() -> None:
-    """Forget this process's runtime (a forked child builds its own)."""
+    """Forget this process's runtime (a forked child builds its own).
+
+    The parent's runtime is kept referenced, never closed or collected here:
+    its database and broker sockets are the parent's too, and closing them
+    from the child would end the parent's sessions."""
     global _runtime
     with _lock:
+        if _runtime is not None:
+            _inherited.append(_runtime)
         _runtime = None

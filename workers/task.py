@@ -41,16 +41,21 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any], redelivered: bool = Fals
     if request.kind != "produce":
         claim = partial(_record, request, rt.name, time.time())
         if redelivered or request.resent or rt.claims is None:
-            if not rt.store.claim_run(claim()):
-                return _already_done(rt, request)  # it finished before: skip it
+            live_after = time.time() - rt.settings.worker_timeout_s
+            if not rt.store.claim_run(claim(), live_after=live_after):
+                return _already_done(rt, request)  # finished, or a live worker runs it
         else:
             pending = rt.claims.later(claim)  # written if the run is still going then
+    rt.executing.add(request.run_id)
     try:
-        finished = rt.runner.run(request)
+        try:
+            finished = rt.runner.run(request)
+        finally:
+            if pending is not None:
+                pending.settle()  # no claim may land after the coordinator records the end
+        rt.channels.publish_result(request.job_id, _result(finished).model_dump(mode="json"))
     finally:
-        if pending is not None:
-            pending.settle()  # no claim may land after the coordinator records the end
-    rt.channels.publish_result(request.job_id, _result(finished).model_dump(mode="json"))
+        rt.executing.discard(request.run_id)  # held until its result is out
     if finished.exhausted or finished.idle:
         return "exhausted" if finished.exhausted else "idle"
     return finished.status
@@ -58,6 +63,8 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any], redelivered: bool = Fals
 
 def _already_done(rt: WorkerRuntime, request: RunRequest) -> str:
     stored = rt.store.get_run(request.run_id)
+    if stored is not None and stored.attempt == request.attempt and stored.status == "running":
+        return f"skipped: live worker {stored.worker} runs it"
     if stored is None or stored.attempt != request.attempt or not RunStatus(stored.status).terminal:
         return "skipped: a newer attempt owns this run"
     status = stored.status if stored.status in ("succeeded", "cached") else "failed"

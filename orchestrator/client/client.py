@@ -127,6 +127,8 @@ class Client:
             artifacts_root=settings.artifacts_location(),
             threshold=settings.artifact_threshold_bytes,
             gc_threshold=settings.gc_threshold,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            worker_timeout_s=settings.worker_timeout_s,
         )
         return cls(engine)
 

@@ -21,10 +21,10 @@ from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
 from orchestrator.celery import CeleryExecutor, make_celery
 from orchestrator.channels import Channels, Delivery
+from orchestrator.coordinator.watch import Watch
 from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
-from orchestrator.heartbeat import beat
 from orchestrator.messages import RunResult
 from orchestrator.queues import KombuQueueBackend, QueueBackend
 from orchestrator.scheduler import RunFinished
@@ -90,7 +90,9 @@ class Coordinator:
             self._adopt,
             adopt_pending=True,
             clock=time.time,
+            owner_timeout_s=settings.worker_timeout_s,
         )
+        self.watch = Watch(self.driver, self.store, self.name, settings)
         self._followed: set[str] = set()  # jobs whose results queue this coordinator reads
         self._stop = threading.Event()
 
@@ -98,22 +100,25 @@ class Coordinator:
     def run(self) -> None:
         """Serve until :meth:`stop` (or SIGTERM via the CLI)."""
         self.channels.consume(self._on_results, self._on_control)
-        next_scan = 0.0
+        self.watch.start()
+        next_scan = next_watch = 0.0
         next_reconcile = time.monotonic() + self.settings.visibility_timeout_s
-        heartbeat = self.settings.heartbeat_path
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_reconcile:
-                # Longer than the broker's own redelivery, so a live worker's slow
-                # run is never sent twice by us as well.
+                # The backstop behind liveness: longer than the broker's own
+                # redelivery, so a live worker's slow run is never sent twice.
                 self.driver.reconcile(self.settings.visibility_timeout_s * 1.5)
                 next_reconcile = now + max(1.0, self.settings.visibility_timeout_s / 2)
             if now >= next_scan:
                 self.renew()
                 self.scan()
                 next_scan = now + SCAN_INTERVAL_S
-                if heartbeat is not None:
-                    beat(heartbeat)
+            if now >= next_watch:
+                # On this thread, right after a drain: results already on the
+                # broker reach the driver before any chase of their runs.
+                self.watch.check()
+                next_watch = now + self.settings.heartbeat_interval_s
             self.channels.drain(timeout=min(0.5, max(0.01, next_scan - time.monotonic())))
         self.close()
 
@@ -131,6 +136,7 @@ class Coordinator:
         driving = self.driver.driving()
         self.driver.close()
         self.steward.release(driving)
+        self.watch.stop()
         self._gc.restore()
         if driving:
             log.info("handed %d running job(s) on", len(driving))

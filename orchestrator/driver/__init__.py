@@ -17,10 +17,10 @@ from orchestrator.driver.steward import (
     Steward,
     driven,
     embedded_owner,
-    gone_locally,
     orphaned,
     owner_name,
 )
+from orchestrator.liveness import gone_locally
 
 __all__ = [
     "INPUT_KIND",

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from nodes.artifacts import ArtifactStore
 from nodes.registry import NodeRegistry
@@ -24,6 +24,7 @@ from orchestrator.driver.applier import Applier
 from orchestrator.driver.executor import Executor, ExecutorFactory
 from orchestrator.driver.inputs import (
     Adopt,
+    Chase,
     Flush,
     Input,
     Inspect,
@@ -48,6 +49,7 @@ from orchestrator.store.batching import BatchingRecorder
 from orchestrator.submission import check_inputs, record_submission
 from orchestrator.views import JobEvent, JobResult
 
+T = TypeVar("T")
 log = logging.getLogger("segue.driver")
 # A run that simply succeeded is stored as its node_runs row; the event log keeps
 # the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
@@ -195,11 +197,14 @@ class Driver:
         """Chase runs dispatched over ``older_than_s`` ago that never reported."""
         self._inbox.put(Reconcile(older_than_s))
 
-    def inspect(self, job_id: str, read: Callable[[Scheduler], Any]) -> Any:
-        """``read`` applied to the job's scheduler, on the driver's thread."""
-        self.job(job_id)
-        reply: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._inbox.put(Inspect(job_id, read, reply))
+    def chase(self, job_id: str, run_ids: frozenset[str], reason: str) -> None:
+        """Answer from the store, or send again, runs no live worker will report."""
+        self._inbox.put(Chase(job_id, run_ids, reason))
+
+    def inspect(self, read: Callable[[Scheduler], T]) -> dict[str, T]:
+        """``read`` applied to every job's scheduler, on the driver's thread."""
+        reply: queue.SimpleQueue[dict[str, T]] = queue.SimpleQueue()
+        self._inbox.put(Inspect(read, reply))
         return reply.get(timeout=30)
 
     def drop(self, job_id: str) -> None:
@@ -310,9 +315,12 @@ class Driver:
                     self.takeover.resume(item, now)
                 case Reconcile(older_than_s=age):
                     self.takeover.reconcile(age, now)
-                case Inspect(job_id=job_id, read=read, reply=reply):
-                    job = jobs.get(job_id)
-                    reply.put(None if job is None else read(job.scheduler))
+                case Chase(job_id=job_id, run_ids=run_ids, reason=reason):
+                    self.takeover.chase_lost(job_id, run_ids, reason, now)
+                case Inspect(read=read, reply=reply):
+                    reply.put(
+                        {j.id: read(j.scheduler) for j in jobs.values() if not j.done.is_set()}
+                    )
                 case Flush(done=done):
                     self.applier.flush_loops(now, force=True)
                     done.set()

@@ -68,10 +68,20 @@ class Reconcile:
 
 
 @dataclass(frozen=True, slots=True)
-class Inspect:
-    """Read a job's scheduler on the driver's thread; the answer goes to ``reply``."""
+class Chase:
+    """Runs of a job that no live worker will report (:mod:`orchestrator.liveness`):
+    answer them from the store if they finished, else send them again."""
 
     job_id: str
+    run_ids: frozenset[str]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inspect:
+    """Read every job's scheduler on the driver's thread: ``reply`` gets a dict of
+    job id to ``read(scheduler)``."""
+
     read: Callable[[Any], Any]
     reply: queue.SimpleQueue[Any]
 
@@ -88,4 +98,4 @@ class Stop:
     """End the driver's thread."""
 
 
-Input = Schedule | Results | NodeReport | Adopt | Reconcile | Inspect | Flush | Stop
+Input = Schedule | Results | NodeReport | Adopt | Reconcile | Chase | Inspect | Flush | Stop

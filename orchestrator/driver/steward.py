@@ -11,15 +11,13 @@ from another terminal pauses within a second, whoever drives its job.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 
 from nodes.context import MAIN
 from nodes.errors import SegueError
 from orchestrator.driver.driver import Driver
+from orchestrator.liveness import alive, gone_locally, process_name
 from orchestrator.scheduler import CancelJob, LoopControl
 from orchestrator.states import DesiredLoopState, JobStatus, LoopStatus
 from orchestrator.store.base import JobRecord, Store
@@ -34,33 +32,13 @@ EMBEDDED = "engine"
 """The kind in an embedded engine's owner name."""
 
 
-def owner_name(kind: str) -> str:
-    """A driver's name in job leases: ``kind-nonce@host:pid`` (one per driver, so two
-    drivers in one process never share a lease)."""
-    return f"{kind}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}:{os.getpid()}"
+owner_name = process_name
+"""A driver's name in job leases and heartbeats: ``kind-nonce@host:pid``."""
 
 
 def embedded_owner(owner: str | None) -> bool:
     """Whether ``owner`` names an embedded engine (see :func:`owner_name`)."""
     return owner is not None and owner.startswith(f"{EMBEDDED}-")
-
-
-def gone_locally(owner: str | None) -> bool:
-    """Whether ``owner`` names a process of this host that no longer exists."""
-    if not owner or "@" not in owner:
-        return False
-    host, _, pid = owner.rpartition("@")[2].rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return False  # this process: another driver in it, alive
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def driven(record: JobRecord, now: float) -> bool:
@@ -98,6 +76,9 @@ class Steward:
         adopt_pending: Whether submitted jobs nobody holds are taken (a
             coordinator) or only jobs whose driver is gone (an embedded engine).
         clock: Seconds since the epoch.
+        owner_timeout_s: A driver silent this long is gone (its heartbeats,
+            :mod:`orchestrator.liveness`): its jobs are taken over without
+            waiting for their leases to end.
     """
 
     def __init__(
@@ -109,8 +90,11 @@ class Steward:
         adopt: Callable[[JobRecord], bool],
         adopt_pending: bool,
         clock: Callable[[], float],
+        owner_timeout_s: float | None = None,
     ) -> None:
         self.driver = driver
+        self.owner_timeout_s = owner_timeout_s
+        self._gone: set[str] = set()  # drivers found silent at the last scan
         self.store = store
         self.owner = owner
         self.lease_s = lease_s
@@ -174,6 +158,7 @@ class Steward:
             records = self.store.list_jobs(status=JobStatus.PENDING.value, limit=SCAN_LIMIT)
             records += self.store.list_jobs(status=JobStatus.RUNNING.value, limit=SCAN_LIMIT)
         driving = set(self.driver.driving())
+        self._gone = self._silent_drivers()
         for record in records:
             if JobStatus(record.status).terminal:
                 continue
@@ -204,7 +189,7 @@ class Steward:
         owner = record.owner
         if owner is None and not self.adopt_pending:
             return False  # a submitted job waits for a coordinator
-        if gone_locally(owner) and owner is not None:
+        if owner is not None and (owner in self._gone or gone_locally(owner)):
             self.store.lease_job(record.id, owner, 0.0, now)  # its driver died: end its lease
         if not self.lease(record.id):
             return False  # another live driver holds it
@@ -219,6 +204,18 @@ class Steward:
         if adopted:
             log.info("adopted job %s (%s)", record.id, record.workflow)
         return True
+
+    def _silent_drivers(self) -> set[str]:
+        """Drivers that announced themselves and are gone now (stopped or silent)."""
+        timeout = self.owner_timeout_s
+        if timeout is None:
+            return set()
+        now = self.clock()
+        return {
+            p.name
+            for p in self.store.list_processes()
+            if p.kind != "worker" and p.name != self.owner and not alive(p, now, timeout)
+        }
 
     def _apply(self, record: JobRecord) -> None:
         """Feed the driver the job's requests it has not obeyed yet."""

@@ -160,6 +160,22 @@ class Takeover:
                 resent,
             )
 
+    def chase_lost(self, job_id: str, run_ids: frozenset[str], reason: str, now: float) -> None:
+        """Runs of a job that no live worker will report (:mod:`orchestrator.liveness`)."""
+        job = self.driver.jobs.get(job_id)
+        if job is None or job.done.is_set():
+            return
+        answered, resent = self.chase(job, set(run_ids), now)
+        if answered or resent:
+            log.warning(
+                "job %s: %d run(s) lost (%s): %d answered from the store, %d sent again",
+                job_id,
+                answered + resent,
+                reason,
+                answered,
+                resent,
+            )
+
     def chase(self, job: DrivenJob, run_ids: set[str], now: float) -> tuple[int, int]:
         """Runs in flight that may be lost: one the store shows finished gets its
         recorded result; any other is sent again, same attempt, to be claimed.

@@ -22,6 +22,12 @@ from orchestrator.driver.steward import EMBEDDED
 from orchestrator.engine.executor import LocalExecutor
 from orchestrator.engine.gctune import gc_tuning
 from orchestrator.errors import UnknownJobError
+from orchestrator.liveness import (
+    HEARTBEAT_INTERVAL_S,
+    WORKER_TIMEOUT_S,
+    Announcer,
+    Holding,
+)
 from orchestrator.model.workflow import Workflow
 from orchestrator.queues import QueueBackend
 from orchestrator.reads import StoreReader
@@ -65,6 +71,8 @@ class Engine:
         clock: Callable[[], float] = time.time,
         executor: ExecutorFactory | None = None,
         lease_s: float = LEASE_S,
+        heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+        worker_timeout_s: float = WORKER_TIMEOUT_S,
     ) -> None:
         def local(runner: NodeRunner, sink: Callable[..., None]) -> LocalExecutor:
             return LocalExecutor(runner, sink, threads, processes, artifacts_root)
@@ -86,7 +94,16 @@ class Engine:
             self.driver.adopt,
             adopt_pending=False,
             clock=clock,
+            owner_timeout_s=worker_timeout_s,
         )
+        self.announcer = Announcer(
+            store,
+            self.steward.owner,
+            "engine",
+            lambda: Holding(holds=tuple(self.driver.driving())),
+            heartbeat_interval_s,
+            clock=clock,
+        ).start()
         self.steward.start()
 
     # requests ---------------------------------------------------------------------------
@@ -175,4 +192,5 @@ class Engine:
                 self.driver.job(job_id).done.wait(max(0.0, deadline - time.monotonic()))
         self.driver.close()
         self.steward.release(running)  # what did not end is taken over at once
+        self.announcer.stop()
         self._gc.restore()

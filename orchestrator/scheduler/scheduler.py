@@ -13,7 +13,7 @@ import heapq
 from typing import Any
 
 from nodes.base import Role
-from orchestrator.planner.plan import Plan
+from orchestrator.planner.plan import Plan, PlannedNode
 from orchestrator.scheduler.backoff import attempts_left, retry_delay
 from orchestrator.scheduler.commands import Command, Dispatch, Revoke
 from orchestrator.scheduler.events import (
@@ -96,6 +96,17 @@ class Scheduler(LoopMachine):
         """The current attempt of every dispatched run not yet finished, as dispatches
         marked ``resent`` (what a :class:`Resend` of every run would send)."""
         return self._in_flight(None)
+
+    def awaited(self) -> list[tuple[str, PlannedNode, float]]:
+        """``(run id, node, dispatched at)`` of every dispatched run not yet finished
+        (what :meth:`in_flight` would send again, without building the dispatches)."""
+        return [
+            (run.run_id, run.node, run.dispatched_at)
+            for run in self.state.active.values()
+            if run.attempt
+            and run.status.value not in ("retrying", "succeeded", "failed")
+            and run.node.role is not Role.GROUP
+        ]
 
     def _resend(self, run_ids: tuple[str, ...]) -> None:
         wanted = set(run_ids) if run_ids else None

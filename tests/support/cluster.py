@@ -48,8 +48,6 @@ class Cluster:
             "SEGUE_BROKER_URL": self.broker_url,
             "SEGUE_DATABASE_URL": self.database_url,
             "SEGUE_ARTIFACTS_URL": str(self.root / "artifacts"),
-            "SEGUE_HEARTBEAT_INTERVAL_S": "0.5",
-            "SEGUE_VISIBILITY_TIMEOUT_S": "30",
             **self.extra_env,
         }
 
@@ -60,7 +58,6 @@ class Cluster:
             broker_url=self.broker_url,
             database_url=self.database_url,
             artifacts_url=str(self.root / "artifacts"),
-            visibility_timeout_s=float(self.env["SEGUE_VISIBILITY_TIMEOUT_S"]),
         )
 
     def client(self) -> Client:
