@@ -1,0 +1,99 @@
+"""The coordinator's watch (DESIGN section 3, item 12): a run no live worker holds,
+while a worker idles on its queue, is sent again at once - and journaled; a run a
+live worker holds is left alone however long it takes. Services-free: a driver
+over a memory store with an executor that loses dispatches."""
+
+from __future__ import annotations
+
+import time
+
+from nodes import MemoryArtifactStore
+from nodes.library import builtin_registry
+from orchestrator.coordinator.watch import Watch
+from orchestrator.driver import Driver
+from orchestrator.driver.executor import ResultSink
+from orchestrator.runner import NodeRunner
+from orchestrator.settings import Settings
+from orchestrator.store import MemoryStore, ProcessRecord
+from tests.driver.test_reconcile import FLOW, LosesFirstDispatch
+
+
+def _worker(holds: tuple[str, ...], idle_since: float | None) -> ProcessRecord:
+    now = time.time()
+    return ProcessRecord(
+        name="w-1@elsewhere:7",
+        kind="worker",
+        host="elsewhere",
+        pid=7,
+        started_at=now - 60,
+        beat_at=now,
+        holds=holds,
+        queues=("thread",),
+        idle_since=idle_since,
+    )
+
+
+def _driver(store: MemoryStore) -> tuple[Driver, list[LosesFirstDispatch]]:
+    executors: list[LosesFirstDispatch] = []
+
+    def factory(runner: NodeRunner, sink: ResultSink) -> LosesFirstDispatch:
+        executors.append(LosesFirstDispatch(runner, sink))
+        return executors[-1]
+
+    return Driver(store, MemoryArtifactStore(), builtin_registry(), factory), executors
+
+
+def test_a_run_lost_on_its_way_to_an_idle_worker_is_sent_again_and_journaled() -> None:
+    store = MemoryStore()
+    driver, executors = _driver(store)
+    watch = Watch(driver, store, "coordinator-x@here:1", Settings())
+    try:
+        job_id = driver.submit(FLOW)
+        lost = f"{job_id}:main:0:nap"
+        time.sleep(1.2)  # the worker idled past the slack since the send
+        assert executors[0].lost == [lost]
+        store.announce(_worker((), idle_since=time.time() - 30))
+
+        assert watch.check() == 1
+        result = driver.wait(job_id, timeout=10)
+    finally:
+        driver.close()
+    assert (result.status, result.outputs) == ("completed", {"out": 3})
+    journal = [e for e in store.read_events(job_id) if e.kind == "input"]
+    assert any("resend" in str(e.data) for e in journal)
+
+
+def test_a_run_a_live_worker_holds_is_not_sent_again() -> None:
+    store = MemoryStore()
+    driver, executors = _driver(store)
+    watch = Watch(driver, store, "coordinator-x@here:1", Settings())
+    try:
+        job_id = driver.submit(FLOW)
+        time.sleep(1.2)
+        store.announce(_worker((f"{job_id}:main:0:nap",), idle_since=None))
+
+        assert watch.check() == 0
+        assert not driver.job(job_id).done.is_set()
+    finally:
+        driver.close()
+
+
+def test_the_watch_announces_its_coordinator_with_the_jobs_it_drives() -> None:
+    store = MemoryStore()
+    driver, _ = _driver(store)
+    watch = Watch(driver, store, "coordinator-x@here:1", Settings())
+    try:
+        job_id = driver.submit(FLOW)
+        watch.start()
+        (me,) = store.list_processes()
+        assert (me.name, me.kind, me.holds, me.state) == (
+            "coordinator-x@here:1",
+            "coordinator",
+            (job_id,),
+            "alive",
+        )
+        watch.stop()
+        (me,) = store.list_processes()
+        assert me.state == "stopped"
+    finally:
+        driver.close()
