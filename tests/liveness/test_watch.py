@@ -65,7 +65,7 @@ def test_a_run_lost_on_its_way_to_an_idle_worker_is_sent_again_and_journaled() -
 
 def test_a_run_a_live_worker_holds_is_not_sent_again() -> None:
     store = MemoryStore()
-    driver, executors = _driver(store)
+    driver, _ = _driver(store)
     watch = Watch(driver, store, "coordinator-x@here:1", Settings())
     try:
         job_id = driver.submit(FLOW)

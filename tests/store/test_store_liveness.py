@@ -72,3 +72,14 @@ def test_without_live_after_a_claim_ignores_liveness(store: Store) -> None:
     assert store.claim_run(a_run(worker="w1"))
 
     assert store.claim_run(a_run(worker="w2"))
+
+
+def test_the_liveness_of_one_run_s_holder_decides_its_claim_not_another_s(store: Store) -> None:
+    store.announce(a_process("alive", beat_at=100.0))
+    store.announce(a_process("dead", beat_at=10.0))
+    mine = replace(a_run(worker="dead"), run_id="j1:main:0:dead", node_id="dead")
+    other = replace(a_run(worker="alive"), run_id="j1:main:0:alive", node_id="alive")
+    assert store.claim_run(mine) and store.claim_run(other)
+
+    assert store.claim_run(replace(mine, worker="w2"), live_after=90.0)
+    assert store.claim_run(replace(other, worker="w2"), live_after=90.0) is False

@@ -67,9 +67,9 @@ class Cluster:
     # processes ---------------------------------------------------------------------
     def start(self, name: str) -> None:
         """Start a coordinator (``coordinator``, ``coordinator-…``) or a worker (a key of
-        WORKERS)."""
-        coordinator = name.partition("-")[0] == "coordinator"
-        args = ["coordinator"] if coordinator else ["worker", *WORKERS[name]]
+        WORKERS, or ``key-…`` for another of its kind)."""
+        kind = name.partition("-")[0]
+        args = ["coordinator"] if kind == "coordinator" else ["worker", *WORKERS[kind]]
         env = {**self.env, "SEGUE_HEARTBEAT_PATH": str(self.heartbeat(name))}
         self.heartbeat(name).unlink(missing_ok=True)
         log = (self.root / f"{name}.log").open("ab")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, not_, or_, select
+from sqlalchemy import Connection, and_, delete, func, not_, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator.states import RunStatus
@@ -78,11 +78,12 @@ def guarded_claim(conn: Connection, insert: Insert, claim: RunRecord, live_after
     set_: dict[str, Any] = {name: new[name] for name in RUN_COLUMNS if name != "run_id"}
     for name in rules.RUN_KEPT_WHEN_NONE:
         set_[name] = func.coalesce(new[name], RUNS.c[name])
-    holder_alive = exists().where(
-        PROCESSES.c.name == RUNS.c.worker,
-        PROCESSES.c.state == "alive",
-        PROCESSES.c.beat_at >= live_after,
-    )
+    # Written out: SQLAlchemy will not correlate a subquery to the row an ON
+    # CONFLICT clause updates (it would join node_runs again, any row matching).
+    holder_alive = text(
+        "EXISTS (SELECT 1 FROM processes WHERE processes.name = node_runs.worker"
+        " AND processes.state = 'alive' AND processes.beat_at >= :live_after)"
+    ).bindparams(live_after=live_after)
     held_elsewhere = and_(
         RUNS.c.status == RunStatus.RUNNING.value,
         RUNS.c.worker.is_not(None),

@@ -1,0 +1,147 @@
+"""Worker kill storms on a real cluster, shared by the chaos tests and
+``benchmarks/chaos.py``: SIGKILL a worker's whole process group while it holds
+runs, start a replacement, and measure how long each held run took to return.
+
+Everything runs with the settings a user gets: no timeout is tuned.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator import Client, Workflow
+from orchestrator.store import Store
+from tests.support.cluster import Cluster
+
+
+def loop_flow(sink: Path, items: int, nap: float) -> Workflow:
+    """A paced loop: each iteration sleeps, then appends a line and an output."""
+    return Workflow.loads(
+        f"""
+        name: storm-loop
+        nodes:
+          - {{id: ticks, type: Range, config: {{stop: {items}}}}}
+          - {{id: nap, type: Sleep, config: {{seconds: {nap}}}}}
+          - {{id: log, type: JsonlSink, config: {{path: "{sink}"}}}}
+          - {{id: out, type: Output, config: {{name: values}}}}
+        edges:
+          - {{from: ticks.value, to: nap.value}}
+          - {{from: nap.value, to: log.value}}
+          - {{from: nap.value, to: out.value}}
+        """
+    )
+
+
+def fanout_flow(sink: Path, items: int, nap: float) -> Workflow:
+    """A fan-out: every item's sleep runs at once (non-blocking), then its line."""
+    return Workflow.loads(
+        f"""
+        name: storm-fanout
+        nodes:
+          - {{id: ticks, type: Range, config: {{stop: {items}}}}}
+          - {{id: nap, type: Sleep, config: {{seconds: {nap}}}, blocking: false}}
+          - {{id: log, type: JsonlSink, config: {{path: "{sink}"}}, blocking: false}}
+        edges:
+          - {{from: ticks.value, to: nap.value}}
+          - {{from: nap.value, to: log.value}}
+        """
+    )
+
+
+@dataclass
+class Kill:
+    """One worker killed while it held runs."""
+
+    worker: str
+    at: float
+    held: tuple[str, ...]
+    returned_after: float | None = None
+
+
+@dataclass
+class Storm:
+    """The kills of one run and what they cost."""
+
+    kills: list[Kill] = field(default_factory=list)
+
+    def resume_times(self) -> list[float]:
+        """Seconds from each kill until the last run its worker held finished."""
+        return [k.returned_after for k in self.kills if k.returned_after is not None]
+
+
+def holders(
+    cluster: Cluster, store: Store, job_id: str, workers: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """Cluster worker name -> the job's runs its process announced it holds."""
+    pids = {cluster.processes[name].pid: name for name in workers}
+    out: dict[str, tuple[str, ...]] = {}
+    for process in store.list_processes():
+        name = pids.get(process.pid)
+        if name is not None and process.state == "alive":
+            held = tuple(r for r in process.holds if r.startswith(f"{job_id}:"))
+            if held:
+                out[name] = held
+    return out
+
+
+def storm(
+    cluster: Cluster,
+    client: Client,
+    store: Store,
+    job_id: str,
+    workers: list[str],
+    kills: int,
+    every_s: float,
+    seed: int = 7,
+) -> Storm:
+    """Kill ``kills`` workers that hold runs of the job, one every ``every_s``, each
+    replaced at once; then wait for the job and time each kill's return."""
+    rng = random.Random(seed)
+    result = Storm()
+    while len(result.kills) < kills:
+        time.sleep(every_s)
+        held = {
+            name: unfinished
+            for name, runs in holders(cluster, store, job_id, workers).items()
+            if (unfinished := tuple(r for r in runs if not _finished(store, r)))
+        }
+        if not held:
+            record = store.get_job(job_id)
+            if record is None or record.status != "running":
+                break
+            continue
+        victim = rng.choice(sorted(held))
+        at = time.time()
+        cluster.kill(victim, signal.SIGKILL)
+        cluster.start(victim)
+        result.kills.append(Kill(victim, at, held[victim]))
+    return result
+
+
+def _finished(store: Store, run_id: str) -> bool:
+    run = store.get_run(run_id)
+    return run is not None and run.finished_at is not None
+
+
+def settle(store: Store, storm: Storm) -> None:
+    """Fill in, once the job ended, when each kill's held runs had finished."""
+    for kill in storm.kills:
+        finished = []
+        for run_id in kill.held:
+            run = store.get_run(run_id)
+            if run is not None and run.finished_at is not None:
+                finished.append(run.finished_at)
+        if finished:
+            kill.returned_after = max(finished) - kill.at
+
+
+def sink_lines(sink: Path) -> list[str]:
+    """The run ids of the sink's lines, in order."""
+    if not sink.exists():
+        return []
+    return [json.loads(line)["run"] for line in sink.read_text().splitlines()]
