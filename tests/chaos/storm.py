@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -74,19 +75,29 @@ class Storm:
         return [k.returned_after for k in self.kills if k.returned_after is not None]
 
 
-def holders(
-    cluster: Cluster, store: Store, job_id: str, workers: list[str]
-) -> dict[str, tuple[str, ...]]:
-    """Cluster worker name -> the job's runs its process announced it holds."""
-    pids = {cluster.processes[name].pid: name for name in workers}
-    out: dict[str, tuple[str, ...]] = {}
-    for process in store.list_processes():
-        name = pids.get(process.pid)
-        if name is not None and process.state == "alive":
-            held = tuple(r for r in process.holds if r.startswith(f"{job_id}:"))
-            if held:
-                out[name] = held
-    return out
+_TASK = re.compile(r"Task segue\.node\.\w+\[([^\]]+)\] (received|succeeded)")
+
+
+def held_in_log(cluster: Cluster, name: str, job_id: str, since: int) -> tuple[str, ...]:
+    """The job's runs a worker received and had not finished, from its log after
+    byte ``since`` (where its current process began writing)."""
+    path = cluster.root / f"{name}.log"
+    with path.open("rb") as log:
+        log.seek(since)
+        text = log.read().decode(errors="replace")
+    held: dict[str, None] = {}
+    for run_id, what in _TASK.findall(text):
+        if run_id.startswith(f"{job_id}:"):
+            if what == "received":
+                held[run_id] = None
+            else:
+                held.pop(run_id, None)
+    return tuple(held)
+
+
+def _log_size(cluster: Cluster, name: str) -> int:
+    path = cluster.root / f"{name}.log"
+    return path.stat().st_size if path.exists() else 0
 
 
 def storm(
@@ -98,34 +109,33 @@ def storm(
     kills: int,
     every_s: float,
     seed: int = 7,
+    any_worker: bool = False,
 ) -> Storm:
-    """Kill ``kills`` workers that hold runs of the job, one every ``every_s``, each
-    replaced at once; then wait for the job and time each kill's return."""
+    """Kill ``kills`` workers that hold runs of the job (``any_worker``: any worker,
+    holding runs or not), one every ``every_s``, each replaced at once."""
     rng = random.Random(seed)
     result = Storm()
+    began = {name: 0 for name in workers}
     while len(result.kills) < kills:
         time.sleep(every_s)
         held = {
             name: unfinished
-            for name, runs in holders(cluster, store, job_id, workers).items()
-            if (unfinished := tuple(r for r in runs if not _finished(store, r)))
+            for name in workers
+            if (unfinished := held_in_log(cluster, name, job_id, began[name]))
         }
-        if not held:
-            record = store.get_job(job_id)
-            if record is None or record.status != "running":
-                break
+        record = store.get_job(job_id)
+        if record is None or record.status != "running":
+            break
+        if not held and not any_worker:
             continue
-        victim = rng.choice(sorted(held))
+        victim = rng.choice(sorted(workers if any_worker else held))
         at = time.time()
         cluster.kill(victim, signal.SIGKILL)
+        held[victim] = held_in_log(cluster, victim, job_id, began[victim])  # as it died
+        began[victim] = _log_size(cluster, victim)
         cluster.start(victim)
-        result.kills.append(Kill(victim, at, held[victim]))
+        result.kills.append(Kill(victim, at, held.get(victim, ())))
     return result
-
-
-def _finished(store: Store, run_id: str) -> bool:
-    run = store.get_run(run_id)
-    return run is not None and run.finished_at is not None
 
 
 def settle(store: Store, storm: Storm) -> None:
