@@ -109,7 +109,7 @@ def test_a_job_survives_its_coordinator_killed_at_every_stage(
     assert result.status == "completed", result.error
     got = result.outputs["sums"]
     consumed = [b - a for a, b in zip([0, *got], got, strict=False)]
-    loops = {n: (l.status, l.iterations, l.failed_iterations) for n, l in result.loops.items()}
+    loops = {n: (x.status, x.iterations, x.failed_iterations) for n, x in result.loops.items()}
     assert sorted(consumed) == list(range(ITEMS)), (loops, consumed)  # each item once
     assert len(resumed) >= 5 and max(resumed) <= RESUME_BOUND_S, resumed
     assert len(runs) == len({r.run_id for r in runs})
