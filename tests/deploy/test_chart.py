@@ -700,3 +700,25 @@ def parse_segue(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
         kept.append(token)
     context = command.make_context(" ".join(path), kept)
     return path, dict(context.params)
+
+
+def readme_values() -> list[str]:
+    """The values the README's "Run on Kubernetes" shows: its YAML blocks and heredocs."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Run on Kubernetes", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    heredocs = re.findall(r"<<'YAML'\n(.*?)\nYAML\n", section, re.S)
+    return [*heredocs, *blocks]
+
+
+def test_the_readme_values_render_and_validate() -> None:
+    shown = readme_values()
+    assert len(shown) >= 3, "the README shows an install, a GPU pool and KEDA"
+    for text in shown:
+        values = yaml.safe_load(text)
+        with helm.Chart.load(str(CHART)) as chart:
+            texts = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        for template, rendered in texts.items():
+            for manifest in yaml.safe_load_all(rendered) if template.endswith(".yaml") else []:
+                if manifest and (manifest["apiVersion"], manifest["kind"]) not in CUSTOM:
+                    assert kubernetes_problem(manifest, KUBE_VERSIONS[-1]) is None
