@@ -491,6 +491,19 @@ def test_keda_reads_the_database_from_the_secret_the_services_use() -> None:
     assert made["database-url"].startswith("postgresql+psycopg://")
 
 
+def test_the_redis_burst_trigger_finds_the_broker_of_broker_url() -> None:
+    rendering = render("gpu-keda-values")  # broker.url: redis://:brokerpass@redis.internal:6380/2
+    made = rendering.get("Secret", f"{RELEASE}-connections")["stringData"]
+    (auth,) = rendering.get("TriggerAuthentication", f"{RELEASE}-redis")["spec"]["secretTargetRef"]
+    assert auth["parameter"] == "password" and made[auth["key"]] == "brokerpass"
+    for scaled in rendering.of("ScaledObject"):
+        for trigger in scaled["spec"]["triggers"]:
+            if trigger["type"] == "redis":
+                assert trigger["metadata"]["address"] == "redis.internal:6380"
+                assert trigger["metadata"]["databaseIndex"] == "2"
+                assert trigger["authenticationRef"]["name"] == f"{RELEASE}-redis"
+
+
 # ---------------------------------------------------------------------------------------
 # Security, secrets, settings
 def test_every_container_runs_as_non_root_on_a_read_only_root_filesystem(

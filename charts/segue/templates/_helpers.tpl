@@ -187,6 +187,7 @@ checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha
 
 {{- define "segue.podSpecCommon" -}}
 automountServiceAccountToken: false
+{{- /* No <SERVICE>_PORT variables: a Service named segue-* would set SEGUE_* ones. */}}
 enableServiceLinks: false
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
