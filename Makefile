@@ -1,4 +1,5 @@
-# Segue: `make run` runs an example embedded (no server); `make test` runs the suite.
+# Segue: `make run` runs an example embedded (no server); `make test` runs the suite;
+# `make chart` renders the Helm chart with each values file into build/chart/ for review.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ PIP := $(PY) -m pip
 EXAMPLE ?= examples/quickstart.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench services install dev clean
+.PHONY: run test lint format bench services install dev chart clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Segue needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -21,12 +22,19 @@ $(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e '.[dev,gpu]'
 	@touch $(VENV)/.installed $@
 
+$(VENV)/.chart-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[chart]'
+	@touch $(VENV)/.installed $@
+
 install: $(VENV)/.installed
 
 dev: $(VENV)/.dev-installed
 
 run: $(VENV)/.installed
 	$(VENV)/bin/segue run $(EXAMPLE)
+
+chart: $(VENV)/.chart-installed
+	$(PY) scripts/render_chart.py --out build/chart
 
 services:
 	scripts/ensure-services.sh

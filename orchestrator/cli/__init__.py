@@ -10,6 +10,7 @@ import typer
 from nodes.errors import SegueError
 from orchestrator.cli import (
     coordinator,
+    db,
     events,
     jobs,
     loops,
@@ -39,6 +40,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(loops.app, name="loops")
 app.command("queues")(queues.queues)
 app.command("events")(events.events)
+app.add_typer(db.app, name="db")
 
 
 def _load_plugins() -> None:

@@ -20,11 +20,15 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Json = JSON(none_as_null=True)
 """JSON column type; ``None`` is stored as SQL ``NULL``, not the JSON ``null``."""
+
+ACTIVE_RUNS = "status IN ('queued', 'running')"
+"""The runs a worker pool has to serve: the predicate of ``ix_node_runs_active_queue``."""
 
 # SQLite only auto-increments an ``INTEGER PRIMARY KEY``; PostgreSQL gets a BIGINT.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
@@ -92,6 +96,13 @@ class NodeRunRow(Base):
     __table_args__ = (
         # Serves every lookup by job; PostgreSQL keeps room for in-place updates.
         Index("ix_node_runs_job_id_loop_iteration", "job_id", "loop", "iteration"),
+        # Only the active runs, by queue: what autoscalers count (KEDA, in the Helm chart).
+        Index(
+            "ix_node_runs_active_queue",
+            "queue",
+            postgresql_where=text(ACTIVE_RUNS),
+            sqlite_where=text(ACTIVE_RUNS),
+        ),
         {"postgresql_with": {"fillfactor": 70}},
     )
 
