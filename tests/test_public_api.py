@@ -40,6 +40,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "Resources",
         "Role",
         "RunContext",
+        "RunId",
         "SegueError",
         "Sink",
         "UnknownNodeTypeError",

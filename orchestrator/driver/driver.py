@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from nodes.artifacts import ArtifactStore
+from nodes.ids import RunId
 from nodes.registry import NodeRegistry
 from orchestrator.driver.applier import Applier
 from orchestrator.driver.executor import Executor, ExecutorFactory
@@ -294,9 +295,9 @@ class Driver:
             match item:
                 case Results(results=finished, on_journaled=callback):
                     for result in finished:
-                        results[result.run_id.split(":", 1)[0]].append(result)
+                        results[RunId.job_of(result.run_id)].append(result)
                     if callback is not None and all(
-                        r.run_id.split(":", 1)[0] in jobs for r in finished
+                        RunId.job_of(r.run_id) in jobs for r in finished
                     ):
                         journaled.append(callback)  # a dropped job's results are not ours
                 case Schedule(job_id=job_id, event=event):
@@ -352,7 +353,7 @@ class Driver:
                     self._inbox.put(Results(inline))  # let requests and other jobs in first
 
     def _node_report(self, report: NodeReport, now: float) -> None:
-        job = self._jobs.get(report.run_id.split(":", 1)[0])
+        job = self._jobs.get(RunId.job_of(report.run_id))
         if job is None:
             return
         live = job.node_event(report.run_id, report.kind, report.data, now)

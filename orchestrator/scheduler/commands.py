@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from nodes.base import Role
+from nodes.ids import RunId
 from orchestrator.messages import RunKind, RunRequest
 from orchestrator.planner.plan import PlannedNode
 
@@ -45,7 +46,7 @@ class Dispatch(NamedTuple):
     @property
     def node_id(self) -> str:
         """The node's path: its id, or ``group.k.node`` inside a group."""
-        return self.run_id.split(":", 3)[3]
+        return RunId.node_of(self.run_id)
 
     @property
     def type_name(self) -> str:
