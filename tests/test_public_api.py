@@ -150,7 +150,6 @@ PUBLIC_API: dict[str, list[str]] = {
         "Resend",
         "Revoke",
         "RunChanged",
-        "RunFinished",
         "RunStarted",
         "Scheduler",
         "Start",

@@ -42,8 +42,9 @@ from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
+from orchestrator.results import RunResult
 from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
-from orchestrator.scheduler import Command, RunFinished, Scheduler, Start, Tick
+from orchestrator.scheduler import Command, Scheduler, Start, Tick
 from orchestrator.store.base import EventRecord, Store
 from orchestrator.store.batching import BatchingRecorder
 from orchestrator.submission import check_inputs, record_submission
@@ -169,7 +170,7 @@ class Driver:
     def adopt(
         self,
         record: Any,
-        backlog: list[RunFinished] | None = None,
+        backlog: list[RunResult] | None = None,
         on_journaled: Callable[[], None] | None = None,
     ) -> bool:
         """Drive a job found in the store (see :class:`Takeover`); False if driven here."""
@@ -183,7 +184,7 @@ class Driver:
         self._inbox.put(Schedule(job_id, event))
 
     def post_results(
-        self, results: list[RunFinished], on_journaled: Callable[[], None] | None = None
+        self, results: list[RunResult], on_journaled: Callable[[], None] | None = None
     ) -> None:
         """Feed finished runs to their jobs; ``on_journaled`` see :class:`Results`."""
         self._inbox.put(Results(results, on_journaled))
@@ -288,7 +289,7 @@ class Driver:
                 break
         now = self.clock()
         jobs = self._jobs
-        results: dict[str, list[RunFinished]] = defaultdict(list)
+        results: dict[str, list[RunResult]] = defaultdict(list)
         out: dict[str, list[Command]] = defaultdict(list)
         journaled: list[Callable[[], None]] = []
         for item in batch:

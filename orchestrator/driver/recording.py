@@ -38,6 +38,7 @@ def run_record(job_id: str, change: RunChanged, at: float) -> RunRecord:
         finished_at=finished_at,
         outputs=change.outputs,
         error=change.error,
+        traceback=change.traceback,
     )
 
 
@@ -46,6 +47,8 @@ def run_event(job_id: str, change: RunChanged, at: float) -> EventRecord:
     data: dict[str, Any] = {"type": change.node.type_name, "attempt": change.attempt}
     if change.error:
         data["error"] = change.error
+    if change.traceback:
+        data["traceback"] = change.traceback
     if change.started_at is not None and change.finished_at is not None:
         data["duration_s"] = round(change.finished_at - change.started_at, 6)
     return EventRecord(

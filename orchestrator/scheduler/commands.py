@@ -124,7 +124,11 @@ class Ack:
 
 
 class RunChanged(NamedTuple):
-    """A node run reached a recorded state (retrying, a final state)."""
+    """A node run reached a recorded state (retrying, a final state).
+
+    ``error`` and ``traceback`` are those of the latest failed attempt (of a
+    ``retrying`` or ``failed`` run); a timeout raised nothing, so has no traceback.
+    """
 
     run_id: str
     loop: str
@@ -137,6 +141,7 @@ class RunChanged(NamedTuple):
     started_at: float | None = None
     finished_at: float | None = None
     worker: str | None = None
+    traceback: str | None = None
 
 
 @dataclass(frozen=True)

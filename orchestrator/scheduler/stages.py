@@ -230,11 +230,13 @@ class StageMachine:
         status: RunStatus,
         outputs: dict[str, Any] | None = None,
         error: str | None = None,
+        traceback: str | None = None,
     ) -> None:
         """Record the end of ``run`` and release what waited for it."""
         run.status = status
         run.outputs = outputs
         run.error = error
+        run.traceback = traceback
         self.state.active.pop(run.run_id, None)
         self.record(run)
         stage = run.stage
@@ -291,6 +293,7 @@ class StageMachine:
                 run.started_at,
                 run.finished_at,
                 run.worker,
+                run.traceback,
             )
         )
 
