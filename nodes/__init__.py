@@ -37,6 +37,7 @@ from nodes.errors import (
     SegueError,
     UnknownNodeTypeError,
 )
+from nodes.ids import RunId
 from nodes.introspect import PortSpec, describe, input_ports, output_ports
 from nodes.library import builtin_registry, default_registry
 from nodes.registry import ENTRY_POINT_GROUP, NodeRegistry
@@ -67,6 +68,7 @@ __all__ = [
     "Resources",
     "Role",
     "RunContext",
+    "RunId",
     "SegueError",
     "Sink",
     "UnknownNodeTypeError",

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import JsonValue
 
 from nodes.artifacts import ArtifactStore, MemoryArtifactStore
+from nodes.ids import RunId
 
 ProgressSink = Callable[[float, str | None], None]
 EventSink = Callable[[str, JsonValue], None]
@@ -111,5 +112,6 @@ class RunContext:
 
 
 def run_id(job_id: str, loop: str, iteration: int, node_id: str) -> str:
-    """The deterministic id of one node run: ``{job}:{loop}:{iteration}:{node}``."""
-    return f"{job_id}:{loop}:{iteration}:{node_id}"
+    """The deterministic id of one node run: ``{job}:{loop}:{iteration}:{node}``
+    (:class:`~nodes.ids.RunId` reads it back)."""
+    return str(RunId(job_id, loop, iteration, node_id))

@@ -1,7 +1,8 @@
-"""What crosses an executor boundary: a request to run one node run, and its result.
+"""What crosses an executor boundary: a request to run one node run.
 
-Both are JSON (they cross the broker in distributed mode): the node is named by
-its registered type, never pickled.
+It is JSON (it crosses the broker in distributed mode): the node is named by
+its registered type, never pickled. The result that comes back is a
+:class:`~orchestrator.results.RunResult`, as its JSON.
 """
 
 from __future__ import annotations
@@ -57,53 +58,3 @@ class RunRequest(_Message):
     pool: str = "thread"
     gpu: int = 0
     resent: bool = False
-
-
-class ErrorInfo(_Message):
-    """Why an attempt failed.
-
-    Attributes:
-        type: The exception class name.
-        message: The exception message.
-        retryable: False when retrying cannot help (e.g. ``FatalNodeError``).
-        traceback: The formatted traceback, for operators.
-    """
-
-    type: str
-    message: str
-    retryable: bool = True
-    traceback: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.type}: {self.message}"
-
-
-class RunResult(_Message):
-    """The outcome of one attempt of one node run.
-
-    Attributes:
-        status: ``succeeded``, ``cached`` (outputs reused) or ``failed``.
-        outputs: Output port values (JSON) when it succeeded.
-        cursor: The producer's next cursor (``produce`` only).
-        exhausted: The producer had no more items (``produce`` only).
-        idle: A queue reader found no message yet (``produce`` only).
-        delivery: The queue message to acknowledge when the iteration ends.
-    """
-
-    run_id: str
-    attempt: int = 1
-    status: Literal["succeeded", "cached", "failed"]
-    outputs: dict[str, JsonValue] = Field(default_factory=dict)
-    cursor: JsonValue = None
-    exhausted: bool = False
-    idle: bool = False
-    delivery: str | None = None
-    error: ErrorInfo | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    worker: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the attempt produced outputs."""
-        return self.status != "failed"

@@ -41,7 +41,12 @@ class LoopInfo(_Frozen):
 
 
 class RunInfo(_Frozen):
-    """One node run as recorded: ``{job}:{loop}:{iteration}:{node}``."""
+    """One node run as recorded: ``{job}:{loop}:{iteration}:{node}``.
+
+    ``error`` (``Type: message``) and ``traceback`` are those of the latest
+    failed attempt of a ``retrying`` or ``failed`` run (no traceback for a
+    failure that raised nothing, such as a timeout).
+    """
 
     run_id: str
     loop: str
@@ -56,6 +61,7 @@ class RunInfo(_Frozen):
     finished_at: float | None = None
     outputs: dict[str, Any] | None = None
     error: str | None = None
+    traceback: str | None = None
 
     @classmethod
     def of(cls, record: RunRecord) -> RunInfo:
@@ -75,6 +81,7 @@ class RunInfo(_Frozen):
             finished_at=record.finished_at,
             outputs=outputs,
             error=record.error,
+            traceback=record.traceback,
         )
 
 
@@ -116,6 +123,9 @@ class JobEvent(_Frozen):
     Attributes:
         seq: Position in the job's event log (0 for events not stored).
         kind: ``job``, ``loop``, ``run``, ``progress`` or ``preview``.
+        data: What the event says besides its state; a ``run`` event holds the
+            ``type`` and ``attempt``, a ``retrying`` or ``failed`` one its
+            ``error`` and ``traceback`` (see :attr:`error`, :attr:`traceback`).
     """
 
     job: str
@@ -128,6 +138,18 @@ class JobEvent(_Frozen):
     run_id: str | None = None
     status: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def error(self) -> str | None:
+        """The error (``Type: message``) of a ``retrying`` or ``failed`` run, or a failed job."""
+        error = self.data.get("error")
+        return error if isinstance(error, str) else None
+
+    @property
+    def traceback(self) -> str | None:
+        """The traceback a ``retrying`` or ``failed`` run event holds, if the run raised."""
+        traceback = self.data.get("traceback")
+        return traceback if isinstance(traceback, str) else None
 
     @property
     def final(self) -> bool:

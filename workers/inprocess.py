@@ -26,9 +26,9 @@ from typing import Any
 
 from orchestrator.driver.executor import ResultSink
 from orchestrator.planner import Route
+from orchestrator.results import RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
-from orchestrator.scheduler.events import RunFinished
 from workers.runtime import WorkerRuntime
 from workers.task import execute
 
@@ -63,7 +63,7 @@ class InProcessExecutor:
         self._pools: dict[str, cf.ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
 
-    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
+    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
         """Hand every dispatch to the worker task (queue nodes run on the local pool)."""
         for dispatch in dispatches:
             if dispatch.node.role.queue:

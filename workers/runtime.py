@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 
+from nodes.ids import RunId
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
@@ -59,7 +60,7 @@ class WorkerRuntime:
     def _node_event(self, run_id: str, kind: str, data: object) -> None:
         # Progress and previews reach the coordinator on the results queue.
         event = {"node_event": {"run_id": run_id, "kind": kind, "data": data}}
-        self.channels.publish_result(run_id.split(":", 1)[0], event)
+        self.channels.publish_result(RunId.job_of(run_id), event)
 
     def close(self) -> None:
         """Release connections."""

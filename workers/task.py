@@ -19,8 +19,8 @@ import time
 from functools import partial
 from typing import Any
 
-from orchestrator.messages import ErrorInfo, RunRequest, RunResult
-from orchestrator.scheduler.events import RunFinished
+from orchestrator.messages import RunRequest
+from orchestrator.results import RunResult
 from orchestrator.states import RunStatus
 from orchestrator.store.base import RunRecord
 from workers.claims import Claim
@@ -53,7 +53,7 @@ def execute(rt: WorkerRuntime, payload: dict[str, Any], redelivered: bool = Fals
         finally:
             if pending is not None:
                 pending.settle()  # no claim may land after the coordinator records the end
-        rt.channels.publish_result(request.job_id, _result(finished).model_dump(mode="json"))
+        rt.channels.publish_result(request.job_id, finished.to_json())
     finally:
         rt.executing.discard(request.run_id)  # held until its result is out
     if finished.exhausted or finished.idle:
@@ -67,21 +67,7 @@ def _already_done(rt: WorkerRuntime, request: RunRequest) -> str:
         return f"skipped: live worker {stored.worker} runs it"
     if stored is None or stored.attempt != request.attempt or not RunStatus(stored.status).terminal:
         return "skipped: a newer attempt owns this run"
-    status = stored.status if stored.status in ("succeeded", "cached") else "failed"
-    error = ErrorInfo(type="Recorded", message=stored.error or "", retryable=False)
-    rt.channels.publish_result(
-        request.job_id,
-        RunResult(
-            run_id=stored.run_id,
-            attempt=stored.attempt,
-            status=status,
-            outputs=dict(stored.outputs or {}),
-            error=error if status == "failed" else None,
-            started_at=stored.started_at,
-            finished_at=stored.finished_at,
-            worker=stored.worker,
-        ).model_dump(mode="json"),
-    )
+    rt.channels.publish_result(request.job_id, RunResult.from_record(stored).to_json())
     return "duplicate: already finished, result sent again"
 
 
@@ -98,25 +84,4 @@ def _record(request: RunRequest, worker: str, started_at: float) -> RunRecord:
         queue=request.queue,
         worker=worker,
         started_at=started_at,
-    )
-
-
-def _result(finished: RunFinished) -> RunResult:
-    error = None
-    if finished.error is not None:
-        kind, _, message = finished.error.partition(": ")
-        error = ErrorInfo(type=kind, message=message, retryable=finished.retryable)
-    return RunResult(
-        run_id=finished.run_id,
-        attempt=finished.attempt,
-        status=finished.status,
-        outputs=finished.outputs or {},
-        cursor=finished.cursor,
-        exhausted=finished.exhausted,
-        idle=finished.idle,
-        delivery=finished.delivery,
-        error=error,
-        started_at=finished.started_at,
-        finished_at=finished.finished_at,
-        worker=finished.worker,
     )

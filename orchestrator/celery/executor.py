@@ -19,9 +19,9 @@ from celery import Celery
 
 from orchestrator.celery.app import task_name
 from orchestrator.driver.executor import ResultSink
+from orchestrator.results import RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
-from orchestrator.scheduler.events import RunFinished
 
 log = logging.getLogger("segue.coordinator")
 BATCH = 1000
@@ -39,7 +39,7 @@ class CeleryExecutor:
         self._lock = threading.Lock()
         self._declared: set[str] = set()
 
-    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
+    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
         """Publish every dispatch (queue nodes run on the local pool).
 
         On Redis the tasks of one scheduler step go out in one pipelined round

@@ -13,7 +13,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich import box
+from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.cli import progress
 from orchestrator.cli.common import (
@@ -44,9 +46,14 @@ from orchestrator.cli.run import print_result
 from orchestrator.client import JobResult
 from orchestrator.driver import orphaned
 from orchestrator.states import JobStatus
+from orchestrator.store import RunRecord
 
 EXIT_TIMEOUT = 124
 """``segue jobs wait --timeout``: the job had not ended in time (as ``timeout(1)``)."""
+FAILURES_SHOWN = 5
+"""Failed runs ``segue jobs show`` prints with their tracebacks (``--json`` has them all)."""
+FAILING = ("failed", "retrying")
+"""Statuses of runs whose latest attempt failed: they hold an error and its traceback."""
 
 app = typer.Typer(
     help="List, inspect, wait for and cancel jobs on a cluster.", no_args_is_help=True
@@ -103,7 +110,8 @@ def show(
     broker_url: BrokerOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Show a job: status, times, inputs, outputs, its loops, node runs by status, error."""
+    """Show a job: status, times, inputs, outputs, its loops, node runs by status, error,
+    and the error and traceback of each failed (or retrying) run."""
     with connect(broker_url, database_url) as cluster:
         record = cluster.job(job)
         loops = cluster.store.list_loops(job)
@@ -119,6 +127,7 @@ def show(
         "loops": [loop_json(loop, desired=True) for loop in loops],
         "runs": dict(Counter(run.status for run in runs)),
         "nodes": {node: dict(counts) for node, counts in nodes.items()},
+        "failed_runs": [_failure_json(run) for run in runs if run.status in FAILING],
     }
     if json_:
         print_json(data)
@@ -150,6 +159,48 @@ def _print_job(data: dict[str, Any]) -> None:
         out.print(nodes)
     if data["error"]:
         out.print(f"[red]error:[/red] {_escape(data['error'])}")
+    _print_failures(data["failed_runs"])
+
+
+def _failure_json(run: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "loop": run.loop,
+        "iteration": run.iteration,
+        "node": run.node_id,
+        "status": run.status,
+        "attempt": run.attempt,
+        "error": run.error,
+        "traceback": run.traceback,
+    }
+
+
+def _print_failures(failures: list[dict[str, Any]]) -> None:
+    """Each failed run's error, then its traceback (highlighted on a terminal)."""
+    for failure in failures[:FAILURES_SHOWN]:
+        where = f"{failure['loop']}[{failure['iteration']}]" if failure["loop"] != "main" else ""
+        out.print(
+            f"\n[bold red]{failure['status']}[/bold red] [bold]{failure['node']}[/bold]"
+            f"{' in ' + where if where else ''}, attempt {failure['attempt']}"
+            f" [dim]({failure['run_id']})[/dim]"
+        )
+        out.print(f"  [red]{_escape(failure['error'] or 'no error recorded')}[/red]")
+        if failure["traceback"]:
+            out.print(_highlighted(failure["traceback"]))
+    hidden = len(failures) - FAILURES_SHOWN
+    if hidden > 0:
+        out.print(
+            f"\n… and {plural(hidden, 'more failed run')}; `segue jobs show --json` lists them all"
+        )
+
+
+def _highlighted(traceback: str) -> Text:
+    """A traceback, indented, highlighted as Python's (on a terminal); never cut."""
+    text = Syntax("", "pytb", theme="ansi_dark", background_color="default").highlight(
+        traceback.rstrip()
+    )
+    text.rstrip()  # highlighting ends the text with a newline
+    return Text("\n").join(Text("  ") + line for line in text.split("\n"))
 
 
 def _escape(text: str) -> str:

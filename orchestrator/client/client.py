@@ -182,7 +182,8 @@ class Client:
         self._backend.cancel(job_id)
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
-        """The job's node runs as recorded (status, attempt, timings, outputs, error)."""
+        """The job's node runs as recorded (status, attempt, timings, outputs, error and
+        traceback of a failed attempt)."""
         return self._backend.runs(job_id, loop)
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:

@@ -25,9 +25,8 @@ from orchestrator.coordinator.watch import Watch
 from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
-from orchestrator.messages import RunResult
 from orchestrator.queues import KombuQueueBackend, QueueBackend
-from orchestrator.scheduler import RunFinished
+from orchestrator.results import RunResult
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
 from orchestrator.store.base import JobRecord
@@ -152,10 +151,10 @@ class Coordinator:
 
     def _results(
         self, job_id: str, deliveries: list[Delivery]
-    ) -> tuple[list[RunFinished], list[object]]:
+    ) -> tuple[list[RunResult], list[object]]:
         """The run results among ``deliveries`` and their tokens; progress events are
         passed on, and they and malformed messages are released at once."""
-        finished: list[RunFinished] = []
+        finished: list[RunResult] = []
         tokens: list[object] = []
         released: list[object] = []
         for body, token in deliveries:
@@ -167,12 +166,14 @@ class Coordinator:
                 released.append(token)
                 continue
             try:
-                result = RunResult.model_validate(body)
-            except ValueError:
-                log.warning("dropped a malformed run result of job %s: %.200r", job_id, body)
+                result = RunResult.from_json(body)
+            except ValueError as exc:
+                log.warning(
+                    "dropped a malformed run result of job %s (%s): %.200r", job_id, exc, body
+                )
                 released.append(token)
                 continue
-            finished.append(RunFinished.from_result(result))
+            finished.append(result)
             tokens.append(token)
         if released:
             self.channels.done(job_id, released)

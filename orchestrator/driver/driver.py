@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from nodes.artifacts import ArtifactStore
+from nodes.ids import RunId
 from nodes.registry import NodeRegistry
 from orchestrator.driver.applier import Applier
 from orchestrator.driver.executor import Executor, ExecutorFactory
@@ -42,8 +43,9 @@ from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
+from orchestrator.results import RunResult
 from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
-from orchestrator.scheduler import Command, RunFinished, Scheduler, Start, Tick
+from orchestrator.scheduler import Command, Scheduler, Start, Tick
 from orchestrator.store.base import EventRecord, Store
 from orchestrator.store.batching import BatchingRecorder
 from orchestrator.submission import check_inputs, record_submission
@@ -170,7 +172,7 @@ class Driver:
     def adopt(
         self,
         record: Any,
-        backlog: list[RunFinished] | None = None,
+        backlog: list[RunResult] | None = None,
         on_journaled: Callable[[], None] | None = None,
     ) -> bool:
         """Drive a job found in the store (see :class:`Takeover`); False if driven here."""
@@ -184,7 +186,7 @@ class Driver:
         self._inbox.put(Schedule(job_id, event))
 
     def post_results(
-        self, results: list[RunFinished], on_journaled: Callable[[], None] | None = None
+        self, results: list[RunResult], on_journaled: Callable[[], None] | None = None
     ) -> None:
         """Feed finished runs to their jobs; ``on_journaled`` see :class:`Results`."""
         self._inbox.put(Results(results, on_journaled))
@@ -292,16 +294,16 @@ class Driver:
                 break
         now = self.clock()
         jobs = self._jobs
-        results: dict[str, list[RunFinished]] = defaultdict(list)
+        results: dict[str, list[RunResult]] = defaultdict(list)
         out: dict[str, list[Command]] = defaultdict(list)
         journaled: list[Callable[[], None]] = []
         for item in batch:
             match item:
                 case Results(results=finished, on_journaled=callback):
                     for result in finished:
-                        results[result.run_id.split(":", 1)[0]].append(result)
+                        results[RunId.job_of(result.run_id)].append(result)
                     if callback is not None and all(
-                        r.run_id.split(":", 1)[0] in jobs for r in finished
+                        RunId.job_of(r.run_id) in jobs for r in finished
                     ):
                         journaled.append(callback)  # a dropped job's results are not ours
                 case Schedule(job_id=job_id, event=event):
@@ -360,7 +362,7 @@ class Driver:
                     self._inbox.put(Results(inline))  # let requests and other jobs in first
 
     def _node_report(self, report: NodeReport, now: float) -> None:
-        job = self._jobs.get(report.run_id.split(":", 1)[0])
+        job = self._jobs.get(RunId.job_of(report.run_id))
         if job is None:
             return
         live = job.node_event(report.run_id, report.kind, report.data, now)

@@ -12,17 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from orchestrator.results import RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
-from orchestrator.scheduler.events import RunFinished
 
-ResultSink = Callable[[list[RunFinished]], None]
+ResultSink = Callable[[list[RunResult]], None]
 
 
 class Executor(Protocol):
     """Where dispatched runs execute; results come back through the sink it was given."""
 
-    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
+    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
         """Start the runs; return the results of any it ran right away."""
         ...
 

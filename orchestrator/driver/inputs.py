@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.scheduler.events import Event, RunFinished
+from orchestrator.results import RunResult
+from orchestrator.scheduler.events import Event
 from orchestrator.store.base import JobRecord
 
 
@@ -34,7 +35,7 @@ class Results:
     the broker.
     """
 
-    results: list[RunFinished]
+    results: list[RunResult]
     on_journaled: Callable[[], None] | None = None
 
 
@@ -56,7 +57,7 @@ class Adopt:
     """
 
     record: JobRecord
-    backlog: list[RunFinished] = field(default_factory=list)
+    backlog: list[RunResult] = field(default_factory=list)
     on_journaled: Callable[[], None] | None = None
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from nodes.ids import RunId
 from orchestrator.driver.recording import run_event
 from orchestrator.planner import Plan
 from orchestrator.scheduler import Scheduler
@@ -41,14 +42,14 @@ class DrivenJob:
 
     def node_event(self, run_id: str, kind: str, data: Any, now: float) -> JobEvent:
         """A node reported progress or a preview; returns the event shown live."""
-        parts = run_id.split(":", 3)
+        parts = RunId.parse(run_id)
         live = JobEvent(
             job=self.id,
             kind=kind,
             at=now,
-            loop=parts[1],
-            iteration=int(parts[2]),
-            node=parts[3],
+            loop=parts.loop,
+            iteration=parts.iteration,
+            node=parts.node,
             run_id=run_id,
             data=data if isinstance(data, dict) else {"value": data},
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.planner import Plan
+from orchestrator.results import RunResult
 from orchestrator.scheduler import Scheduler
 from orchestrator.scheduler.commands import Command, JobChanged, LoopChanged, RunChanged
 from orchestrator.scheduler.events import (
@@ -21,7 +22,6 @@ from orchestrator.scheduler.events import (
     Event,
     LoopControl,
     Resend,
-    RunFinished,
     Start,
     Tick,
 )
@@ -31,20 +31,15 @@ from orchestrator.store.base import EventRecord
 INPUT_KIND = "input"
 
 
-_FINISHED_FIELDS = RunFinished._fields
-_FINISHED_DEFAULTS = RunFinished._field_defaults
-
-
 def body(event: Event) -> dict[str, Any] | None:
-    """One scheduler input as JSON (``None`` for inputs not worth replaying)."""
+    """One scheduler input as JSON (``None`` for inputs not worth replaying).
+
+    A run result is its own JSON (:meth:`RunResult.to_json`: fields at their
+    defaults left out, the error with its traceback) under ``"type": "finished"``.
+    """
     match event:
-        case RunFinished():
-            # Fields at their defaults are left out: most results carry few.
-            data = {"type": "finished"}
-            for name, value in zip(_FINISHED_FIELDS, event, strict=True):
-                if name not in _FINISHED_DEFAULTS or value != _FINISHED_DEFAULTS[name]:
-                    data[name] = value
-            return data
+        case RunResult():
+            return {"type": "finished", **event.to_json()}
         case Tick():
             return {"type": "tick"}
         case Start():
@@ -61,6 +56,9 @@ def body(event: Event) -> dict[str, Any] | None:
 def parse(data: dict[str, Any], where: str = "a journal entry") -> Event:
     """The scheduler input :func:`body` made JSON of.
 
+    Results journaled before they had one shape (the error as ``Type: message``
+    text and a separate ``retryable`` flag) are read too.
+
     Raises:
         ValueError: ``data`` is not a known input.
     """
@@ -68,7 +66,7 @@ def parse(data: dict[str, Any], where: str = "a journal entry") -> Event:
     kind = fields.pop("type", None)
     match kind:
         case "finished":
-            return RunFinished(**fields)
+            return RunResult.from_json(fields)
         case "tick":
             return Tick()
         case "start":
@@ -176,7 +174,7 @@ def replay(
             continue
         events = events_of(record)
         replayed.inputs += len(events)
-        results = [e for e in events if isinstance(e, RunFinished)]
+        results = [e for e in events if isinstance(e, RunResult)]
         if len(results) > 1 and len(results) == len(events):
             # Results given at one instant were decided on as one batch.
             commands = scheduler.handle_many(results, record.at)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nodes.ids import RunId
 from orchestrator.scheduler.commands import JobChanged, LoopChanged, RunChanged
 from orchestrator.states import RunStatus
 from orchestrator.store.base import EventRecord, LoopRecord, RunRecord
@@ -27,7 +28,7 @@ def run_record(job_id: str, change: RunChanged, at: float) -> RunRecord:
         job_id=job_id,
         loop=change.loop,
         iteration=change.iteration,
-        node_id=change.run_id.split(":", 3)[3],
+        node_id=RunId.node_of(change.run_id),
         type_name=node.type_name,
         status=change.status,
         attempt=change.attempt,
@@ -37,6 +38,7 @@ def run_record(job_id: str, change: RunChanged, at: float) -> RunRecord:
         finished_at=finished_at,
         outputs=change.outputs,
         error=change.error,
+        traceback=change.traceback,
     )
 
 
@@ -45,6 +47,8 @@ def run_event(job_id: str, change: RunChanged, at: float) -> EventRecord:
     data: dict[str, Any] = {"type": change.node.type_name, "attempt": change.attempt}
     if change.error:
         data["error"] = change.error
+    if change.traceback:
+        data["traceback"] = change.traceback
     if change.started_at is not None and change.finished_at is not None:
         data["duration_s"] = round(change.finished_at - change.started_at, 6)
     return EventRecord(
@@ -53,7 +57,7 @@ def run_event(job_id: str, change: RunChanged, at: float) -> EventRecord:
         at=at,
         loop=change.loop,
         iteration=change.iteration,
-        node=change.run_id.split(":", 3)[3],
+        node=RunId.node_of(change.run_id),
         run_id=change.run_id,
         status=change.status,
         data=data,

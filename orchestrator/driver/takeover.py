@@ -19,7 +19,8 @@ from orchestrator.driver.jobs import DrivenJob
 from orchestrator.driver.journal import Journal, Replayed, replay
 from orchestrator.driver.plans import PlanCache
 from orchestrator.planner import Plan
-from orchestrator.scheduler import Command, Dispatch, Resend, RunFinished, Start
+from orchestrator.results import RunResult
+from orchestrator.scheduler import Command, Dispatch, Resend, Start
 from orchestrator.states import JobStatus
 from orchestrator.store.base import EventRecord, JobRecord, Store
 from orchestrator.store.batching import BatchingRecorder
@@ -56,7 +57,7 @@ class Takeover:
     def adopt(
         self,
         record: JobRecord,
-        backlog: list[RunFinished],
+        backlog: list[RunResult],
         on_journaled: Callable[[], None] | None,
     ) -> bool:
         """Hold the job and queue its start or its rebuilding on the driver's thread.
@@ -181,7 +182,7 @@ class Takeover:
         recorded result; any other is sent again, same attempt, to be claimed.
         Returns how many were answered and how many sent again."""
         driver = self.driver
-        results: list[RunFinished] = []
+        results: list[RunResult] = []
         resend: list[str] = []
         for dispatch in job.scheduler.in_flight():
             if dispatch.run_id not in run_ids:
@@ -202,7 +203,7 @@ class Takeover:
         driver.carry_out(job, commands, now)
         return len(results), len(resend)
 
-    def _recorded(self, dispatch: Dispatch) -> RunFinished | None:
+    def _recorded(self, dispatch: Dispatch) -> RunResult | None:
         """The result the store holds for this attempt, if it finished."""
         record = self.driver.store.get_run(dispatch.run_id)
         if (
@@ -212,20 +213,10 @@ class Takeover:
             or dispatch.kind != "run"
         ):
             return None
-        return RunFinished(
-            record.run_id,
-            record.attempt,
-            "failed" if record.status == "failed" else record.status,
-            record.outputs or {},
-            record.error,
-            retryable=False,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-            worker=record.worker,
-        )
+        return RunResult.from_record(record)
 
 
-def _unsent(commands: list[Command], backlog: list[RunFinished]) -> list[Command]:
+def _unsent(commands: list[Command], backlog: list[RunResult]) -> list[Command]:
     """The commands of applying ``backlog``, less the dispatches of runs it holds the
     results of (the dead driver sent those, and they finished). Other dispatches
     may have been sent by it too: they go as resent, to be claimed."""

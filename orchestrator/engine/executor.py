@@ -28,9 +28,9 @@ from nodes.base import Node
 from nodes.registry import NodeRegistry
 from orchestrator.driver.executor import ResultSink
 from orchestrator.messages import RunRequest
+from orchestrator.results import RunError, RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
-from orchestrator.scheduler.events import RunFinished
 
 CHUNK = 64
 
@@ -71,7 +71,7 @@ class LocalExecutor:
         self._types: dict[str, type[Node]] = {}
 
     # submission ---------------------------------------------------------------------
-    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
+    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
         """Start every dispatch on the pool its route names.
 
         Runs of ``inline`` node types routed to the thread or asyncio pool are
@@ -79,7 +79,7 @@ class LocalExecutor:
         instead of reported, sparing a hand-off that would cost more than the run.
         """
         threads: list[Dispatch] = []
-        inline: list[RunFinished] = []
+        inline: list[RunResult] = []
         for dispatch in dispatches:
             route = dispatch.node.route
             if route.pool != "process" and not route.gpu and self._is_inline(dispatch):
@@ -209,18 +209,11 @@ def _init_child(artifacts_root: str | None) -> None:
 
 def _run_in_child(request: dict[str, Any]) -> dict[str, Any]:
     assert _child_runner is not None
-    result = _child_runner.run(RunRequest.model_validate(request))
-    return result._asdict()
+    return _child_runner.run(RunRequest.model_validate(request)).to_json()
 
 
-def _from_child(dispatch: Dispatch, future: cf.Future[dict[str, Any]]) -> RunFinished:
+def _from_child(dispatch: Dispatch, future: cf.Future[dict[str, Any]]) -> RunResult:
     try:
-        return RunFinished(**future.result())
-    except BaseException as exc:
-        return RunFinished(
-            dispatch.run_id,
-            dispatch.attempt,
-            "failed",
-            error=f"{type(exc).__name__}: {exc}",
-            retryable=True,
-        )
+        return RunResult.from_json(future.result())
+    except BaseException as exc:  # the child died, or sent back no result
+        return RunResult(dispatch.run_id, dispatch.attempt, "failed", error=RunError.of(exc))

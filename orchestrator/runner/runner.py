@@ -4,15 +4,15 @@ The runner builds the node from the registry (never from anything a workflow
 says but a registered type name), validates its inputs against the type's
 ports, runs it (sync or async), offloads large outputs to artifacts, uses the
 cache when asked, and turns every outcome - exceptions included - into a
-:class:`~orchestrator.scheduler.RunFinished`.
+:class:`~orchestrator.results.RunResult` (a failure keeps its traceback).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -24,10 +24,12 @@ from nodes.context import RunContext
 from nodes.errors import FatalNodeError
 from nodes.registry import NodeRegistry
 from orchestrator.queues.base import QueueBackend, queue_key
+from orchestrator.results import RunError, RunResult, format_exception
 from orchestrator.runner.values import DEFAULT_THRESHOLD, cache_key, offload, restore
-from orchestrator.scheduler.events import RunFinished
 
 QUEUE_POLL_S = 0.05
+_MACHINERY = (__file__, os.path.dirname(asyncio.__file__) + os.sep)
+"""Where the frames above a node's own code are: this module, and asyncio's loop."""
 NODE_CACHE_SIZE = 4096
 NodeEvent = Callable[[str, str, Any], None]  # (run id, kind, data)
 
@@ -113,7 +115,7 @@ class NodeRunner:
         self._local = threading.local()
 
     # public -------------------------------------------------------------------------
-    def run(self, spec: RunSpec) -> RunFinished:
+    def run(self, spec: RunSpec) -> RunResult:
         """Execute one attempt in the calling thread (async nodes get a thread-local loop)."""
         started = time.time()
         try:
@@ -125,7 +127,7 @@ class NodeRunner:
         except BaseException as exc:
             return self._failure(spec, exc, started)
 
-    async def run_async(self, spec: RunSpec) -> RunFinished:
+    async def run_async(self, spec: RunSpec) -> RunResult:
         """Execute one attempt on the running event loop (sync nodes run in a thread)."""
         started = time.time()
         try:
@@ -173,7 +175,7 @@ class NodeRunner:
         )
 
     # executing ----------------------------------------------------------------------
-    def _execute(self, node: Node, spec: RunSpec, started: float) -> RunFinished:
+    def _execute(self, node: Node, spec: RunSpec, started: float) -> RunResult:
         if node.role.queue:
             return self._queue_node(node, spec, started)
         inputs, key = self._prepare(node, spec)
@@ -186,7 +188,7 @@ class NodeRunner:
             return self._produced(spec, node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
         return self._finish(spec, node, node.run(inputs, ctx), key, started)
 
-    async def _execute_async(self, node: Node, spec: RunSpec, started: float) -> RunFinished:
+    async def _execute_async(self, node: Node, spec: RunSpec, started: float) -> RunResult:
         inputs, key = self._prepare(node, spec)
         if key is not None and self.cache is not None:
             hit = self.cache.cache_get(key)
@@ -216,7 +218,7 @@ class NodeRunner:
 
     def _finish(
         self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float
-    ) -> RunFinished:
+    ) -> RunResult:
         if isinstance(result, node.Outputs):
             outputs = result.model_dump(mode="json")
         elif isinstance(result, Mapping):
@@ -233,9 +235,9 @@ class NodeRunner:
             self.cache.cache_put(key, spec.type_name, outputs, time.time())
         return self._done(spec, "succeeded", outputs, started)
 
-    def _produced(self, spec: RunSpec, result: Any, started: float) -> RunFinished:
+    def _produced(self, spec: RunSpec, result: Any, started: float) -> RunResult:
         if isinstance(result, Exhausted):
-            return RunFinished(
+            return RunResult(
                 spec.run_id,
                 spec.attempt,
                 "succeeded",
@@ -251,7 +253,7 @@ class NodeRunner:
                 "not Produced or EXHAUSTED"
             )
         outputs = offload(result.outputs.model_dump(mode="json"), self.artifacts, self.threshold)
-        return RunFinished(
+        return RunResult(
             spec.run_id,
             spec.attempt,
             "succeeded",
@@ -262,7 +264,7 @@ class NodeRunner:
             worker=self.worker,
         )
 
-    def _queue_node(self, node: Node, spec: RunSpec, started: float) -> RunFinished:
+    def _queue_node(self, node: Node, spec: RunSpec, started: float) -> RunResult:
         queues = self.queues
         if queues is None:
             raise FatalNodeError(f"{spec.type_name} needs a queue backend; this runner has none")
@@ -275,7 +277,7 @@ class NodeRunner:
         message = queues.receive(name, group, QUEUE_POLL_S)
         if message is None:
             exhausted = bool(spec.writers_done) and queues.depth(name, group) == 0
-            return RunFinished(
+            return RunResult(
                 spec.run_id,
                 spec.attempt,
                 "succeeded",
@@ -287,7 +289,7 @@ class NodeRunner:
                 finished_at=time.time(),
                 worker=self.worker,
             )
-        return RunFinished(
+        return RunResult(
             spec.run_id,
             spec.attempt,
             "succeeded",
@@ -301,8 +303,8 @@ class NodeRunner:
 
     def _done(
         self, spec: RunSpec, status: str, outputs: dict[str, Any], started: float
-    ) -> RunFinished:
-        return RunFinished(
+    ) -> RunResult:
+        return RunResult(
             spec.run_id,
             spec.attempt,
             status,
@@ -312,17 +314,15 @@ class NodeRunner:
             worker=self.worker,
         )
 
-    def _failure(self, spec: RunSpec, exc: BaseException, started: float) -> RunFinished:
+    def _failure(self, spec: RunSpec, exc: BaseException, started: float) -> RunResult:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise exc
-        retryable = bool(getattr(exc, "retryable", True))
-        return RunFinished(
+        return RunResult(
             spec.run_id,
             spec.attempt,
             "failed",
             None,
-            error=f"{type(exc).__name__}: {exc}",
-            retryable=retryable,
+            RunError.of(exc, _node_traceback(exc)),
             started_at=started,
             finished_at=time.time(),
             worker=self.worker,
@@ -335,6 +335,13 @@ class NodeRunner:
         return loop
 
 
-def format_exception(exc: BaseException) -> str:
-    """The traceback of ``exc`` as text."""
-    return "".join(traceback.format_exception(exc))
+def _node_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` from the first frame that is not the runner's own
+    machinery (the node's code, for an exception the node raised): what an
+    operator reads. An exception the runner raised itself keeps every frame."""
+    first = exc.__traceback__
+    while first is not None and first.tb_frame.f_code.co_filename.startswith(_MACHINERY):
+        first = first.tb_next
+    if first is None or first is exc.__traceback__:
+        return format_exception(exc)
+    return format_exception(exc.with_traceback(first))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from nodes.base import Role
+from nodes.ids import RunId
 from orchestrator.messages import RunKind, RunRequest
 from orchestrator.planner.plan import PlannedNode
 
@@ -45,7 +46,7 @@ class Dispatch(NamedTuple):
     @property
     def node_id(self) -> str:
         """The node's path: its id, or ``group.k.node`` inside a group."""
-        return self.run_id.split(":", 3)[3]
+        return RunId.node_of(self.run_id)
 
     @property
     def type_name(self) -> str:
@@ -123,7 +124,11 @@ class Ack:
 
 
 class RunChanged(NamedTuple):
-    """A node run reached a recorded state (retrying, a final state)."""
+    """A node run reached a recorded state (retrying, a final state).
+
+    ``error`` and ``traceback`` are those of the latest failed attempt (of a
+    ``retrying`` or ``failed`` run); a timeout raised nothing, so has no traceback.
+    """
 
     run_id: str
     loop: str
@@ -136,6 +141,7 @@ class RunChanged(NamedTuple):
     started_at: float | None = None
     finished_at: float | None = None
     worker: str | None = None
+    traceback: str | None = None
 
 
 @dataclass(frozen=True)

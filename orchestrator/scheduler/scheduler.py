@@ -14,6 +14,7 @@ from typing import Any
 
 from nodes.base import Role
 from orchestrator.planner.plan import Plan, PlannedNode
+from orchestrator.results import RunResult
 from orchestrator.scheduler.backoff import attempts_left, retry_delay
 from orchestrator.scheduler.commands import Command, Dispatch, Revoke
 from orchestrator.scheduler.events import (
@@ -21,7 +22,6 @@ from orchestrator.scheduler.events import (
     Event,
     LoopControl,
     Resend,
-    RunFinished,
     RunStarted,
     Start,
     Tick,
@@ -51,7 +51,7 @@ class Scheduler(LoopMachine):
         out: list[Command] = []
         self.out = out
         state = self.state
-        if isinstance(event, RunFinished):
+        if isinstance(event, RunResult):
             if not state.status.terminal:
                 self._run_finished(event)
         elif isinstance(event, Tick):
@@ -70,7 +70,7 @@ class Scheduler(LoopMachine):
         self.out = []
         return out
 
-    def handle_many(self, events: list[RunFinished], now: float) -> list[Command]:
+    def handle_many(self, events: list[RunResult], now: float) -> list[Command]:
         """Apply a batch of finished runs at once (the executor's fast path)."""
         self.now = now
         out: list[Command] = []
@@ -158,7 +158,7 @@ class Scheduler(LoopMachine):
             run.status = RunStatus.RUNNING
             run.worker = event.worker
 
-    def _run_finished(self, event: RunFinished) -> None:
+    def _run_finished(self, event: RunResult) -> None:
         run = self.state.active.get(event.run_id)
         if (
             run is None
@@ -171,7 +171,11 @@ class Scheduler(LoopMachine):
         run.finished_at = event.finished_at
         run.worker = event.worker
         if event.status == "failed":
-            self._attempt_failed(run, event.error or "error", event.retryable)
+            error = event.error
+            if error is None:
+                self._attempt_failed(run, "error", True)
+            else:
+                self._attempt_failed(run, str(error), error.retryable, error.traceback)
             return
         if run.node.kind == "producer" and run.stage.parent is None:
             if event.exhausted:
@@ -184,11 +188,14 @@ class Scheduler(LoopMachine):
         status = RunStatus.CACHED if event.status == "cached" else RunStatus.SUCCEEDED
         self.finish(run, status, event.outputs or {})
 
-    def _attempt_failed(self, run: RunState, error: str, retryable: bool) -> None:
+    def _attempt_failed(
+        self, run: RunState, error: str, retryable: bool, traceback: str | None = None
+    ) -> None:
         retry = run.node.retry
         if retryable and attempts_left(retry, run.attempt) and not self.state.cancelled:
             run.status = RunStatus.RETRYING
             run.error = error
+            run.traceback = traceback
             self.record(run)
             heapq.heappush(
                 self.state.timers,
@@ -200,10 +207,10 @@ class Scheduler(LoopMachine):
             loop.producing = False
             loop.current = None
             run.stage.failed = True
-            self.finish(run, RunStatus.FAILED, error=error)
+            self.finish(run, RunStatus.FAILED, error=error, traceback=traceback)
             self.end_loop(loop, LoopStatus.FAILED)
             return
-        self.finish(run, RunStatus.FAILED, error=error)
+        self.finish(run, RunStatus.FAILED, error=error, traceback=traceback)
 
     def _tick(self) -> None:
         timers = self.state.timers

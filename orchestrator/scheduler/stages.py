@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from nodes.base import Role
+from nodes.ids import RunId
 from orchestrator.planner.plan import Plan
 from orchestrator.scheduler.commands import Command, Dispatch, RunChanged
 from orchestrator.scheduler.state import GroupState, JobState, LoopState, RunState, Stage
@@ -45,7 +46,8 @@ class StageMachine:
         item: int = 0,
     ) -> Stage:
         """Create the runs of one stage and count what each one waits for."""
-        stage = Stage(loop, index, plan, f"{self.state.job_id}:{loop.name}:{index}:", parent, item)
+        prefix = RunId.prefix(self.state.job_id, loop.name, index)
+        stage = Stage(loop, index, plan, prefix, parent, item)
         runs = stage.runs
         nodes = plan.nodes
         for node_id in node_ids:
@@ -228,11 +230,13 @@ class StageMachine:
         status: RunStatus,
         outputs: dict[str, Any] | None = None,
         error: str | None = None,
+        traceback: str | None = None,
     ) -> None:
         """Record the end of ``run`` and release what waited for it."""
         run.status = status
         run.outputs = outputs
         run.error = error
+        run.traceback = traceback
         self.state.active.pop(run.run_id, None)
         self.record(run)
         stage = run.stage
@@ -289,6 +293,7 @@ class StageMachine:
                 run.started_at,
                 run.finished_at,
                 run.worker,
+                run.traceback,
             )
         )
 

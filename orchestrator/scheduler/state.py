@@ -33,6 +33,7 @@ class RunState:
         "stage",
         "started_at",
         "status",
+        "traceback",
         "waiters",
         "worker",
     )
@@ -47,6 +48,7 @@ class RunState:
         self.pending = 0  # upstream runs (and feedback sources) not finished yet
         self.outputs: dict[str, Any] | None = None
         self.error: str | None = None
+        self.traceback: str | None = None  # of the failure ``error`` names, when it raised
         self.deadline: float | None = None
         self.dispatched_at = 0.0
         self.started_at: float | None = None

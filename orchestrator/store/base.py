@@ -79,7 +79,11 @@ class LoopRecord:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One node run: ``{job}:{loop}:{iteration}:{node}``, as last recorded."""
+    """One node run: ``{job}:{loop}:{iteration}:{node}``, as last recorded.
+
+    ``error`` (``Type: message``) and ``traceback`` are those of its latest
+    failed attempt, while it is ``retrying`` or once it ``failed``.
+    """
 
     run_id: str
     job_id: str
@@ -96,6 +100,7 @@ class RunRecord:
     finished_at: float | None = None
     outputs: dict[str, JsonValue] | None = None
     error: str | None = None
+    traceback: str | None = None
 
 
 @dataclass(frozen=True)

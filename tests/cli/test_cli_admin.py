@@ -37,6 +37,17 @@ edges:
   - {from: ticks.value, to: out.value}
 """
 
+FAILING = """\
+name: failing
+nodes:
+  - {id: zero, type: Constant, config: {value: 0}}
+  - {id: minus, type: Constant, config: {value: -1}}
+  - {id: bad, type: Math, config: {op: pow}}
+edges:
+  - {from: zero.value, to: bad.a}
+  - {from: minus.value, to: bad.b}
+"""
+
 INVALID = """\
 name: invalid
 nodes:
@@ -175,6 +186,37 @@ def test_a_submitted_job_is_waited_for_listed_and_shown_with_its_node_health(
     assert all(
         (h["health"], h["succeeded"], h["failed"]) == ("healthy", 1, 0) for h in health.values()
     )
+
+
+def test_jobs_show_prints_a_cluster_jobs_failed_run_with_the_workers_traceback(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    flow = tmp_path / "failing.yaml"
+    flow.write_text(FAILING)
+    job = submit(cluster, flow)
+
+    result = json.loads(segue(cluster, "jobs", "wait", job, "--json").stdout)
+    shown = json.loads(ok(segue(cluster, "jobs", "show", job, "--json")))
+    text = ok(segue(cluster, "jobs", "show", job))
+
+    assert result["status"] == "failed"
+    [failed] = shown["failed_runs"]
+    assert (failed["run_id"], failed["status"], failed["attempt"]) == (
+        f"{job}:main:0:bad",
+        "failed",
+        1,
+    )
+    error = (
+        "FatalNodeError: node 'bad' (Math pow): input 'a' is 0 and 'b' is negative; "
+        "cannot divide by zero"
+    )
+    assert failed["error"] == error
+    trace = failed["traceback"]  # from the worker that ran it, through the node's own code
+    assert ", in run\n" in trace and ", in _check_power\n" in trace
+    assert trace.rstrip().endswith(f"nodes.errors.{error}")
+    assert f"failed bad, attempt 1 ({job}:main:0:bad)" in text
+    assert f"  {error}" in text
+    assert "  Traceback (most recent call last):" in text and ", in _check_power" in text
 
 
 # loops -------------------------------------------------------------------------------

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
+from orchestrator.driver import INPUT_KIND
 from orchestrator.driver.journal import entry, event_of
-from orchestrator.scheduler import CancelJob, LoopControl, Resend, RunFinished, Start, Tick
+from orchestrator.results import RunError, RunResult
+from orchestrator.scheduler import CancelJob, LoopControl, Resend, Start, Tick
 from orchestrator.states import DesiredLoopState
+from orchestrator.store.base import EventRecord
 from tests.driver.journals import HERE, RECORDED, decisions
 
 FIXTURES = sorted(HERE.glob("*.json"))
@@ -57,7 +60,8 @@ def test_a_replayed_journal_ends_the_job_with_the_outputs_it_had(path: Path) -> 
         LoopControl("ticks", DesiredLoopState.PAUSED),
         Resend(("j:ticks:3:node",)),
         Resend(),
-        RunFinished("j:main:0:a", 2, "failed", {}, "ValueError: no", retryable=False),
+        RunResult("j:main:0:a", 2, "failed", {}, RunError("ValueError", "no", retryable=False)),
+        RunResult("j:main:0:g.1.a", 1, "failed", None, RunError("E", "x", True, "Traceback …")),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -66,3 +70,28 @@ def test_every_scheduler_input_survives_its_journal_entry(event: object) -> None
 
     assert record is not None
     assert event_of(record) == event
+
+
+def test_a_result_journaled_before_errors_were_structured_replays_as_one() -> None:
+    old = {
+        "type": "finished",
+        "run_id": "j:items:0:flaky",
+        "attempt": 1,
+        "status": "failed",
+        "outputs": None,
+        "error": "NodeError: fails attempt 1",
+        "retryable": False,
+        "exhausted": False,
+        "worker": "embedded",
+    }
+
+    event = event_of(EventRecord(job_id="j", kind=INPUT_KIND, at=1.0, data=old, seq=1))
+
+    assert event == RunResult(
+        "j:items:0:flaky",
+        1,
+        "failed",
+        None,
+        RunError("NodeError", "fails attempt 1", retryable=False),
+        worker="embedded",
+    )

@@ -18,8 +18,9 @@ from orchestrator.driver import Driver
 from orchestrator.driver.executor import ResultSink
 from orchestrator.driver.journal import INPUT_KIND
 from orchestrator.engine.executor import LocalExecutor
+from orchestrator.results import RunResult
 from orchestrator.runner import NodeRunner
-from orchestrator.scheduler import Dispatch, RunFinished
+from orchestrator.scheduler import Dispatch
 from orchestrator.store import MemoryStore
 
 FLOW = Workflow.loads(
@@ -47,7 +48,7 @@ class ReportingWorker:
         self.released: dict[str, tuple[str | None, bool]] = {}  # run -> (status, journaled)
         self._pool = cf.ThreadPoolExecutor(max_workers=2)
 
-    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
+    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
         for dispatch in dispatches:
             self._pool.submit(self._run, dispatch)
         return []
@@ -95,7 +96,7 @@ def test_a_result_for_a_job_not_driven_here_is_never_released() -> None:
     engine = Driver(MemoryStore(), MemoryArtifactStore(), builtin_registry(), LocalExecutor)
     released = threading.Event()
     try:
-        stray = RunFinished("elsewhere:main:0:n", 1, "succeeded", {"value": 1}, None)
+        stray = RunResult("elsewhere:main:0:n", 1, "succeeded", {"value": 1}, None)
         engine.post_results([stray], released.set)
         engine.flush()
         assert not released.wait(0.3)

@@ -16,8 +16,9 @@ from orchestrator import Workflow
 from orchestrator.driver import Driver
 from orchestrator.driver.executor import ResultSink
 from orchestrator.engine.executor import LocalExecutor
+from orchestrator.results import RunResult
 from orchestrator.runner import NodeRunner
-from orchestrator.scheduler import Dispatch, RunFinished
+from orchestrator.scheduler import Dispatch
 from orchestrator.store import MemoryStore
 
 FLOW = Workflow.loads(
@@ -42,7 +43,7 @@ class LosesFirstDispatch(LocalExecutor):
         self.seen: set[str] = set()
         self.lost: list[str] = []
 
-    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
+    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
         kept = []
         for dispatch in dispatches:
             if dispatch.type_name == "Sleep" and dispatch.run_id not in self.seen:
@@ -114,3 +115,48 @@ def test_a_run_finished_in_the_store_but_never_reported_gets_its_recorded_result
         engine.close()
     assert result.status == "completed"
     assert result.outputs == {"out": 42}  # the recorded result, not a second execution
+
+
+def test_a_run_recorded_failed_but_never_reported_fails_with_its_recorded_traceback(
+    tmp_path: Path,
+) -> None:
+    from orchestrator.store import RunRecord
+
+    store = MemoryStore()
+    engine = Driver(
+        store,
+        MemoryArtifactStore(),
+        builtin_registry(),
+        lambda runner, sink: LosesFirstDispatch(runner, sink),
+    )
+    trace = 'Traceback (most recent call last):\n  File "w.py", line 9, in run\nOSError: disk\n'
+    try:
+        job_id = engine.submit(FLOW)
+        time.sleep(0.2)
+        run_id = f"{job_id}:main:0:nap"
+        failed = RunRecord(
+            run_id=run_id,
+            job_id=job_id,
+            loop="main",
+            iteration=0,
+            node_id="nap",
+            type_name="Sleep",
+            status="failed",
+            attempt=1,
+            error="OSError: disk",
+            traceback=trace,
+            finished_at=time.time(),
+        )
+        store.record_runs([failed])
+        engine.reconcile(older_than_s=0.1)
+        result = engine.wait(job_id, timeout=10)
+        events = [e for e in engine.events(job_id, timeout=5) if e.run_id == run_id]
+    finally:
+        engine.close()
+    assert result.status == "failed"
+    assert result.error is not None and "OSError: disk" in result.error
+    assert [(e.status, e.error, e.traceback) for e in events] == [
+        ("failed", "OSError: disk", trace)
+    ]
+    run = store.get_run(run_id)
+    assert run is not None and (run.error, run.traceback) == ("OSError: disk", trace)

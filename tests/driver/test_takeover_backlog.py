@@ -15,8 +15,9 @@ from nodes.library import builtin_registry
 from orchestrator import Workflow
 from orchestrator.driver import Driver
 from orchestrator.driver.executor import ResultSink
+from orchestrator.results import RunResult
 from orchestrator.runner import NodeRunner
-from orchestrator.scheduler import Dispatch, RunFinished
+from orchestrator.scheduler import Dispatch
 from orchestrator.store import MemoryStore
 
 FLOW = Workflow.loads(
@@ -43,7 +44,7 @@ class Holding:
     def __init__(self, runner: NodeRunner, _sink: ResultSink) -> None:
         self.sent: list[Dispatch] = []
 
-    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunFinished]:
+    def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
         self.sent.extend(dispatches)
         return []
 
@@ -69,8 +70,8 @@ def engine_with(store: MemoryStore) -> tuple[Driver, Holding]:
     return engine, held[0]
 
 
-def done(dispatch: Dispatch) -> RunFinished:
-    return RunFinished(dispatch.run_id, dispatch.attempt, "succeeded", {"value": 3}, None)
+def done(dispatch: Dispatch) -> RunResult:
+    return RunResult(dispatch.run_id, dispatch.attempt, "succeeded", {"value": 3}, None)
 
 
 @pytest.mark.parametrize("left", ["b", "b and c"])
@@ -86,7 +87,7 @@ def test_results_left_on_the_broker_are_applied_before_runs_are_sent_again(left:
     # finished and were reported, but nothing of that was journaled.
     backlog = [done(b)]
     if left == "b and c":
-        backlog.append(RunFinished(f"{job_id}:main:0:c", 1, "succeeded", {"value": 3}, None))
+        backlog.append(RunResult(f"{job_id}:main:0:c", 1, "succeeded", {"value": 3}, None))
     record = store.get_job(job_id)
     assert record is not None and record.status == "running"
 

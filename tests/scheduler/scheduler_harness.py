@@ -1,7 +1,7 @@
 """Driving the pure scheduler by hand: compiled plans, a fake executor, a recorder.
 
 The tests play the executor: every :class:`Dispatch` the scheduler returns is
-answered with a :class:`RunFinished`, either written out by the test or
+answered with a :class:`RunResult`, either written out by the test or
 computed here for the built-in node types, and time moves only when a test
 moves it. Every ``(event, now)`` given to the scheduler is kept, so a test can
 replay it into a fresh scheduler.
@@ -20,6 +20,7 @@ from orchestrator import compile_workflow
 from orchestrator.health import node_health
 from orchestrator.model import Workflow
 from orchestrator.planner import Plan
+from orchestrator.results import RunError, RunResult
 from orchestrator.scheduler import (
     Ack,
     Command,
@@ -29,7 +30,6 @@ from orchestrator.scheduler import (
     LoopChanged,
     Revoke,
     RunChanged,
-    RunFinished,
     Scheduler,
     Start,
     Tick,
@@ -50,7 +50,7 @@ _MATH: dict[str, Callable[[Any, Any], Any]] = {
 
 C = TypeVar("C")
 
-Behaviour = Callable[[Dispatch], "RunFinished | dict[str, Any]"]
+Behaviour = Callable[[Dispatch], "RunResult | dict[str, Any]"]
 """How a test overrides one node: a full result, or just the outputs of a success."""
 
 
@@ -158,7 +158,7 @@ class Driver:
         """Give ``event`` to the scheduler (at ``at``, else at ``now``)."""
         if at is not None:
             self.now = at
-        if isinstance(event, RunFinished):
+        if isinstance(event, RunResult):
             known = self.inflight.get(event.run_id)
             if known is not None and known.attempt == event.attempt:
                 del self.inflight[event.run_id]
@@ -191,7 +191,7 @@ class Driver:
     ) -> list[Command]:
         """Answer ``run_id``'s current attempt with a success."""
         return self.send(
-            RunFinished(run_id, self.attempt(run_id), "succeeded", outputs or {}, **fields)
+            RunResult(run_id, self.attempt(run_id), "succeeded", outputs or {}, **fields)
         )
 
     def fail(
@@ -199,7 +199,9 @@ class Driver:
     ) -> list[Command]:
         """Answer ``run_id``'s current attempt with a failure."""
         return self.send(
-            RunFinished(run_id, self.attempt(run_id), "failed", error=error, retryable=retryable)
+            RunResult(
+                run_id, self.attempt(run_id), "failed", error=RunError.parse(error, retryable)
+            )
         )
 
     def answer(self, run_id: str) -> list[Command]:
@@ -207,14 +209,14 @@ class Driver:
         return self.send(self.outcome(self.inflight[run_id]))
 
     # the fake executor ------------------------------------------------------------
-    def outcome(self, d: Dispatch) -> RunFinished:
+    def outcome(self, d: Dispatch) -> RunResult:
         """What a run of a built-in type would report (or the test's override)."""
         override = self.behaviour.get(d.node.id)
         if override is not None:
             result = override(d)
-            if isinstance(result, RunFinished):
+            if isinstance(result, RunResult):
                 return result
-            return RunFinished(d.run_id, d.attempt, "succeeded", result)
+            return RunResult(d.run_id, d.attempt, "succeeded", result)
         if d.kind == "produce":
             return self._produce(d)
         config, inputs = d.node.config, d.inputs
@@ -230,7 +232,9 @@ class Driver:
         if type_name == "Flaky":
             value = inputs.get("value")
             if d.attempt <= config.get("fail_times", 0) or value in config.get("fail_on", []):
-                return RunFinished(d.run_id, d.attempt, "failed", error=f"NodeError: {value!r}")
+                return RunResult(
+                    d.run_id, d.attempt, "failed", error=RunError("NodeError", repr(value))
+                )
             return self._ok(d, value=value)
         if type_name == "Sleep":
             return self._ok(d, value=inputs.get("value"))
@@ -238,17 +242,17 @@ class Driver:
             self.queues.setdefault(config["queue"], []).append(inputs.get("value"))
         return self._ok(d)
 
-    def _produce(self, d: Dispatch) -> RunFinished:
+    def _produce(self, d: Dispatch) -> RunResult:
         config, type_name = d.node.config, d.type_name
         if type_name == "Range":
             current = config.get("start", 0) if d.cursor is None else d.cursor
             if current >= config["stop"]:
-                return RunFinished(d.run_id, d.attempt, "succeeded", exhausted=True)
+                return RunResult(d.run_id, d.attempt, "succeeded", exhausted=True)
             return self._ok(d, cursor=current + config.get("step", 1), value=current)
         if type_name == "Items":
             index = d.cursor or 0
             if index >= len(config["items"]):
-                return RunFinished(d.run_id, d.attempt, "succeeded", exhausted=True)
+                return RunResult(d.run_id, d.attempt, "succeeded", exhausted=True)
             return self._ok(d, cursor=index + 1, item=config["items"][index])
         assert type_name == "QueueReader", type_name
         name = config["queue"]
@@ -257,14 +261,14 @@ class Driver:
         if index < len(messages):
             return self._ok(d, cursor=index + 1, delivery=f"{name}#{index}", item=messages[index])
         if d.writers_done:
-            return RunFinished(d.run_id, d.attempt, "succeeded", exhausted=True)
-        return RunFinished(d.run_id, d.attempt, "succeeded", idle=True)
+            return RunResult(d.run_id, d.attempt, "succeeded", exhausted=True)
+        return RunResult(d.run_id, d.attempt, "succeeded", idle=True)
 
     @staticmethod
     def _ok(
         d: Dispatch, cursor: Any = None, delivery: str | None = None, **outputs: Any
-    ) -> RunFinished:
-        return RunFinished(
+    ) -> RunResult:
+        return RunResult(
             d.run_id, d.attempt, "succeeded", outputs, cursor=cursor, delivery=delivery
         )
 

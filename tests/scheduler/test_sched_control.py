@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.results import RunError, RunResult
 from orchestrator.scheduler import (
     CancelJob,
     Dispatch,
@@ -11,7 +12,6 @@ from orchestrator.scheduler import (
     LoopChanged,
     LoopControl,
     Revoke,
-    RunFinished,
     RunStarted,
 )
 from orchestrator.states import DesiredLoopState
@@ -195,8 +195,8 @@ def test_results_arriving_after_cancel_are_ignored() -> None:
     driver.answer("j:ticks:0:ticks")
     driver.send(CancelJob())
 
-    assert driver.send(RunFinished("j:ticks:0:a", 1, "succeeded", {"value": 0})) == []
-    assert driver.send(RunFinished("j:ticks:0:side", 1, "failed", error="E: x")) == []
+    assert driver.send(RunResult("j:ticks:0:a", 1, "succeeded", {"value": 0})) == []
+    assert driver.send(RunResult("j:ticks:0:side", 1, "failed", error=RunError("E", "x"))) == []
     assert driver.tick(100.0) == []
     assert driver.send(CancelJob()) == []
 
@@ -225,13 +225,13 @@ def test_cancel_during_the_main_stage_cancels_loops_that_never_started() -> None
 def test_the_same_result_twice_counts_once() -> None:
     driver = Driver(plan_of(ITEMS))
     driver.start()
-    produced = RunFinished("j:words:0:words", 1, "succeeded", {"item": "a"}, cursor=1)
+    produced = RunResult("j:words:0:words", 1, "succeeded", {"item": "a"}, cursor=1)
 
     first = driver.send(produced)
 
     assert dispatched(first) == ["j:words:0:upper"]
     assert driver.send(produced) == []
-    done = RunFinished("j:words:0:upper", 1, "succeeded", {"text": "<a>"})
+    done = RunResult("j:words:0:upper", 1, "succeeded", {"text": "<a>"})
     assert dispatched(driver.send(done)) == ["j:words:0:twice"]
     assert driver.send(done) == []
 
@@ -246,7 +246,7 @@ def test_a_duplicate_failure_while_waiting_for_a_retry_counts_once() -> None:
     )
     driver = Driver(plan)
     driver.start()
-    failure = RunFinished("j:main:0:s", 1, "failed", error="E: once")
+    failure = RunResult("j:main:0:s", 1, "failed", error=RunError("E", "once"))
 
     assert briefs(driver.send(failure)) == [("run", "j:main:0:s", "retrying")]
     assert driver.send(failure) == []
@@ -267,8 +267,8 @@ def test_a_result_of_an_older_attempt_changes_nothing() -> None:
     driver.fail("j:main:0:s")
     driver.tick(0.0)
 
-    assert driver.send(RunFinished("j:main:0:s", 1, "succeeded", {"value": 1})) == []
-    assert driver.send(RunFinished("j:main:0:s", 1, "failed", error="E: late")) == []
+    assert driver.send(RunResult("j:main:0:s", 1, "succeeded", {"value": 1})) == []
+    assert driver.send(RunResult("j:main:0:s", 1, "failed", error=RunError("E", "late"))) == []
     assert job_statuses(driver.succeed("j:main:0:s", {"value": 2})) == ["completed"]
 
 
@@ -276,7 +276,7 @@ def test_a_result_for_an_unknown_run_changes_nothing() -> None:
     driver = Driver(plan_of(ITEMS))
     driver.start()
 
-    assert driver.send(RunFinished("j:words:7:words", 1, "succeeded", {"item": "z"})) == []
+    assert driver.send(RunResult("j:words:7:words", 1, "succeeded", {"item": "z"})) == []
     assert driver.send(RunStarted("j:words:7:words", 1)) == []
     assert driver.send(RunStarted("j:words:0:words", 1, "worker-1")) == []
 

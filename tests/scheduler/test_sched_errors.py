@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.model import RetryPolicy
+from orchestrator.results import RunError, RunResult
 from orchestrator.scheduler import (
     Dispatch,
     JobChanged,
     LoopChanged,
     LoopControl,
     RunChanged,
-    RunFinished,
     attempts_left,
     retry_delay,
 )
@@ -72,7 +72,9 @@ def test_a_retryable_failure_waits_for_its_backoff_before_the_next_attempt() -> 
     driver = Driver(plan_of(RETRIED))
     _at_work(driver)
 
-    failed = driver.send(RunFinished("j:main:0:work", 1, "failed", error="E: one"), at=10.0)
+    failed = driver.send(
+        RunResult("j:main:0:work", 1, "failed", error=RunError("E", "one")), at=10.0
+    )
 
     assert briefs(failed) == [("run", "j:main:0:work", "retrying")]
     assert of_type(failed, RunChanged)[0].error == "E: one"
@@ -84,17 +86,17 @@ def test_a_retryable_failure_waits_for_its_backoff_before_the_next_attempt() -> 
 def test_each_retry_waits_longer_up_to_max_backoff_and_spent_retries_fail_the_run() -> None:
     driver = Driver(plan_of(RETRIED))
     _at_work(driver)
-    driver.send(RunFinished("j:main:0:work", 1, "failed", error="E: one"), at=0.0)
+    driver.send(RunResult("j:main:0:work", 1, "failed", error=RunError("E", "one")), at=0.0)
     driver.tick(1.0)
 
-    assert briefs(driver.send(RunFinished("j:main:0:work", 2, "failed", error="E: two"))) == [
-        ("run", "j:main:0:work", "retrying")
-    ]
+    assert briefs(
+        driver.send(RunResult("j:main:0:work", 2, "failed", error=RunError("E", "two")))
+    ) == [("run", "j:main:0:work", "retrying")]
     assert driver.scheduler.next_deadline() == 2.5  # 1 * 2 = 2, capped at 1.5
     assert driver.tick(2.49) == []
     assert dispatched(driver.tick(2.5)) == ["j:main:0:work"]
 
-    last = driver.send(RunFinished("j:main:0:work", 3, "failed", error="E: three"))
+    last = driver.send(RunResult("j:main:0:work", 3, "failed", error=RunError("E", "three")))
 
     assert briefs(last) == [
         ("run", "j:main:0:work", "failed"),
@@ -175,9 +177,9 @@ def test_a_late_result_of_a_timed_out_attempt_is_ignored() -> None:
     driver.start()
     driver.tick(5.0)
 
-    assert driver.send(RunFinished("j:main:0:slow", 1, "succeeded", {"value": None})) == []
+    assert driver.send(RunResult("j:main:0:slow", 1, "succeeded", {"value": None})) == []
     driver.tick(6.0)
-    assert driver.send(RunFinished("j:main:0:slow", 1, "succeeded", {"value": None})) == []
+    assert driver.send(RunResult("j:main:0:slow", 1, "succeeded", {"value": None})) == []
 
 
 def test_the_revoked_attempt_reporting_its_failure_counts_once() -> None:
@@ -185,7 +187,7 @@ def test_the_revoked_attempt_reporting_its_failure_counts_once() -> None:
     driver.start()
     driver.tick(5.0)
 
-    revoked = RunFinished("j:main:0:slow", 1, "failed", error="TaskRevokedError: revoked")
+    revoked = RunResult("j:main:0:slow", 1, "failed", error=RunError("TaskRevokedError", "revoked"))
     assert driver.send(revoked) == []
     assert driver.health()["slow"]["failed"] == 1
     driver.tick(6.0)
@@ -354,9 +356,9 @@ def test_a_reader_loop_failing_late_stops_polling_an_empty_queue() -> None:
     )
     driver = Driver(plan)
     driver.start()
-    driver.send(RunFinished("j:r:0:r", 1, "succeeded", {"item": 1}, cursor=1, delivery="d0"))
+    driver.send(RunResult("j:r:0:r", 1, "succeeded", {"item": 1}, cursor=1, delivery="d0"))
     driver.fail("j:r:0:side", "E: late", retryable=False)
 
-    idle = driver.send(RunFinished("j:r:1:r", 1, "succeeded", idle=True))
+    idle = driver.send(RunResult("j:r:1:r", 1, "succeeded", idle=True))
 
     assert briefs(idle) == [("loop", "r", "failed"), ("job", "failed")]

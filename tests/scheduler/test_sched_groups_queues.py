@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.scheduler import Ack, Dispatch, JobChanged, RunChanged, RunFinished
+from orchestrator.results import RunResult
+from orchestrator.scheduler import Ack, Dispatch, JobChanged, RunChanged
 from tests.scheduler.scheduler_harness import Driver, briefs, dispatched, of_type, plan_of, statuses
 
 
@@ -127,7 +128,7 @@ def test_an_idle_reader_is_polled_again_with_the_same_attempt() -> None:
     poll = next(d for d in of_type(first, Dispatch) if d.loop == "reader")
     assert (poll.kind, poll.writers_done) == ("produce", False)
 
-    again = driver.send(RunFinished("j:reader:0:reader", 1, "succeeded", idle=True))
+    again = driver.send(RunResult("j:reader:0:reader", 1, "succeeded", idle=True))
 
     assert of_type(again, Dispatch) == [poll]
 
@@ -162,7 +163,7 @@ def test_a_delivery_is_acknowledged_when_the_iteration_that_consumed_it_ended() 
     driver.start()
     driver.answer("j:ticks:0:ticks")
     driver.answer("j:ticks:0:push")
-    delivered = RunFinished(
+    delivered = RunResult(
         "j:reader:0:reader", 1, "succeeded", {"item": 0}, cursor=1, delivery="m-0"
     )
 
@@ -183,7 +184,7 @@ def test_a_failed_iteration_still_acknowledges_its_delivery() -> None:
     driver = Driver(plan_of(PIPE, loops={"reader": {"on_error": "continue"}}))
     driver.start()
     driver.send(
-        RunFinished("j:reader:0:reader", 1, "succeeded", {"item": 0}, cursor=1, delivery="m-0")
+        RunResult("j:reader:0:reader", 1, "succeeded", {"item": 0}, cursor=1, delivery="m-0")
     )
 
     failed = driver.fail("j:reader:0:use", "E: bad", retryable=False)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from orchestrator.results import RunError, RunResult
 from orchestrator.scheduler import (
     CancelJob,
     Dispatch,
     JobChanged,
     LoopChanged,
     RunChanged,
-    RunFinished,
     Start,
 )
 from tests.scheduler.scheduler_harness import Driver, brief, briefs, dispatched, plan_of
@@ -184,8 +184,8 @@ def test_a_finished_job_ignores_further_events() -> None:
     assert ended.status == "completed"
 
     assert driver.send(Start()) == []
-    assert driver.send(RunFinished("j:main:0:a", 1, "succeeded", {"value": 2})) == []
-    assert driver.send(RunFinished("j:main:0:a", 2, "failed", error="E: late")) == []
+    assert driver.send(RunResult("j:main:0:a", 1, "succeeded", {"value": 2})) == []
+    assert driver.send(RunResult("j:main:0:a", 2, "failed", error=RunError("E", "late"))) == []
     assert driver.send(CancelJob()) == []
     assert driver.tick(1e9) == []
     assert brief(ended) == ("job", "completed")

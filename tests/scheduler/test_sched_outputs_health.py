@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.scheduler import JobChanged, LoopChanged, RunFinished
+from orchestrator.results import RunResult
+from orchestrator.scheduler import JobChanged, LoopChanged
 from tests.scheduler.scheduler_harness import Driver, of_type, plan_of
 
 COLLECTED = """
@@ -108,7 +109,7 @@ def test_a_node_whose_error_rate_is_over_half_is_failing_even_after_a_success() 
     driver.answer("j:ticks:3:ticks")
     driver.answer("j:ticks:3:good")
 
-    driver.send(RunFinished("j:ticks:3:shaky", 1, "succeeded", {"value": 3}))
+    driver.send(RunResult("j:ticks:3:shaky", 1, "succeeded", {"value": 3}))
 
     report = driver.health()["shaky"]
     assert (report["health"], report["error_rate"]) == ("failing", 0.75)

@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.scheduler import Dispatch, JobChanged, LoopControl, RunChanged, RunFinished
+from orchestrator.results import RunError, RunResult
+from orchestrator.scheduler import Dispatch, JobChanged, LoopControl, RunChanged
 from orchestrator.states import DesiredLoopState
 from tests.scheduler.scheduler_harness import Driver, of_type, plan_of
 
@@ -58,13 +59,15 @@ def _port(source: str, nodes: list[dict[str, Any]]) -> str:
 
 
 def _behaviour(outcome: str) -> Any:
-    def answer(d: Dispatch) -> RunFinished | dict[str, Any]:
+    def answer(d: Dispatch) -> RunResult | dict[str, Any]:
         value = sum(v for v in d.inputs.values() if isinstance(v, int))
         port = "result" if d.type_name == "Math" else "value"
         if outcome == "fail" or (outcome == "flaky" and d.attempt == 1):
-            return RunFinished(d.run_id, d.attempt, "failed", error="NodeError: random")
+            return RunResult(d.run_id, d.attempt, "failed", error=RunError("NodeError", "random"))
         if outcome == "fatal":
-            return RunFinished(d.run_id, d.attempt, "failed", error="E: fatal", retryable=False)
+            return RunResult(
+                d.run_id, d.attempt, "failed", error=RunError("E", "fatal", retryable=False)
+            )
         return {port: value}
 
     return answer

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from orchestrator.planner import Plan
-from orchestrator.scheduler import CancelJob, Dispatch, Event, LoopControl, RunFinished, Scheduler
+from orchestrator.results import RunResult
+from orchestrator.scheduler import CancelJob, Dispatch, Event, LoopControl, Scheduler
 from orchestrator.states import DesiredLoopState
 from tests.scheduler.scheduler_harness import (
     Driver,
@@ -96,7 +97,7 @@ def test_replaying_the_event_log_gives_the_same_commands_step_by_step(seed: int)
     for step, (event, now) in enumerate(driver.log):
         assert replayed[step] == recorded[step], f"step {step}: {event!r} at {now}"
     kinds = {type(event).__name__ for event, _ in driver.log}
-    assert kinds == {"Start", "RunFinished", "Tick", "LoopControl"}
+    assert kinds == {"Start", "RunResult", "Tick", "LoopControl"}
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -125,7 +126,7 @@ def test_a_cancelled_job_replays_the_same_way() -> None:
     for _ in range(12):
         driver.answer(next(iter(driver.inflight)))
     driver.send(CancelJob("enough"), at=5.0)
-    driver.send(RunFinished("j:main:0:base", 1, "succeeded", {"result": 9}))
+    driver.send(RunResult("j:main:0:base", 1, "succeeded", {"result": 9}))
 
     replayed = _replay(plan_of(BUSY), driver.log)
 

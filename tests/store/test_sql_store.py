@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -185,6 +186,36 @@ def _open_concurrently(open_one: Callable[[], SqlStore]) -> None:
         assert current_revision(store.engine) == HEAD
         store.close()
     assert errors == []
+
+
+def test_upgrading_a_store_of_revision_0002_keeps_its_runs_with_no_traceback(
+    tmp_path: Path,
+) -> None:
+    url = sqlite_url(tmp_path / "segue.db")
+    engine = make_engine(url)
+    try:
+        command.upgrade(alembic_config(engine), "0002")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO node_runs (run_id, job_id, loop, iteration, node_id, type_name,"
+                " status, attempt, error) VALUES ('j1:main:0:a', 'j1', 'main', 0, 'a', 'Add',"
+                " 'failed', 1, 'NodeError: before tracebacks')"
+            )
+    finally:
+        engine.dispose()
+
+    store = SqlStore.open(url)
+    try:
+        assert current_revision(store.engine) == HEAD == "0005"
+        run = store.get_run("j1:main:0:a")
+        assert run is not None
+        assert (run.status, run.error, run.traceback) == (
+            "failed",
+            "NodeError: before tracebacks",
+            None,
+        )
+    finally:
+        store.close()
 
 
 def test_the_migrated_schema_matches_the_models(sql_store: SqlStore) -> None:

@@ -296,6 +296,38 @@ def test_run_fields_left_none_keep_their_stored_values(store: Store) -> None:
     )
 
 
+TRACEBACK = 'Traceback (most recent call last):\n  File "flaky.py", line 3, in run\nNodeError: no\n'
+
+
+def test_a_failed_attempts_traceback_is_kept_with_its_error_and_replaced_by_the_next(
+    store: Store,
+) -> None:
+    store.record_runs([a_run(status="retrying", error="NodeError: no", traceback=TRACEBACK)])
+    retrying = store.get_run("j1:main:0:a")
+    store.complete_run(
+        a_run(status="failed", attempt=2, error="NodeError: again", traceback=TRACEBACK + "2")
+    )
+
+    assert retrying is not None and (retrying.error, retrying.traceback) == (
+        "NodeError: no",
+        TRACEBACK,
+    )
+    [failed] = store.list_runs("j1")
+    assert (failed.status, failed.error, failed.traceback) == (
+        "failed",
+        "NodeError: again",
+        TRACEBACK + "2",
+    )
+
+
+def test_a_run_that_succeeds_after_a_failed_attempt_keeps_no_traceback(store: Store) -> None:
+    store.record_runs([a_run(status="retrying", error="NodeError: no", traceback=TRACEBACK)])
+    store.complete_run(a_run(status="succeeded", attempt=2, outputs={"v": 1}))
+
+    run = store.get_run("j1:main:0:a")
+    assert run is not None and (run.status, run.error, run.traceback) == ("succeeded", None, None)
+
+
 def test_list_runs_orders_by_loop_iteration_and_node_and_filters_by_loop(store: Store) -> None:
     store.record_runs(
         [a_run(1, "b", loop="feed"), a_run(0, "b"), a_run(0, "a"), a_run(0, "a", loop="feed")]

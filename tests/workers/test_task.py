@@ -23,6 +23,7 @@ from nodes import Node, NodeConfig, Ports, RunContext
 from nodes.library import builtin_registry
 from nodes.registry import NodeRegistry
 from orchestrator.channels import Channels
+from orchestrator.results import RunError, RunResult
 from orchestrator.settings import Settings
 from orchestrator.store.base import RunRecord
 from tests.support.services import redis_database
@@ -54,6 +55,23 @@ class Counted(Node):
         return self.Outputs(value=inputs.value + 1)
 
 
+class Failing(Node):
+    """Fails in a function of its own."""
+
+    class Inputs(Ports):
+        value: int = 0
+
+    class Outputs(Ports):
+        value: int
+
+    def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
+        return self.Outputs(value=_refuse(inputs.value))
+
+
+def _refuse(value: int) -> int:
+    raise ValueError(f"refusing {value}")
+
+
 @pytest.fixture(scope="module")
 def broker() -> Iterator[str]:
     with redis_database() as url:
@@ -64,6 +82,7 @@ def broker() -> Iterator[str]:
 def runtime(broker: str, tmp_path: Path) -> Iterator[WorkerRuntime]:
     registry: NodeRegistry = builtin_registry()
     registry.register(Counted)
+    registry.register(Failing)
     Counted.runs.clear()
     settings = Settings(home=tmp_path, broker_url=broker, claim_after_s=0.1)
     rt = WorkerRuntime(settings, registry, "worker-1")
@@ -194,3 +213,41 @@ def test_a_result_for_a_job_that_ended_leaves_nothing_on_the_broker(
     assert execute(runtime, ended) == "succeeded"
     broker = redis.Redis.from_url(runtime.settings.broker_url)
     assert not broker.exists(runtime.channels.results_queue("gone"))
+
+
+def test_a_failed_run_is_reported_with_its_error_and_the_nodes_traceback(
+    runtime: WorkerRuntime,
+) -> None:
+    assert execute(runtime, request("bad", type_name="Failing", config={}, attempts=2)) == "failed"
+
+    [result] = reported(runtime)
+    assert RunResult.from_json(result).error == RunError(
+        "ValueError", "refusing 1", True, result["error"]["traceback"]
+    )
+    trace = result["error"]["traceback"]
+    assert ", in _refuse\n" in trace and trace.rstrip().endswith("ValueError: refusing 1")
+
+
+def test_a_redelivered_failed_run_sends_its_recorded_error_and_traceback_again(
+    runtime: WorkerRuntime,
+) -> None:
+    trace = 'Traceback (most recent call last):\n  File "n.py", line 2, in run\nOSError: gone\n'
+    failed = RunRecord(
+        run_id="job1:main:0:n",
+        job_id="job1",
+        loop="main",
+        iteration=0,
+        node_id="n",
+        type_name="Counted",
+        status="failed",
+        error="OSError: gone",
+        traceback=trace,
+    )
+    runtime.store.record_runs([failed])
+
+    again = execute(runtime, request(), redelivered=True)
+
+    assert again == "duplicate: already finished, result sent again"
+    assert Counted.runs == []
+    [result] = reported(runtime)
+    assert RunResult.from_json(result).error == RunError("OSError", "gone", False, trace)

@@ -40,6 +40,7 @@ RUN_COLUMNS = (
     "finished_at",
     "outputs",
     "error",
+    "traceback",
 )
 _KEEP_ROWCOUNT: dict[str, Any] = {"preserve_rowcount": True}
 """Keep the summed row count of an executemany."""
@@ -94,6 +95,7 @@ def run_tuple(r: RunRecord) -> tuple[Any, ...]:
         r.finished_at,
         None if r.outputs is None else json.dumps(r.outputs),
         r.error,
+        r.traceback,
     )
 
 

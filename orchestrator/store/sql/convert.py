@@ -78,6 +78,7 @@ def run_record(row: Row[Any]) -> RunRecord:
         finished_at=row.finished_at,
         outputs=row.outputs,
         error=row.error,
+        traceback=row.traceback,
     )
 
 

@@ -121,6 +121,7 @@ class NodeRunRow(Base):
     finished_at: Mapped[float | None] = mapped_column(Float)
     outputs: Mapped[dict[str, Any] | None] = mapped_column(Json)
     error: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
 
 
 class EventRow(Base):

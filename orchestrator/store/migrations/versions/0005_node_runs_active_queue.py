@@ -6,7 +6,7 @@ ScaledObjects). Finished runs are almost all of the table, so the index holds
 only the active ones: it stays small and the count never scans the table.
 
 Revision ID: 0005
-Revises: 0003 (to be 0004 when the revisions in flight are merged)
+Revises: 0004
 Create Date: 2026-12-05
 """
 
@@ -16,9 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-# 0004 is being written on another branch; until it lands, this one follows 0003.
-# When both are merged, set this to "0004" so the history stays one line.
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
