@@ -21,7 +21,7 @@ import ssl
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from tenacity import (
     RetryCallState,
@@ -52,6 +52,27 @@ HEALTH_CHECK_S = 30
 def scheme(url: str) -> str:
     """The scheme of a broker URL (``redis``, ``amqp``, ``memory`` …)."""
     return urlsplit(url).scheme
+
+
+def redact(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    port = f":{parts.port}" if parts.port is not None else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def broker_errors() -> tuple[type[BaseException], ...]:
+    """What a broker that cannot be reached, or refuses us, raises through either client
+    library (kombu's for Celery and RabbitMQ, redis-py's for the channels)."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import RedisError
+
+    return (OperationalError, RedisError)
 
 
 def tls_options(url: str) -> dict[str, Any] | None:
