@@ -2,7 +2,9 @@
 validate`, `segue submit` and `segue run` exit 1 with "internal error … This is a bug
 in Segue" exit 2 with a located message naming the limit, and `--json` stays JSON.
 
-Run as a user's shell runs them: the real ``segue`` in a child process.
+Each kind of file runs through the command in this process (where any exception
+would surface as one), and once as a user's shell runs it: the real ``segue`` in a
+child process, with its "internal error" guard.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from orchestrator.cli import app
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.timeout(120)
@@ -64,6 +68,15 @@ def segue(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def invoke(*args: str) -> tuple[int, str]:
+    """The command in this process: its exit code and output, failing on any exception."""
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert "internal error" not in result.output
+    return result.exit_code, result.stdout
+
+
 def no_crash(done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode == 2, (done.stdout, done.stderr)
     text = done.stdout + done.stderr
@@ -83,21 +96,21 @@ def write(tmp_path: Path) -> Callable[[str], Path]:
 
 @pytest.mark.parametrize("name", CRASHERS)
 def test_validate_refuses_a_crashing_file_with_exit_2_naming_the_limit(
-    name: str, tmp_path: Path, write: Callable[[str], Path]
+    name: str, write: Callable[[str], Path]
 ) -> None:
     path = write(name)
-    done = segue(tmp_path, "validate", str(path))
-    no_crash(done)
-    assert f"{path}:" in done.stdout and LIMIT_NAMED[name] in done.stdout
+    code, output = invoke("validate", str(path))
+    assert code == 2, output
+    assert f"{path}:" in output and LIMIT_NAMED[name] in output
 
 
 @pytest.mark.parametrize("name", CRASHERS)
 def test_validate_json_reports_the_limit_as_one_located_error(
-    name: str, tmp_path: Path, write: Callable[[str], Path]
+    name: str, write: Callable[[str], Path]
 ) -> None:
-    done = segue(tmp_path, "validate", str(write(name)), "--json")
-    no_crash(done)
-    report = json.loads(done.stdout)
+    code, output = invoke("validate", str(write(name)), "--json")
+    assert code == 2, output
+    report = json.loads(output)
     assert report["valid"] is False
     (error,) = report["errors"]
     assert LIMIT_NAMED[name] in error["message"] and error["line"] is not None
@@ -105,12 +118,24 @@ def test_validate_json_reports_the_limit_as_one_located_error(
 
 @pytest.mark.parametrize("name", CRASHERS)
 def test_submit_refuses_a_crashing_file_before_reaching_the_cluster(
-    name: str, tmp_path: Path, write: Callable[[str], Path]
+    name: str, write: Callable[[str], Path]
 ) -> None:
-    done = segue(tmp_path, "submit", str(write(name)), "--json", *OFFLINE)
-    no_crash(done)
-    (error,) = json.loads(done.stdout)["errors"]
+    code, output = invoke("submit", str(write(name)), "--json", *OFFLINE)
+    assert code == 2, output
+    (error,) = json.loads(output)["errors"]
     assert LIMIT_NAMED[name] in error["message"]
+
+
+def test_the_real_command_refuses_each_crashing_file_with_exit_2(
+    tmp_path: Path, write: Callable[[str], Path]
+) -> None:
+    for name in CRASHERS:
+        done = segue(tmp_path, "validate", str(write(name)))
+        no_crash(done)
+        assert LIMIT_NAMED[name] in done.stdout, (name, done.stdout)
+    done = segue(tmp_path, "submit", str(write("yaml-5000-digits")), *OFFLINE)
+    no_crash(done)
+    assert LIMIT_NAMED["yaml-5000-digits"] in done.stdout
 
 
 @pytest.mark.parametrize(
