@@ -41,9 +41,16 @@ TYPE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
 class NodeConfig(BaseModel):
-    """Base of a node type's ``Config``: unknown keys are rejected."""
+    """Base of a node type's ``Config``: unknown keys are rejected, values taken as written.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Validation is strict: a workflow file says what it means, so ``"5"`` is not
+    an integer, ``true`` is not a number and ``1`` is not ``true`` (an integer
+    is still a valid float). Numbers must be finite (``.inf`` and ``NaN`` are
+    refused, also inside JSON values). Declare choices as ``Literal`` strings:
+    strict validation takes only members for an ``Enum`` field.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Ports(BaseModel):
@@ -185,6 +192,17 @@ class Node:
     def run(self, inputs: Any, ctx: RunContext) -> Any | Awaitable[Any]:
         """Compute ``Outputs`` from ``Inputs``; may be ``async``."""
         raise NotImplementedError(f"node type {self.type_name!r} does not implement run()")
+
+    @classmethod
+    def config_problems(cls, config: Any) -> list[tuple[str, str]]:
+        """Faults of a (validated) config that would fail every run, as (field, message).
+
+        Validation reports them before anything runs, located at the field; a
+        node built directly is not asked, and fails its runs as it would. None
+        by default; a type overrides it for what its ``Config`` types cannot
+        say (a template that cannot render, say).
+        """
+        return []
 
     @classmethod
     def runs_inline(cls, config: Any) -> bool:

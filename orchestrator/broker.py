@@ -17,10 +17,11 @@ connection, so a process imports only the one its broker needs.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from tenacity import (
     RetryCallState,
@@ -53,6 +54,43 @@ def scheme(url: str) -> str:
     return urlsplit(url).scheme
 
 
+def redact(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    port = f":{parts.port}" if parts.port is not None else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def broker_errors() -> tuple[type[BaseException], ...]:
+    """What a broker that cannot be reached, or refuses us, raises through either client
+    library (kombu's for Celery and RabbitMQ, redis-py's for the channels)."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import RedisError
+
+    return (OperationalError, RedisError)
+
+
+def tls_options(url: str) -> dict[str, Any] | None:
+    """What a kombu connection (and Celery) needs for ``url``'s TLS, or ``None``.
+
+    ``rediss://`` verifies the server's certificate against the system's CAs,
+    as redis-py does, unless the URL says otherwise: kombu alone would not
+    verify it. The URL's ``ssl_*`` parameters (``ssl_ca_certs``,
+    ``ssl_cert_reqs``, ``ssl_certfile``, ``ssl_keyfile``) are read by kombu and
+    redis-py themselves.
+    """
+    if scheme(url) != "rediss":
+        return None
+    if "ssl_cert_reqs" in parse_qs(urlsplit(url).query):
+        return None
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+
+
 def redis_client(url: str, *, retries: int = RETRIES) -> redis.Redis:
     """A Redis client (thread-safe, with its own connection pool) that retries per the
     policy after a dropped connection or a timeout.
@@ -83,7 +121,9 @@ def kombu_connection(url: str, transport_options: dict[str, Any] | None = None) 
     """
     from kombu import Connection
 
-    return Connection(url, transport_options=transport_options or {}, heartbeat=0)
+    return Connection(
+        url, transport_options=transport_options or {}, heartbeat=0, ssl=tls_options(url) or False
+    )
 
 
 def retry_call(

@@ -1,8 +1,11 @@
-"""What crosses an executor boundary: a request to run one node run.
+"""What crosses an executor boundary and the broker: a request to run one node run,
+a running node's live report, and the wake-ups clients send the coordinators.
 
-It is JSON (it crosses the broker in distributed mode): the node is named by
+All are JSON (they cross the broker in distributed mode): the node is named by
 its registered type, never pickled. The result that comes back is a
-:class:`~orchestrator.results.RunResult`, as its JSON.
+:class:`~orchestrator.results.RunResult`, as its JSON. Whoever receives a
+message validates it and drops (logging once) what does not fit: a malformed
+message must never take down the process that reads it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 RunKind = Literal["run", "produce"]
+JOB_ID = r"^[A-Za-z0-9_.-]{1,128}$"
+"""What a job id looks like (``uuid4().hex[:16]`` when Segue makes one)."""
 
 
 class _Message(BaseModel):
@@ -58,3 +63,42 @@ class RunRequest(_Message):
     pool: str = "thread"
     gpu: int = 0
     resent: bool = False
+
+
+class NodeEventMessage(_Message):
+    """A running node's live report (progress or a preview), sent to its job's results queue.
+
+    Attributes:
+        run_id: ``{job}:{loop}:{iteration}:{node}`` of the run reporting.
+        kind: ``progress`` or ``preview``.
+        data: What the node reported.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    run_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,128}:[^:]+:[0-9]+:[^:]+$")
+    kind: str = Field(min_length=1, max_length=100)
+    data: JsonValue = None
+
+    def job_id(self) -> str:
+        """The job the reporting run belongs to."""
+        return self.run_id.split(":", 1)[0]
+
+
+class ControlMessage(BaseModel):
+    """A wake-up on ``segue.control``: a client wrote a request for ``job`` to the store.
+
+    The store is the source of truth; the message only says where to look now.
+    Fields a later version adds are ignored.
+
+    Attributes:
+        kind: ``submit``, ``loop`` (a desired loop state) or ``cancel``.
+        job: The job id.
+        loop: The loop, for ``loop``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+
+    kind: Literal["submit", "loop", "cancel"]
+    job: str = Field(pattern=JOB_ID)
+    loop: str | None = Field(default=None, max_length=200)

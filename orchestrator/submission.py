@@ -11,10 +11,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import PydanticSchemaGenerationError, TypeAdapter, ValidationError
+
+from nodes.introspect import type_label
 from nodes.registry import NodeRegistry
 from orchestrator.errors import Issue, WorkflowInvalid
+from orchestrator.model.limits import find_problem, render_path
 from orchestrator.model.workflow import Workflow
-from orchestrator.planner import Plan, compile_workflow
+from orchestrator.planner import InputPlan, Plan, compile_workflow
 from orchestrator.states import JobStatus, LoopStatus
 from orchestrator.store.base import JobRecord, LoopRecord, Store
 
@@ -52,14 +56,22 @@ def prepare(
 def check_inputs(plan: Plan, inputs: dict[str, Any]) -> dict[str, Any]:
     """The job's inputs, checked against the workflow's ``Input`` nodes.
 
+    Each value must be JSON within the limits of :mod:`orchestrator.model.limits`
+    (finite numbers, integers up to 4,300 digits, nesting up to 100 levels) and
+    fit every input port its ``Input`` nodes feed, validated as the run will
+    validate it: ``"abc"`` for a number is refused here, not at run time.
+
     Raises:
-        WorkflowInvalid: naming each missing or unknown input.
+        WorkflowInvalid: naming each missing, unknown or unfit input.
     """
     issues = []
-    for name in inputs:
-        if name not in plan.inputs:
+    for name, value in inputs.items():
+        spec = plan.inputs.get(name)
+        if spec is None:
             known = ", ".join(sorted(plan.inputs)) or "none"
             issues.append(Issue(f"unknown input {name!r}; the workflow's inputs are: {known}"))
+        else:
+            issues.extend(_unfit(name, value, spec))
     for name, spec in plan.inputs.items():
         if name not in inputs and not spec.has_default:
             issues.append(
@@ -71,6 +83,62 @@ def check_inputs(plan: Plan, inputs: dict[str, Any]) -> dict[str, Any]:
     if issues:
         raise WorkflowInvalid(issues, name=plan.workflow)
     return inputs
+
+
+def _unfit(name: str, value: Any, spec: InputPlan) -> list[Issue]:
+    """Why ``value`` cannot be the job input ``name``: over a limit, or of a wrong type."""
+    node = spec.nodes[0]
+    problem = find_problem(value)
+    if problem is not None:
+        where = f" at {render_path(problem.path, name)}" if problem.path else ""
+        return [Issue(f"input {name!r}{where}: {problem.message}", node=node)]
+    issues = []
+    for target in spec.targets:
+        adapter = _adapter(target.annotation)
+        if adapter is None:
+            continue
+        try:
+            adapter.validate_python(value)
+        except ValidationError as exc:
+            shown = json.dumps(value, default=repr)
+            issues.append(
+                Issue(
+                    f"input {name!r} is {shown[:80]}, which node {target.node!r} cannot take "
+                    f"as its input {target.port!r} ({type_label(target.annotation)}): "
+                    f"{_reasons(exc)}",
+                    node=target.node,
+                )
+            )
+    return issues
+
+
+def _reasons(exc: ValidationError) -> str:
+    reasons = dict.fromkeys(str(error["msg"]) for error in exc.errors(include_url=False))
+    return "; ".join(list(reasons)[:2])
+
+
+_ADAPTERS: dict[Any, TypeAdapter[Any] | None] = {}
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
+    """A validator for a port type (``None``: anything fits, or it cannot be built)."""
+    if annotation is Any:
+        return None
+    try:
+        return _ADAPTERS[annotation]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable metadata: build one each time
+        return _build_adapter(annotation)
+    adapter = _ADAPTERS[annotation] = _build_adapter(annotation)
+    return adapter
+
+
+def _build_adapter(annotation: Any) -> TypeAdapter[Any] | None:
+    try:
+        return TypeAdapter(annotation)
+    except (PydanticSchemaGenerationError, TypeError):
+        return None
 
 
 def record_submission(

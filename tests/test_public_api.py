@@ -215,6 +215,7 @@ PUBLIC_API: dict[str, list[str]] = {
     ],
     "orchestrator.celery": [
         "CeleryExecutor",
+        "DEAD_LETTER_QUEUE",
         "make_celery",
         "task_name",
     ],

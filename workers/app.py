@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from celery import Celery
@@ -9,11 +10,13 @@ from celery.signals import task_postrun, worker_process_init
 
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
+from orchestrator.broker import REDIS_SCHEMES, scheme
 from orchestrator.celery import make_celery, task_name
 from orchestrator.settings import Settings
 from workers import runtime as runtimes
+from workers.deadletter import DeadLetterConsumer, DeadLetterTransport, dead_letter, publish_with
 from workers.liveness import Liveness, announce_child
-from workers.task import execute
+from workers.task import execute, parse_request
 
 
 def create_app(
@@ -25,11 +28,17 @@ def create_app(
     work, rates and failures per node type. The tasks take one argument: a
     JSON ``RunRequest``. ``gpu``: the app of a GPU worker, which frees cached
     CUDA memory after each task (other workers skip the per-task signal).
+
+    What the worker cannot run goes to the dead-letter queue, and it serves on
+    (:mod:`workers.deadletter`).
     """
     settings = settings or Settings()
     registry = registry or default_registry()
     runtimes.configure(settings, registry)
     app = make_celery(settings)
+    app.conf.worker_consumer = DeadLetterConsumer
+    if scheme(settings.broker_url) in REDIS_SCHEMES:
+        app.conf.broker_transport = DeadLetterTransport
     for node_type in registry:
         _register(app, task_name(node_type.type_name))
     app.steps["worker"].add(Liveness)
@@ -40,7 +49,16 @@ def create_app(
 
 
 def _register(app: Celery, name: str) -> None:
-    def run_node(self: Any, request: dict[str, Any]) -> str:
+    def run_node(self: Any, *args: Any, **kwargs: Any) -> str:
+        request = parse_request(args, kwargs)
+        if isinstance(request, str):  # not a RunRequest: nothing is claimed or run
+            info = self.request.delivery_info or {}
+            body = {"args": list(args), "kwargs": kwargs}
+            record = dead_letter(
+                request, info.get("routing_key"), json.dumps(body, default=repr), task=self.name
+            )
+            publish_with(self.app, record)
+            return f"dead-lettered: {request}"
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         return execute(runtimes.runtime(self.request.hostname), request, redelivered)
 

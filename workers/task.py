@@ -19,6 +19,8 @@ import time
 from functools import partial
 from typing import Any
 
+from pydantic import ValidationError
+
 from orchestrator.messages import RunRequest
 from orchestrator.results import RunResult
 from orchestrator.states import RunStatus
@@ -27,13 +29,28 @@ from workers.claims import Claim
 from workers.runtime import WorkerRuntime
 
 
-def execute(rt: WorkerRuntime, payload: dict[str, Any], redelivered: bool = False) -> str:
-    """Run one node run described by a JSON ``RunRequest``; returns what happened.
+def parse_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RunRequest | str:
+    """A node task's one argument as a ``RunRequest``, or why it is not one."""
+    if len(args) + len(kwargs) != 1 or (kwargs and "request" not in kwargs):
+        return f"a node task takes one argument, a RunRequest; got {len(args)} + {sorted(kwargs)}"
+    payload = args[0] if args else kwargs["request"]
+    try:
+        return RunRequest.model_validate(payload)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in error["loc"]) or "the request"
+        return f"not a RunRequest ({where}: {error['msg']})"
+
+
+def execute(
+    rt: WorkerRuntime, payload: RunRequest | dict[str, Any], redelivered: bool = False
+) -> str:
+    """Run one node run described by a (JSON) ``RunRequest``; returns what happened.
 
     ``redelivered``: the broker delivered this task before (its worker died, or
     the visibility timeout passed), so the run may have finished already.
     """
-    request = RunRequest.model_validate(payload)
+    request = payload if isinstance(payload, RunRequest) else RunRequest.model_validate(payload)
     pending: Claim | None = None
     # A producer's call is not claimed: asking an empty queue or an exhausted
     # range is not an iteration, and asking again with the same cursor yields

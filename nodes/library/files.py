@@ -32,6 +32,18 @@ Encoding = Annotated[str, AfterValidator(_check_encoding)]
 """The name of a Python codec, checked when the config is validated."""
 
 
+def _check_path(path: str) -> str:
+    if "\x00" in path:
+        raise ValueError(
+            "a file path cannot contain a NUL character (\\0): no file system takes it"
+        )
+    return path
+
+
+FilePath = Annotated[str, Field(min_length=1), AfterValidator(_check_path)]
+"""A local file path: not empty, no NUL character, checked when the config is validated."""
+
+
 def _file_error(node_id: str, path: str, exc: OSError) -> NodeError:
     if isinstance(exc, FileNotFoundError):
         return FatalNodeError(f"node {node_id!r}: file {path!r} does not exist")
@@ -48,7 +60,7 @@ class ReadFile(Node):
     """
 
     class Config(NodeConfig):
-        path: str = Field(min_length=1, description="The file to read")
+        path: FilePath = Field(description="The file to read")
         mime_type: str | None = Field(
             default=None, pattern=MIME_PATTERN, description="MIME type; guessed from the name"
         )
@@ -76,7 +88,7 @@ class WriteFile(Node):
     """
 
     class Config(NodeConfig):
-        path: str = Field(min_length=1, description="The file to write (replaced if present)")
+        path: FilePath = Field(description="The file to write (replaced if present)")
 
     class Inputs(Ports):
         file: Annotated[Artifact, Mime("*/*")] = Field(description="The bytes to write")

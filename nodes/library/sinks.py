@@ -16,6 +16,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from nodes.base import NodeConfig, Ports, Sink
 from nodes.context import RunContext
 from nodes.errors import FatalNodeError, NodeError
+from nodes.library.files import FilePath
 
 
 @dataclass
@@ -61,7 +62,7 @@ class JsonlSink(Sink):
     """
 
     class Config(NodeConfig):
-        path: str = Field(min_length=1, description="The JSONL file to append to")
+        path: FilePath = Field(description="The JSONL file to append to")
 
     class Inputs(Ports):
         value: Any = Field(description="The JSON value to record")

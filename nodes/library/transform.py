@@ -8,7 +8,7 @@ import re
 import string
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field, JsonValue
@@ -110,6 +110,44 @@ class _SafeFormatter(string.Formatter):
 
 
 _FORMATTER = _SafeFormatter()
+_CONVERSIONS = (None, "r", "s", "a")
+
+
+def check_template(template: str) -> str:
+    """``template`` when it can render ``value``; else a ``ValueError`` saying why.
+
+    Refused before anything runs, since each would fail every run: unbalanced
+    braces, a field other than ``{value…}``, ``{0…}`` or one ``{}``, a private
+    name, an unknown ``!`` conversion.
+    """
+    try:
+        fields = list(_fields(template))
+    except ValueError as exc:
+        raise ValueError(f"{exc}; write {{{{ or }}}} for a literal brace") from None
+    automatic = 0
+    for name, conversion in fields:
+        root = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if root not in ("", "0", "value"):
+            raise ValueError(
+                f"field {{{name}}} names {root!r}; a template refers to its input "
+                "as {value} (or {0}, or one {})"
+            )
+        if _PRIVATE_NAME.search(name):
+            raise ValueError(f"field {{{name}}} names a private attribute or key")
+        if conversion not in _CONVERSIONS:
+            raise ValueError(f"field {{{name}!{conversion}}}: the conversion must be !r, !s or !a")
+        automatic += root == ""
+    if automatic > 1 or (automatic and any(n.startswith("0") for n, _ in fields)):
+        raise ValueError("write {value} for the input: {} stands for it only once, alone")
+    return template
+
+
+def _fields(template: str) -> Iterator[tuple[str, str | None]]:
+    for _, name, spec, conversion in _FORMATTER.parse(template):
+        if name is not None:
+            yield name, conversion
+        if spec:
+            yield from _fields(spec)
 
 
 class Format(Node):
@@ -133,6 +171,15 @@ class Format(Node):
         text: str = Field(description="The rendered text")
 
     config: Config
+
+    @classmethod
+    def config_problems(cls, config: Any) -> list[tuple[str, str]]:
+        """A template that cannot render (see :func:`check_template`)."""
+        try:
+            check_template(config.template)
+        except ValueError as exc:
+            return [("template", f"{config.template!r} cannot render: {exc}")]
+        return []
 
     def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
         template = self.config.template

@@ -5,7 +5,7 @@ The task that runs a node lives with the worker (:mod:`workers`); the coordinato
 gets its executor from here unless it is given another.
 """
 
-from orchestrator.celery.app import make_celery, task_name
+from orchestrator.celery.app import DEAD_LETTER_QUEUE, make_celery, task_name
 from orchestrator.celery.executor import CeleryExecutor
 
-__all__ = ["CeleryExecutor", "make_celery", "task_name"]
+__all__ = ["DEAD_LETTER_QUEUE", "CeleryExecutor", "make_celery", "task_name"]

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from celery import Celery
 
+from orchestrator.broker import tls_options
 from orchestrator.settings import Settings
 
 TASK_PREFIX = "segue.node."
+DEAD_LETTER_QUEUE = "segue.dead"
+"""Where workers move the messages on their queues they cannot run (see
+:mod:`workers.deadletter`): read it with any consumer of the broker."""
 
 
 def task_name(type_name: str) -> str:
@@ -49,4 +53,7 @@ def make_celery(settings: Settings, name: str = "segue") -> Celery:
         },
         enable_utc=True,
     )
+    tls = tls_options(settings.broker_url)
+    if tls is not None:
+        app.conf.broker_use_ssl = tls
     return app

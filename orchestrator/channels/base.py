@@ -7,8 +7,12 @@ another that imports it back.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
+
+log = logging.getLogger("segue.broker")
 
 RESULTS_QUEUE = "segue.results"
 """Prefix of a job's results queue: ``segue.results.<job>``."""
@@ -23,6 +27,22 @@ ResultsHandler = Callable[[str, list[Delivery]], None]
 """Called with a job id and the results that arrived for it, in order."""
 ControlHandler = Callable[[Body], None]
 """Called with each wake-up, in order."""
+
+
+def decode(raw: bytes | str | None, queue: str) -> Body | None:
+    """A message's JSON object, or ``None`` (logged once) when it is not one.
+
+    What is not a JSON object cannot be a result or a wake-up: the transports
+    drop it instead of handing it on, so it cannot stop the coordinator.
+    """
+    try:
+        body = json.loads(raw) if raw is not None else None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
+        body = None
+    if not isinstance(body, dict):
+        log.warning("dropped a message from %s that is not a JSON object: %.200r", queue, raw)
+        return None
+    return body
 
 
 class Transport(Protocol):

@@ -97,9 +97,10 @@ class KombuTransport:
         Consumer(
             channel,
             queues=[mine],
-            callbacks=[lambda body, _message: on_control(body)],
+            callbacks=[partial(_control, on_control)],
             accept=["json"],
             no_ack=True,
+            on_decode_error=partial(_undecodable, "the control queue", False),
         ).consume()
 
     def follow(self, job_id: str, queue: str) -> list[Delivery]:
@@ -113,14 +114,23 @@ class KombuTransport:
         held = self._held.setdefault(queue, {})
         backlog: list[Delivery] = []
         while (message := bound.get(no_ack=False, accept=["json"])) is not None:
+            try:
+                body = message.payload
+            except Exception as exc:  # kombu's decode errors have no common base
+                _undecodable(f"job {job_id}", True, message, exc)
+                continue
+            if not isinstance(body, dict):
+                self._arrive(job_id, held, body, message)  # dropped, logged, acknowledged
+                continue
             held[message.delivery_tag] = message
-            backlog.append((message.payload, message))
+            backlog.append((body, message))
         consumer = Consumer(
             channel,
             queues=[bound],
             callbacks=[partial(self._arrive, job_id, held)],
             accept=["json"],
             no_ack=False,
+            on_decode_error=partial(_undecodable, f"job {job_id}", True),
         )
         consumer.consume()
         self._consumers[queue] = consumer
@@ -208,3 +218,29 @@ class KombuTransport:
                     connection.release()
             self._connection = self._consuming = None
             self._producer = None
+
+
+def _control(on_control: ControlHandler, body: Any, message: Message) -> None:
+    if isinstance(body, dict):
+        on_control(body)
+    else:
+        log.warning(
+            "dropped a message from the control queue that is not a JSON object: %.200r", body
+        )
+
+
+def _undecodable(where: str, ack: bool, message: Message, exc: BaseException) -> None:
+    """Drop a message that is not JSON (logged once): it cannot be a result or a wake-up.
+
+    ``ack``: the consumer acknowledges (a results queue), so the message is taken
+    off the broker; a no-ack consumer (the control queue) has nothing to ack.
+    """
+    log.warning(
+        "dropped a message for %s that is not JSON (%s, content type %s): %.200r",
+        where,
+        type(exc).__name__,
+        message.content_type,
+        message.body,
+    )
+    if ack and not message.acknowledged:
+        message.ack()

@@ -23,7 +23,7 @@ import weakref
 from collections import deque
 from typing import ClassVar
 
-from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler
+from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler, decode
 
 MEMORY_SCHEME = "memory"
 BATCH = 500
@@ -103,7 +103,13 @@ class MemoryTransport:
             return []
         with self.broker.changed:
             entries = self.broker.queues.setdefault(queue, {})
-            backlog: list[Delivery] = [(json.loads(t), i) for i, t in entries.items()]
+            backlog: list[Delivery] = []
+            for entry, text in list(entries.items()):
+                body = decode(text, queue)
+                if body is None:
+                    entries.pop(entry)
+                else:
+                    backlog.append((body, entry))
             self._positions[queue] = next(reversed(entries), 0)
         self._jobs[queue] = job_id
         return backlog
@@ -148,10 +154,19 @@ class MemoryTransport:
                 self.broker.changed.wait(left)
         # The handlers run outside the broker's lock: they may publish or release.
         for text in controls:
-            on_control(json.loads(text))
+            if (body := decode(text, self.control)) is not None:
+                on_control(body)
         for queue, entries in results.items():
             if queue in self._jobs:  # not forgotten by a handler meanwhile
-                on_results(self._jobs[queue], [(json.loads(t), i) for i, t in entries])
+                deliveries: list[Delivery] = []
+                for entry, text in entries:
+                    body = decode(text, queue)
+                    if body is None:
+                        self.done(queue, [entry])  # dropped: off the queue at the next release
+                    else:
+                        deliveries.append((body, entry))
+                if deliveries:
+                    on_results(self._jobs[queue], deliveries)
         return len(controls) + sum(len(entries) for entries in results.values())
 
     def _take(self) -> tuple[list[str], dict[str, list[tuple[int, str]]]]:

@@ -20,7 +20,7 @@ import threading
 from typing import Any, cast
 
 from orchestrator.broker import redis_client
-from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler
+from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler, decode
 
 log = logging.getLogger("segue.broker")
 Raw = bytes | str
@@ -162,12 +162,4 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _decode(fields: dict[Any, Any], queue: str) -> Body | None:
-    raw = fields.get(FIELD)
-    try:
-        body = json.loads(raw) if raw is not None else None
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        log.warning("dropped a message from %s that is not a JSON object: %.200r", queue, raw)
-        return None
-    return body
+    return decode(fields.get(FIELD), queue)

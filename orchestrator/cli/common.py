@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 from rich.table import Table
 
+from orchestrator.broker import broker_errors, redact
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INVALID, fail
 from orchestrator.client import Client
 from orchestrator.errors import LoopEndedError, UnknownJobError, UnknownLoopError
@@ -100,10 +100,11 @@ def connect(broker_url: str | None, database_url: str | None) -> Iterator[Cluste
         fail(str(exc), EXIT_INVALID)
     except LoopEndedError as exc:
         fail(str(exc), EXIT_FAILED)
-    except BrokerError as exc:
+    except broker_errors() as exc:
         fail(
-            f"cannot reach the broker at {settings.broker_url} ({exc}); "
-            "check SEGUE_BROKER_URL or --broker-url",
+            f"cannot reach the broker at {redact(settings.broker_url)} "
+            f"({type(exc).__name__}: {exc}); check SEGUE_BROKER_URL or --broker-url "
+            "(and its user, password and TLS settings)",
             EXIT_FAILED,
         )
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any, NoReturn
 
@@ -21,9 +22,27 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
-    """Write ``data`` to stdout as one JSON document, nothing else."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Write ``data`` to stdout as one JSON document, nothing else.
+
+    Always valid JSON: a number that is not finite (a NaN kept by an old job,
+    say), which JSON cannot hold, is written as a string (``"nan"``).
+    """
+    try:
+        text = json.dumps(data, indent=2, default=str, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(data), indent=2, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float) and not math.isfinite(data):
+        return str(data)
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return data
 
 
 def print_issues(issues: list[Issue], console: Console = out) -> None:

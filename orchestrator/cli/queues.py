@@ -6,6 +6,7 @@ import logging
 
 from rich.table import Table
 
+from orchestrator.broker import redact
 from orchestrator.cli.common import BrokerOpt, DatabaseOpt, JsonOpt, settings_from
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INVALID, fail, out, print_json
 from orchestrator.states import JobStatus
@@ -42,7 +43,7 @@ def queues(
         fail(f"{exc}; check SEGUE_BROKER_URL or --broker-url", EXIT_INVALID)
     except Exception as exc:  # each transport raises its own errors when the broker is away
         fail(
-            f"cannot read queue depths from the broker at {settings.broker_url} "
+            f"cannot read queue depths from the broker at {redact(settings.broker_url)} "
             f"({type(exc).__name__}: {exc}); check SEGUE_BROKER_URL or --broker-url",
             EXIT_FAILED,
         )

@@ -25,6 +25,7 @@ from orchestrator.cli.output import (
 from orchestrator.cli.progress import follow
 from orchestrator.client import Client, JobResult
 from orchestrator.errors import Issue, WorkflowError
+from orchestrator.model.limits import MAX_NESTING_DEPTH, int_literal
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import MAIN
 
@@ -46,9 +47,15 @@ def parse_inputs(values: list[str]) -> dict[str, Any]:
         if not sep or not name.strip():
             raise ValueError(f"input {item!r} is not of the form name=value")
         try:
-            inputs[name.strip()] = json.loads(raw)
+            # Over-long integers stay unconverted, for the submission to refuse by name.
+            inputs[name.strip()] = json.loads(raw, parse_int=int_literal)
         except json.JSONDecodeError:
             inputs[name.strip()] = raw
+        except RecursionError:
+            raise ValueError(
+                f"input {name.strip()!r} nests lists and mappings deeper than the limit "
+                f"of {MAX_NESTING_DEPTH} levels"
+            ) from None
     return inputs
 
 

@@ -16,6 +16,8 @@ import time
 from functools import partial
 from typing import Any
 
+from pydantic import ValidationError
+
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
@@ -25,6 +27,7 @@ from orchestrator.coordinator.watch import Watch
 from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
+from orchestrator.messages import ControlMessage, NodeEventMessage
 from orchestrator.queues import KombuQueueBackend, QueueBackend
 from orchestrator.results import RunResult
 from orchestrator.settings import Settings
@@ -153,34 +156,33 @@ class Coordinator:
         self, job_id: str, deliveries: list[Delivery]
     ) -> tuple[list[RunResult], list[object]]:
         """The run results among ``deliveries`` and their tokens; progress events are
-        passed on, and they and malformed messages are released at once."""
+        passed on, and they and malformed messages are released at once (a malformed
+        one logged once: it must not stop the job, nor this coordinator)."""
         finished: list[RunResult] = []
         tokens: list[object] = []
         released: list[object] = []
         for body, token in deliveries:
-            event = body.get("node_event")
-            if isinstance(event, dict):
-                self.driver.report(
-                    str(event.get("run_id")), str(event.get("kind")), event.get("data")
-                )
-                released.append(token)
+            item = _intake(job_id, body)
+            if isinstance(item, RunResult):
+                finished.append(item)
+                tokens.append(token)
                 continue
-            try:
-                result = RunResult.from_json(body)
-            except ValueError as exc:
-                log.warning(
-                    "dropped a malformed run result of job %s (%s): %.200r", job_id, exc, body
-                )
-                released.append(token)
-                continue
-            finished.append(result)
-            tokens.append(token)
+            if isinstance(item, NodeEventMessage):
+                self.driver.report(item.run_id, item.kind, item.data)
+            else:
+                log.warning("dropped a message on the results queue of job %s: %s", job_id, item)
+            released.append(token)
         if released:
             self.channels.done(job_id, released)
         return finished, tokens
 
-    def _on_control(self, body: dict[str, Any]) -> None:
-        self.scan(body.get("job"))
+    def _on_control(self, body: Any) -> None:
+        try:
+            message = ControlMessage.model_validate(body)
+        except ValidationError as exc:
+            log.warning("dropped a malformed control message (%s): %.200r", _reason(exc), body)
+            return
+        self.scan(message.job)
 
     def scan(self, job_id: str | None = None) -> None:
         """Adopt submitted and orphaned jobs; apply the requests found in the store."""
@@ -216,3 +218,28 @@ class Coordinator:
             self._forget(job_id, delete=False)  # another coordinator reads it now
         for job_id in self._followed - set(self.driver.driving()):
             self._forget(job_id, delete=True)  # it ended: every result is journaled
+
+
+def _intake(job_id: str, body: Any) -> RunResult | NodeEventMessage | str:
+    """What a message on ``job_id``'s results queue is: a run's result, a node's live
+    report, or why it is neither (a message for another job counts as malformed)."""
+    if not isinstance(body, dict):
+        return f"not a JSON object: {body!r:.200}"
+    event = body.get("node_event")
+    try:
+        item: RunResult | NodeEventMessage = (
+            RunResult.from_json(body) if event is None else NodeEventMessage.model_validate(event)
+        )
+    except ValidationError as exc:
+        return f"malformed ({_reason(exc)}): {body!r:.200}"
+    except ValueError as exc:
+        return f"malformed ({exc}): {body!r:.200}"
+    if not item.run_id.startswith(f"{job_id}:"):
+        return f"run {item.run_id!r:.100} is not of this job: {body!r:.200}"
+    return item
+
+
+def _reason(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in error["loc"]) or "the message"
+    return f"{where}: {error['msg']}"

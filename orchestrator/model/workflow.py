@@ -11,6 +11,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError
 
 from orchestrator.errors import Issue, WorkflowInvalid, WorkflowParseError
+from orchestrator.model.limits import find_problem
 from orchestrator.model.source import DEFAULT_MAX_FILE_BYTES, SourceMap, parse, read_text
 from orchestrator.model.spec import EdgeSpec, LoopPolicy, NodeSpec, _Spec
 
@@ -67,6 +68,9 @@ class Workflow(_Spec):
         """Build a workflow from plain data, reporting shape errors located.
 
         Raises:
+            WorkflowParseError: ``data`` is not a mapping, or holds a value over a
+                limit of :mod:`orchestrator.model.limits` (nesting, integer
+                digits, a number that is not finite), located.
             WorkflowInvalid: one issue per pydantic error, with node, edge and line.
         """
         source = source or SourceMap()
@@ -76,6 +80,11 @@ class Workflow(_Spec):
                 f"a workflow must be a mapping with name, nodes and edges; this file is {kind}",
                 source=source.source,
                 line=source.line_for(()),
+            )
+        problem = find_problem(data)
+        if problem is not None:
+            raise WorkflowParseError(
+                problem.at(), source=source.source, line=source.line_for(problem.path)
             )
         try:
             workflow = cls.model_validate(data)

@@ -115,14 +115,28 @@ class QueuePlan:
     readers: tuple[QueueEndpoint, ...]
 
 
+class InputTarget(NamedTuple):
+    """An input port fed by an ``Input`` node: where a job input's value goes."""
+
+    node: str
+    port: str
+    annotation: Any
+
+
 @dataclass(frozen=True)
 class InputPlan:
-    """A job input read by one or more ``Input`` nodes."""
+    """A job input read by one or more ``Input`` nodes.
+
+    Attributes:
+        targets: The input ports the ``Input`` nodes feed, whose types the
+            job's value is checked against when the job is submitted.
+    """
 
     name: str
     nodes: tuple[str, ...]
     has_default: bool
     default: JsonValue = None
+    targets: tuple[InputTarget, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from orchestrator.model.workflow import Workflow
 from orchestrator.planner.plan import (
     InputBinding,
     InputPlan,
+    InputTarget,
     LoopPlan,
     OutputPlan,
     Plan,
@@ -26,7 +27,7 @@ from orchestrator.planner.plan import (
     QueuePlan,
     Route,
 )
-from orchestrator.validation.checker import Feed, Limits, ResolvedNode
+from orchestrator.validation.checker import Feed, Graph, Limits, ResolvedNode
 from orchestrator.validation.validator import ValidatedWorkflow, check
 
 _DEFAULT_RETRY = RetryPolicy()
@@ -81,7 +82,7 @@ def _build(validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits 
         main=main,
         loops=MappingProxyType(loops),
         queues=MappingProxyType(_queues(special, names, graph.index)),
-        inputs=MappingProxyType(_inputs(special)),
+        inputs=MappingProxyType(_inputs(special, graph)),
         outputs=MappingProxyType(_outputs(special, names, graph.index)),
         subplans=MappingProxyType(_subplans(special, registry, limits)),
     )
@@ -185,22 +186,44 @@ def _queues(
     }
 
 
-def _inputs(nodes: list[ResolvedNode]) -> dict[str, InputPlan]:
+def _inputs(nodes: list[ResolvedNode], graph: Graph) -> dict[str, InputPlan]:
     plans: dict[str, InputPlan] = {}
     for node in nodes:
         if node.node_type.role is not Role.INPUT:
             continue
         name = _config(node, "name", node.id)
         has_default = "default" in node.config.model_fields_set
+        targets = _targets(graph, graph.index[node.id])
         known = plans.get(name)
         if known is not None and (known.has_default or not has_default):
-            plans[name] = InputPlan(name, (*known.nodes, node.id), known.has_default, known.default)
+            plans[name] = InputPlan(
+                name,
+                (*known.nodes, node.id),
+                known.has_default,
+                known.default,
+                (*known.targets, *targets),
+            )
         else:
             default = _config(node, "default") if has_default else None
             plans[name] = InputPlan(
-                name, (*(known.nodes if known else ()), node.id), has_default, default
+                name,
+                (*(known.nodes if known else ()), node.id),
+                has_default,
+                default,
+                (*(known.targets if known else ()), *targets),
             )
     return plans
+
+
+def _targets(graph: Graph, at: int) -> tuple[InputTarget, ...]:
+    """The input ports node number ``at`` feeds in the same iteration."""
+    found = []
+    for target in dict.fromkeys(graph.successors[at]):
+        node = graph.nodes[target]
+        for port, feed in graph.feeds[target].items():
+            if feed.source == at:
+                found.append(InputTarget(node.id, port, node.inputs[port].annotation))
+    return tuple(found)
 
 
 def _outputs(

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from nodes.base import Node, NodeConfig, Role
 from nodes.introspect import PortSpec, input_ports, output_ports
 from orchestrator.errors import Issue
+from orchestrator.model.limits import MAX_EDGES, MAX_GROUP_DEPTH, MAX_NODES
 from orchestrator.model.spec import EdgeSpec, NodeSpec
 from orchestrator.model.workflow import Workflow
 
@@ -19,7 +20,7 @@ SPECIAL_ROLES = frozenset({Role.INPUT, Role.OUTPUT, Role.QUEUE_WRITER, Role.QUEU
 
 @dataclass(frozen=True)
 class Limits:
-    """Size limits a workflow must respect.
+    """Size limits a workflow must respect (defaults: :mod:`orchestrator.model.limits`).
 
     Attributes:
         max_nodes: Most nodes in one workflow (sub-workflows counted apart).
@@ -27,9 +28,9 @@ class Limits:
         max_depth: Deepest nesting of sub-workflows (``Group``).
     """
 
-    max_nodes: int = 10_000
-    max_edges: int = 100_000
-    max_depth: int = 8
+    max_nodes: int = MAX_NODES
+    max_edges: int = MAX_EDGES
+    max_depth: int = MAX_GROUP_DEPTH
 
 
 class ResolvedNode(NamedTuple):

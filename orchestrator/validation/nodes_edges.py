@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -44,6 +45,16 @@ def check_nodes(checker: Checker, registry: NodeRegistry) -> Graph:
         except ValidationError as exc:
             _report_config(checker, position, spec, exc)
             continue
+        problems = node_type.config_problems(config)
+        for field, message in problems:
+            checker.node_issue(
+                position,
+                f"node {spec.id!r} ({spec.type}): bad config {field}: {message}",
+                "config",
+                field,
+            )
+        if problems:
+            continue
         node = ResolvedNode.of(spec, position, node_type, config)
         index[spec.id] = len(nodes)
         if node.is_producer or node_type.role in SPECIAL_ROLES or node_type.subworkflow_field:
@@ -67,12 +78,22 @@ def _report_config(checker: Checker, position: int, spec: NodeSpec, exc: Validat
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
         field = ".".join(str(p) for p in loc) or "config"
+        got = "" if error["type"] in ("missing", "extra_forbidden") else _got(error.get("input"))
         checker.node_issue(
             position,
-            f"node {spec.id!r} ({spec.type}): bad config {field}: {error['msg']}",
+            f"node {spec.id!r} ({spec.type}): bad config {field}: {error['msg']}{got}",
             "config",
             *loc,
         )
+
+
+def _got(value: Any) -> str:
+    # JSON spelling, so that `true` in the file reads `true` here, not `True`.
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return f" (got {text[:80]})"
 
 
 def _check_producer_options(checker: Checker, node: ResolvedNode) -> None:
@@ -248,8 +269,13 @@ def _required(node_type: type[Node]) -> tuple[str, ...]:
 
 
 def check_size(checker: Checker, limits: Limits) -> bool:
-    """Whether the workflow is within the size limits (reporting when not)."""
+    """Whether the workflow has nodes and is within the size limits (reporting when not)."""
     workflow = checker.workflow
+    if not workflow.nodes:
+        checker.issue(
+            "workflow has no nodes, so it would do nothing; add at least one node", ("nodes",)
+        )
+        return False
     ok = True
     if len(workflow.nodes) > limits.max_nodes:
         checker.issue(

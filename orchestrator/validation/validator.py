@@ -130,7 +130,8 @@ def _check_subworkflow(
     if depth + 1 > limits.max_depth:
         checker.node_issue(
             node.position,
-            f"node {node.label()}: sub-workflows nest deeper than {limits.max_depth}",
+            f"node {node.label()}: sub-workflows nest deeper than the limit of "
+            f"{limits.max_depth} levels of groups",
             *where,
         )
         return

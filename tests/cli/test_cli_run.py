@@ -44,6 +44,17 @@ loops:
   ticks: {on_error: %s}
 """
 
+STRING_TO_MATH = """\
+name: string-to-math
+nodes:
+  - {id: n, type: Constant, config: {value: abc}}
+  - {id: two, type: Constant, config: {value: 2}}
+  - {id: square, type: Math, config: {op: pow}}
+edges:
+  - {from: n.value, to: square.a}
+  - {from: two.value, to: square.b}
+"""
+
 INVALID = """\
 name: invalid
 nodes:
@@ -215,7 +226,10 @@ def test_without_json_on_pipes_it_prints_the_status_and_output_lines(tmp_path: P
 def test_a_string_reaching_math_fails_the_job_with_exit_1_naming_node_and_port(
     tmp_path: Path,
 ) -> None:
-    done = segue_run(tmp_path, str(QUICKSTART), "-i", "n=abc", "--json")
+    # A job input is checked against the ports it feeds when the job is submitted
+    # (below); a string still reaches Math at run time from a node's output.
+    flow = _write(tmp_path, "string.yaml", STRING_TO_MATH)
+    done = segue_run(tmp_path, str(flow), "--json")
 
     assert done.returncode == 1, done.stderr
     result = one_object(done.stdout)
@@ -225,6 +239,21 @@ def test_a_string_reaching_math_fails_the_job_with_exit_1_naming_node_and_port(
     error = result["error"]
     assert error.startswith("node 'square' failed in main stage: ")
     assert "input 'a' of 'square'" in error and "(got 'abc')" in error
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_string_input_for_a_number_is_refused_at_submit_with_exit_2_naming_node_and_port(
+    tmp_path: Path,
+) -> None:
+    done = segue_run(tmp_path, str(QUICKSTART), "-i", "n=abc", "--json")
+
+    assert done.returncode == 2, done.stderr
+    result = one_object(done.stdout)
+    assert set(result) == RESULT_KEYS
+    assert result["status"] == "invalid" and result["job"] is None
+    error = result["error"]
+    assert "input 'n' is \"abc\", which node 'square' cannot take as its input 'a'" in error
+    assert "node 'doubled'" in error
     assert "Traceback" not in done.stdout + done.stderr
 
 
