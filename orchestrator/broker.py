@@ -53,6 +53,16 @@ def scheme(url: str) -> str:
     return urlsplit(url).scheme
 
 
+def redacted(url: str) -> str:
+    """``url`` without its password, for log lines."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
 def redis_client(url: str, *, retries: int = RETRIES) -> redis.Redis:
     """A Redis client (thread-safe, with its own connection pool) that retries per the
     policy after a dropped connection or a timeout.
