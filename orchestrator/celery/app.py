@@ -60,6 +60,13 @@ def make_celery(settings: Settings, name: str = "segue") -> Celery:
         # its result is kept until the broker is back. (Celery's default today;
         # said here because Celery 6 changes it.)
         worker_cancel_long_running_tasks_on_connection_loss=False,
+        # After a reconnect Celery lowers the prefetch count and raises it again with
+        # basic.qos calls chained on acknowledgements - made from the pool's threads,
+        # on the consumer's AMQP connection, racing the event loop that reads it: the
+        # worker stops taking tasks (seen here after RabbitMQ closed its connections;
+        # celery/celery#9512 and #10253 give this setting as the way out). A worker
+        # prefetches one task per slot anyway.
+        worker_enable_prefetch_count_reduction=False,
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_s,
             "unacked_restore_limit": settings.unacked_restore_limit,
