@@ -90,7 +90,8 @@ class KombuTransport:
         return self._producer
 
     def _reconnect(self, error: BaseException) -> None:
-        log.warning("publishing to the coordinator's queues failed (%s); reconnecting", error)
+        # Each retry: the outage itself is logged once, by the channels' outbox.
+        log.debug("publishing to the coordinator's queues failed (%s); reconnecting", error)
         connection, self._connection, self._producer = self._connection, None, None
         if connection is not None:
             with contextlib.suppress(Exception):  # a broken connection may fail to close

@@ -35,7 +35,7 @@ from orchestrator.store.errors import StoreError, StoreUnavailable
 T = TypeVar("T")
 
 log = logging.getLogger("segue.store")
-PATIENCE_S = 60.0
+PATIENCE_S = 30.0
 """How long a store that reached its database retries transient errors."""
 
 _NOTHING_WRITTEN_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
