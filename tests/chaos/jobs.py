@@ -75,6 +75,11 @@ def assert_once_each(
     assert ended == dict.fromkeys((r.run_id for r in runs), 1)
 
 
+def full_log(cluster: Cluster, name: str) -> str:
+    """Everything a process of the cluster wrote (``Cluster.log`` keeps the last lines)."""
+    return (cluster.root / f"{name}.log").read_text(errors="replace")
+
+
 def _events(cluster: Cluster, job: Job) -> list[EventRecord]:
     store = open_store(cluster.database_url, cluster.root / "home")
     try:

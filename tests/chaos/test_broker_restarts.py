@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.jobs import assert_once_each, await_iterations, running_sum
+from orchestrator.heartbeat import age
+from tests.chaos.jobs import assert_once_each, await_iterations, full_log, running_sum
 from tests.support.cluster import Cluster
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.services, pytest.mark.chaos, pytest.mark.timeout(120)]
+PROBE_MAX_AGE_S = 30.0
+"""How old a heartbeat the services' liveness probe accepts (scripts/healthcheck.py)."""
 
 
 def _still_running(cluster: Cluster) -> None:
@@ -26,7 +29,7 @@ def _still_running(cluster: Cluster) -> None:
         assert process.poll() is None, (
             f"{name} exited with {process.returncode}: {cluster.log(name)}"
         )
-    worker = cluster.log("thread")
+    worker = full_log(cluster, "thread")
     assert "Unrecoverable error" not in worker and "AttributeError" not in worker, worker
 
 
@@ -52,14 +55,18 @@ def test_redis_killed_mid_job_and_back_after_12_s_from_its_aof_loses_and_doubles
         job = client.submit(running_sum(sink, items, nap=0.1))
         await_iterations(client, job, items // 2)
         redis_server.stop(signal.SIGKILL)
-        time.sleep(12)  # longer than a client's own reconnect retries: the services' loops see it
+        beats = []
+        for _ in range(60):  # longer than a client's own reconnect retries: the loops see it
+            time.sleep(0.2)
+            beats.append(age(chaos_cluster.heartbeat("coordinator")) or 99.0)
         redis_server.start()
         back = time.monotonic()
         result = job.wait(timeout=90)
         recovered_s = time.monotonic() - back
         assert_once_each(chaos_cluster, client, job, result, items, sink)
     _still_running(chaos_cluster)
-    coordinator = chaos_cluster.log("coordinator")
+    coordinator = full_log(chaos_cluster, "coordinator")
     assert "Traceback" not in coordinator, coordinator
     assert "is back after" in coordinator, coordinator
+    assert max(beats) < PROBE_MAX_AGE_S  # waiting for its broker, it stays live to its probe
     print(f"job finished {recovered_s:.1f} s after Redis came back")

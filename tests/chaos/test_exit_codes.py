@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.chaos.jobs import full_log
 from tests.support.cluster import Cluster
 from tests.support.redis_server import RedisServer
 
@@ -28,8 +29,8 @@ def test_a_worker_and_a_coordinator_that_their_broker_refuses_exit_non_zero(
         cluster.stop()
     assert codes["thread"] != 0, cluster.log("thread")
     assert codes["coordinator"] != 0, cluster.log("coordinator")
-    assert "refused the coordinator" in cluster.log("coordinator")
-    assert "check SEGUE_BROKER_URL" in cluster.log("coordinator")
+    assert "refused the coordinator" in full_log(cluster, "coordinator")
+    assert "check SEGUE_BROKER_URL" in full_log(cluster, "coordinator")
 
 
 def test_a_worker_asked_to_stop_exits_zero(tmp_path: Path, redis_server: RedisServer) -> None:

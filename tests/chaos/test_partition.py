@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import Workflow
+from tests.chaos.jobs import full_log
 from tests.support.cluster import Cluster
 from tests.support.proxy import TcpProxy
 from tests.support.redis_server import RedisServer
@@ -66,8 +67,8 @@ def test_a_result_finished_while_its_worker_is_cut_off_arrives_once_the_broker_i
     with cluster.client() as client:
         job = client.submit(flow)
         deadline = time.monotonic() + 30
-        while not any(r.node == "nap" and r.status == "running" for r in client.runs(job.id)):
-            assert time.monotonic() < deadline, "the nap never started"
+        while f"Sleep[{job.id}:main:0:nap] received" not in full_log(cluster, "thread"):
+            assert time.monotonic() < deadline, "the worker never received the nap"
             time.sleep(0.02)
         proxy.cut()  # the nap ends, and its result finds no broker
         time.sleep(CUT_S)
@@ -79,7 +80,7 @@ def test_a_result_finished_while_its_worker_is_cut_off_arrives_once_the_broker_i
 
     assert result.status == "completed", result.error
     assert result.outputs == {"out": 7}
-    worker = cluster.log("thread")
+    worker = full_log(cluster, "thread")
     runs = re.findall(
         rf"Task segue\.node\.Sleep\[({job.id}:[^\]]+)\] succeeded .*: 'succeeded'", worker
     )

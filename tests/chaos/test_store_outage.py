@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.chaos.jobs import assert_once_each, await_iterations, running_sum
+from tests.chaos.jobs import assert_once_each, await_iterations, full_log, running_sum
 from tests.support.cluster import Cluster
 from tests.support.services import PG_ADMIN
 
@@ -40,4 +40,4 @@ def test_postgres_connections_terminated_three_times_mid_job_lose_and_double_not
         assert_once_each(chaos_cluster, client, job, result, items, sink)
     for name, process in chaos_cluster.processes.items():
         assert process.poll() is None, f"{name} exited: {chaos_cluster.log(name)}"
-    assert "the driver failed" not in chaos_cluster.log("coordinator")
+    assert "the driver failed" not in full_log(chaos_cluster, "coordinator")
