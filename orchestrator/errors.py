@@ -141,3 +141,15 @@ class DriverFailed(SegueError, RuntimeError):
 
     def __init__(self, why: str) -> None:
         super().__init__(f"the driver failed: {why}")
+
+
+class BrokerError(SegueError):
+    """The broker refused a service's connection or a call (the message names the broker
+    and what to check). Not retryable: waiting will not fix it."""
+
+
+class BrokerUnavailable(BrokerError):
+    """The broker could not be reached, and what should have gone to it could not be kept
+    for later (the message says what and how much waits already)."""
+
+    retryable = True

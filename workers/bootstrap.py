@@ -1,13 +1,33 @@
-"""Starting a worker: the Celery pool that matches a Segue pool, queues, GPU rules."""
+"""Starting a worker: the Celery pool that matches a Segue pool, queues, GPU rules.
+
+A worker rides out broker outages (Celery reconnects with backoff; results wait
+in the outbox of its channels) and says how it ended in its exit code: 0 after
+a requested stop, non-zero when it stopped on an error - a broker it gave up
+on included - so a supervisor restarts it.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import CPendingDeprecationWarning
+from celery.signals import celeryd_after_setup, worker_process_shutdown, worker_shutdown
+from kombu.exceptions import OperationalError
 
 from nodes.registry import NodeRegistry
 from orchestrator.settings import Settings
+from workers import runtime as runtimes
 from workers.app import create_app
+
+log = logging.getLogger("segue.worker")
+FLUSH_AT_EXIT_S = 10.0
+"""How long a stopping worker waits for results kept while the broker is away."""
 
 CELERY_POOLS = {"thread": "threads", "asyncio": "threads", "process": "prefork"}
 
@@ -55,13 +75,90 @@ def worker_argv(options: WorkerOptions) -> list[str]:
 
 def run_worker(
     options: WorkerOptions, settings: Settings | None = None, registry: NodeRegistry | None = None
-) -> None:
-    """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown)."""
+) -> int:
+    """Run a worker in this process until it stops; returns its exit code.
+
+    0 after SIGTERM (warm shutdown) or SIGINT; 1 when it stopped on an error,
+    such as a broker it could not reach within Celery's connection retries.
+    """
     settings = settings or Settings()
     if options.gpu:
         settings = settings.model_copy(update={"worker_prefetch": 1})
     app = create_app(settings, registry, gpu=options.gpu)
-    app.worker_main(worker_argv(options))
+    ended: list[int] = []
+
+    def shutdown(sender: Any = None, **_: Any) -> None:
+        # Celery's command line returns the worker's exit code to its caller, and
+        # ``worker_main`` drops it: it is taken here, where the worker stops.
+        ended.append(int(getattr(sender, "exitcode", None) or 0))
+        _flush_results()
+
+    worker_shutdown.connect(shutdown, weak=False)
+    worker_process_shutdown.connect(_flush_results, weak=False)  # prefork children
+    quiet = partial(_quiet_reconnects, app)
+    celeryd_after_setup.connect(quiet, weak=False)
+    try:
+        app.worker_main(worker_argv(options))
+    finally:
+        worker_shutdown.disconnect(shutdown)
+        worker_process_shutdown.disconnect(_flush_results)
+        celeryd_after_setup.disconnect(quiet)
+    return ended[-1] if ended else 0
+
+
+def _quiet_reconnects(app: Celery, **_: Any) -> None:
+    """Installed once Celery set up logging (which shows every pending-deprecation warning)."""
+    # Celery 5 warns at every reconnect, ten lines long, that Celery 6 will cancel
+    # running tasks on a connection loss; Segue sets the behaviour it wants
+    # (orchestrator.celery.app).
+    warnings.filterwarnings(
+        "ignore",
+        message="(?s).*worker_cancel_long_running_tasks_on_connection_loss",
+        category=CPendingDeprecationWarning,
+    )
+    with app.connection_for_read() as probe:  # not connected: only its transport's errors
+        errors = (
+            *probe.recoverable_connection_errors,
+            *probe.recoverable_channel_errors,
+            OperationalError,
+            OSError,
+        )
+    one_line = OneLineBrokerErrors(errors)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(one_line)
+
+
+class OneLineBrokerErrors(logging.Filter):
+    """Logs a lost broker connection as the line that says so, without its traceback.
+
+    Celery logs, for instance, each task it could not acknowledge on a dropped
+    connection with a traceback some seventy lines long; the line itself names
+    the task and the error, and a connection error's traceback says nothing more.
+    """
+
+    def __init__(self, errors: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.errors = errors
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], self.errors):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _flush_results(**_: Any) -> None:
+    """Send what the broker could not take yet before this process ends."""
+    current = runtimes._runtime
+    if current is None or not current.channels.kept:
+        return
+    left = current.channels.flush(FLUSH_AT_EXIT_S)
+    if left:
+        log.error(
+            "stopping with %d run result(s) the broker never took; the coordinator sends "
+            "those runs again when it finds them missing",
+            left,
+        )
 
 
 def _gpu_count() -> int:

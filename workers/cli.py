@@ -20,11 +20,16 @@ def worker(
         bool, typer.Option("--gpu", help="Serve the gpu queue, one task per GPU")
     ] = False,
 ) -> None:
-    """Run a Celery worker that executes node runs for the pool it serves."""
+    """Run a Celery worker that executes node runs for the pool it serves.
+
+    Exits 0 when stopped (SIGTERM, Ctrl-C), non-zero when it stopped on an error.
+    """
     if pool not in CELERY_POOLS:
         fail(f"unknown pool {pool!r}; pools are: {', '.join(CELERY_POOLS)}", EXIT_INVALID)
     names = tuple(q.strip() for q in (queues or "").split(",") if q.strip())
-    run_worker(WorkerOptions(pool=pool, queues=names, concurrency=concurrency, gpu=gpu))
+    code = run_worker(WorkerOptions(pool=pool, queues=names, concurrency=concurrency, gpu=gpu))
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -36,9 +36,9 @@ from celery import Celery
 from celery.worker.consumer import Consumer
 from kombu import Producer, Queue
 from kombu.message import Message
-from kombu.transport import redis as kombu_redis
 
 from orchestrator.celery import DEAD_LETTER_QUEUE
+from orchestrator.celery import transport as guarded
 
 log = logging.getLogger("segue.worker")
 DEAD_LETTERS = Queue(DEAD_LETTER_QUEUE, durable=True)
@@ -152,8 +152,10 @@ class DeadLetterConsumer(Consumer):  # type: ignore[misc]
 
 
 # the Redis transport ----------------------------------------------------------------
-class DeadLetterChannel(kombu_redis.Channel):  # type: ignore[misc]
-    """kombu's Redis channel, moving what is not a message envelope to the dead letters.
+class DeadLetterChannel(guarded.Channel):
+    """Segue's Redis channel (kombu's, with the reconnect guard of
+    :mod:`orchestrator.celery.transport`), moving what is not a message envelope
+    to the dead letters.
 
     The envelope is decoded right after ``BRPOP`` took it off the list, so a
     message that fails there is already off its queue: it only needs to be kept.
@@ -193,8 +195,8 @@ class DeadLetterChannel(kombu_redis.Channel):  # type: ignore[misc]
         publish(Producer(self), dead_letter(reason, queue, body))
 
 
-class DeadLetterTransport(kombu_redis.Transport):  # type: ignore[misc]
-    """kombu's Redis transport with :class:`DeadLetterChannel` (``rediss://`` too)."""
+class DeadLetterTransport(guarded.Transport):
+    """Segue's Redis transport with :class:`DeadLetterChannel` (``rediss://`` too)."""
 
     Channel = DeadLetterChannel
 

@@ -11,6 +11,12 @@ mode, and its result goes to the job's results queue, where it stays until the
 coordinator has journaled it and recorded the run (the first completion wins).
 The task is acknowledged to Celery only after that publish: a worker that dies
 before it has the task delivered again.
+
+While the broker is away the result waits in the outbox of the worker's
+channels and the task ends as usual. When it cannot be kept (the outbox is
+full), or the store cannot be reached to claim the run, the task is not
+acknowledged as failed: it is rejected back to the broker, to run again
+(DESIGN section 10).
 """
 
 from __future__ import annotations
@@ -19,11 +25,15 @@ import time
 from functools import partial
 from typing import Any
 
+from celery.exceptions import Reject
 from pydantic import ValidationError
 
+from nodes.errors import SegueError
+from orchestrator.errors import BrokerUnavailable
 from orchestrator.messages import RunRequest
 from orchestrator.results import RunResult
 from orchestrator.states import RunStatus
+from orchestrator.store import StoreUnavailable
 from orchestrator.store.base import RunRecord
 from workers.claims import Claim
 from workers.runtime import WorkerRuntime
@@ -49,7 +59,23 @@ def execute(
 
     ``redelivered``: the broker delivered this task before (its worker died, or
     the visibility timeout passed), so the run may have finished already.
+
+    Raises:
+        Reject: The store or the broker is unreachable: the task goes back to
+            the broker (``requeue``), never acknowledged as a failure.
     """
+    try:
+        return _execute(rt, payload, redelivered)
+    except (BrokerUnavailable, StoreUnavailable) as exc:
+        raise Reject(_unreachable(payload, exc), requeue=True) from exc
+
+
+def _unreachable(payload: RunRequest | dict[str, Any], exc: SegueError) -> str:
+    run_id = payload.run_id if isinstance(payload, RunRequest) else payload.get("run_id")
+    return f"run {run_id} goes back to the broker: {exc}"
+
+
+def _execute(rt: WorkerRuntime, payload: RunRequest | dict[str, Any], redelivered: bool) -> str:
     request = payload if isinstance(payload, RunRequest) else RunRequest.model_validate(payload)
     pending: Claim | None = None
     # A producer's call is not claimed: asking an empty queue or an exhausted

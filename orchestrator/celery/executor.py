@@ -5,6 +5,12 @@ type, with the run id as the task id. Queue nodes are the exception: they
 read and write broker queues themselves and must hold a message unacknowledged
 until their iteration ends, so they run here, in the coordinator, on a small
 thread pool.
+
+While the broker is away, the tasks that could not be sent wait in an outbox
+(:class:`~orchestrator.outage.Outbox`) and go out, in order, when it returns:
+the driver's thread never waits for the broker. They go marked ``resent``
+(some may have reached the broker before the error): a worker claims such a
+run before it runs, and skips it if it finished.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import OperationalError
 
+from orchestrator.broker import redact
 from orchestrator.celery.app import task_name
 from orchestrator.driver.executor import ResultSink
+from orchestrator.outage import Outbox, watch
 from orchestrator.results import RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
@@ -26,6 +35,8 @@ from orchestrator.scheduler.commands import Dispatch
 log = logging.getLogger("segue.coordinator")
 BATCH = 1000
 """Broker commands buffered before a batch of dispatches is flushed."""
+KEEP_LIMIT = 1_000_000
+"""The most dispatches kept while the broker is away (the scheduler bounds what is in flight)."""
 
 
 class CeleryExecutor:
@@ -38,6 +49,27 @@ class CeleryExecutor:
         self._local = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="segue-queues")
         self._lock = threading.Lock()
         self._declared: set[str] = set()
+        with app.connection_for_write() as probe:  # not connected: only its transport's errors
+            self._transient: tuple[type[BaseException], ...] = (
+                *probe.recoverable_connection_errors,
+                *probe.recoverable_channel_errors,
+                OperationalError,
+                OSError,
+            )
+        self.outage = watch(
+            f"the broker at {redact(str(app.conf.broker_url))}", logging.getLogger("segue.broker")
+        )
+        self._outbox: Outbox[Dispatch] = Outbox(
+            self._send_again,
+            self.transient,
+            self.outage,
+            describe=lambda dispatch: f"the task of run {dispatch.run_id}",
+            limit=KEEP_LIMIT,
+        )
+
+    def transient(self, error: BaseException) -> bool:
+        """Whether ``error`` says the broker is away for now."""
+        return isinstance(error, self._transient)
 
     def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
         """Publish every dispatch (queue nodes run on the local pool).
@@ -55,17 +87,36 @@ class CeleryExecutor:
                 remote.append(dispatch)
         if not remote:
             return []
+        if self._outbox.kept:  # the broker is away: after the tasks waiting for it
+            self._outbox.keep([d._replace(resent=True) for d in remote])
+            return []
+        try:
+            self._publish(remote)
+        except Exception as exc:
+            if not self.transient(exc):
+                raise
+            self._outbox.keep(
+                [d._replace(resent=True) for d in remote], exc, f"sending {len(remote)} tasks"
+            )
+        else:
+            self.outage.ok()
+        return []
+
+    def _publish(self, remote: list[Dispatch]) -> None:
         with self._lock, self.app.producer_or_acquire() as producer:
             batch = getattr(producer, "batch", None)  # kombu >= 5.7
             if batch is not None and len(remote) > 1:
                 try:
                     with batch(max_size=BATCH):
                         self._send(producer, remote)
-                    return []
+                    return
                 except Exception as exc:  # the broker failed mid-batch: one by one, retried
                     log.warning("a batch of %d tasks failed (%s); sending each", len(remote), exc)
             self._send(producer, remote)
-        return []
+
+    def _send_again(self, dispatch: Dispatch) -> None:
+        with self._lock, self.app.producer_or_acquire() as producer:
+            self._send(producer, [dispatch])
 
     def _send(self, producer: Any, dispatches: Sequence[Dispatch]) -> None:
         """Publish each dispatch as a Celery task message.
@@ -104,5 +155,13 @@ class CeleryExecutor:
         self.on_results([self.runner.run(dispatch)])
 
     def close(self, wait: bool = True) -> None:
-        """Stop the local pool."""
+        """Stop the local pool and the outbox (tasks still waiting for the broker are
+        sent again by the coordinator that takes the jobs over)."""
         self._local.shutdown(wait=wait, cancel_futures=True)
+        left = self._outbox.close(0)
+        if left:
+            log.warning(
+                "%d task(s) were not sent: the broker is away; the next driver of "
+                "their jobs sends them again",
+                left,
+            )

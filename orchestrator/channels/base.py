@@ -53,6 +53,11 @@ class Transport(Protocol):
     thread; the other calls come from the one consuming thread.
     """
 
+    def transient(self, error: BaseException) -> bool:
+        """Whether ``error`` says the broker is away for now (a dropped connection, a
+        restart): the call may be made again once it is back."""
+        ...
+
     def publish_result(self, queue: str, body: Body) -> None:
         """Append ``body`` to ``queue``; dropped when the queue does not exist."""
         ...

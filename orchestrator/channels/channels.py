@@ -13,6 +13,11 @@ submitted job, a desired loop state, a cancel) to the store, which stays the
 source of truth; every coordinator gets every wake-up, and a lost one is
 covered by the coordinators' periodic scan of the store.
 
+While the broker is away, a result that cannot be published is kept in memory
+(bounded) and published, in order, when it returns (:class:`~orchestrator.outage.Outbox`);
+a wake-up that cannot be sent is dropped (the store holds the request, and the
+coordinators' scan finds it).
+
 On Redis the queues are streams (``XADD``; a job's results are read with
 ``XREAD`` in batches and deleted once journaled); on RabbitMQ, durable queues
 acknowledged once journaled, and a fanout exchange for wake-ups; in memory
@@ -22,9 +27,11 @@ running the coordinator and its workers without services.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable
 
-from orchestrator.broker import REDIS_SCHEMES, scheme
+from orchestrator.broker import REDIS_SCHEMES, redact, scheme
 from orchestrator.channels.base import (
     CONTROL_QUEUE,
     RESULTS_QUEUE,
@@ -35,6 +42,14 @@ from orchestrator.channels.base import (
     Transport,
 )
 from orchestrator.channels.memory import MEMORY_SCHEME, MemoryTransport
+from orchestrator.errors import BrokerUnavailable
+from orchestrator.outage import Outbox, watch
+
+log = logging.getLogger("segue.broker")
+FLUSH_AT_CLOSE_S = 10.0
+"""How long closing waits for kept results to reach a broker that is away."""
+Kept = tuple[str, Body]
+"""A result waiting for the broker: its queue and body."""
 
 
 class Channels:
@@ -55,6 +70,19 @@ class Channels:
         self.prefix = prefix
         self.control = prefix + CONTROL_QUEUE
         self._transport = open_transport(url, self.control)
+        self.outage = watch(f"the broker at {redact(url)}", log)
+        self._outbox: Outbox[Kept] = Outbox(
+            lambda kept: self._transport.publish_result(*kept),
+            self.transient,
+            self.outage,
+            describe=_describe,
+            size=lambda kept: len(json.dumps(kept[1], separators=(",", ":"), default=str)),
+        )
+        self._control_dropped = False
+
+    def transient(self, error: BaseException) -> bool:
+        """Whether ``error`` says the broker is away for now (try again later)."""
+        return self._transport.transient(error)
 
     def results_queue(self, job_id: str) -> str:
         """The name of the queue that carries ``job_id``'s results."""
@@ -64,12 +92,48 @@ class Channels:
         """Send a run result (or a node's progress event) to the job's coordinator.
 
         Nothing is kept for a job no coordinator follows any more (it ended).
+        While the broker is away the result is kept and sent when it returns.
+
+        Raises:
+            BrokerUnavailable: The broker is away and the kept results reached their bound.
         """
-        self._transport.publish_result(self.results_queue(job_id), body)
+        try:
+            self._outbox.send((self.results_queue(job_id), body))
+        except BrokerUnavailable:
+            if "node_event" not in body:
+                raise
+            # A node's progress is live news: not worth sending its run again for.
 
     def publish_control(self, body: Body) -> None:
-        """Wake every coordinator: something changed in the store."""
-        self._transport.publish_control(body)
+        """Wake every coordinator: something changed in the store.
+
+        A wake-up the broker cannot take is dropped with a warning: the request
+        is in the store, and every coordinator reads the store each second.
+        """
+        try:
+            self._transport.publish_control(body)
+        except Exception as exc:
+            if not self._transport.transient(exc):
+                raise
+            if not self._control_dropped:
+                self._control_dropped = True
+                log.warning(
+                    "could not wake the coordinators through %s (%s); they find the "
+                    "request in the store at their next scan",
+                    self.outage.what,
+                    exc,
+                )
+        else:
+            self._control_dropped = False
+
+    @property
+    def kept(self) -> int:
+        """Results waiting for the broker to return."""
+        return self._outbox.kept
+
+    def flush(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for kept results to be sent; returns how many wait."""
+        return self._outbox.flush(timeout)
 
     def consume(self, on_results: ResultsHandler, on_control: ControlHandler) -> None:
         """Start consuming wake-ups; results arrive for the jobs followed."""
@@ -110,8 +174,26 @@ class Channels:
         return self._transport.depth([self.results_queue(job) for job in job_ids])
 
     def close(self) -> None:
-        """Close the broker connections."""
+        """Send what is kept (waiting up to :data:`FLUSH_AT_CLOSE_S`), close the connections."""
+        left = self._outbox.close(FLUSH_AT_CLOSE_S)
+        if left:
+            log.error(
+                "%d run result(s) never reached %s (away for %.0f s); the coordinator sends "
+                "those runs again when it finds them missing",
+                left,
+                self.outage.what,
+                self.outage.down_for(),
+            )
         self._transport.close()
+
+
+def _describe(kept: Kept) -> str:
+    queue, body = kept
+    event = body.get("node_event")
+    if isinstance(event, dict):
+        return f"an event of run {event.get('run_id')}"
+    run = body.get("run_id")
+    return f"the result of run {run}" if run else f"a message to {queue}"
 
 
 def open_transport(url: str, control: str) -> Transport:

@@ -8,7 +8,11 @@ unacknowledged when it died, or when it let go of the job (a lost lease), goes
 back to the queue for the next one. Wake-ups
 go through a fanout exchange to a private queue of every coordinator.
 Publishing is retried per the broker retry policy (:mod:`orchestrator.broker`):
-a result or wake-up sent twice is handled once.
+a result or wake-up sent twice is handled once. A consuming connection that
+drops is opened again by the next :meth:`KombuTransport.drain`, which consumes
+the wake-ups and every followed queue again; what the broker had delivered on
+the lost connection comes again (RabbitMQ requeues it), so a result may be
+handled twice, never lost.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Message, Producer, Queue
+from kombu.exceptions import OperationalError
 
 from orchestrator.broker import kombu_connection, retry_call
 from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler
@@ -46,6 +51,19 @@ class KombuTransport:
         self._done: list[tuple[str, list[object]]] = []
         self._done_lock = threading.Lock()
         self._on_results: ResultsHandler | None = None
+        self._on_control: ControlHandler | None = None
+        self._following: dict[str, str] = {}  # followed queue -> job id
+        self._broken = False  # the consuming connection dropped: open it again
+        with kombu_connection(url) as probe:  # not connected: only its transport's errors
+            self._transient: tuple[type[BaseException], ...] = (
+                *probe.recoverable_connection_errors,
+                *probe.recoverable_channel_errors,
+                OperationalError,
+                OSError,
+            )
+
+    def transient(self, error: BaseException) -> bool:
+        return isinstance(error, self._transient)
 
     def _publish(self, body: Body, **options: Any) -> None:
         with self._lock:
@@ -72,7 +90,8 @@ class KombuTransport:
         return self._producer
 
     def _reconnect(self, error: BaseException) -> None:
-        log.warning("publishing to the coordinator's queues failed (%s); reconnecting", error)
+        # Each retry: the outage itself is logged once, by the channels' outbox.
+        log.debug("publishing to the coordinator's queues failed (%s); reconnecting", error)
         connection, self._connection, self._producer = self._connection, None, None
         if connection is not None:
             with contextlib.suppress(Exception):  # a broken connection may fail to close
@@ -85,29 +104,66 @@ class KombuTransport:
         self._publish(body, exchange=self.fanout, routing_key="", declare=[self.fanout])
 
     def consume(self, on_results: ResultsHandler, on_control: ControlHandler) -> None:
-        self._consuming = kombu_connection(self.url)
-        channel = self._consuming.default_channel
-        mine = Queue(
-            f"{self.fanout.name}.{uuid.uuid4().hex[:12]}",
-            self.fanout,
-            exclusive=True,
-            auto_delete=True,
-        )
-        self._on_results = on_results
-        Consumer(
-            channel,
-            queues=[mine],
-            callbacks=[partial(_control, on_control)],
-            accept=["json"],
-            no_ack=True,
-            on_decode_error=partial(_undecodable, "the control queue", False),
-        ).consume()
+        self._on_results, self._on_control = on_results, on_control
+        self._open()
+
+    def _open(self) -> None:
+        """Open the consuming connection and consume the wake-ups (a private queue bound
+        to the fanout exchange)."""
+        assert self._on_control is not None
+        on_control = self._on_control
+        connection = kombu_connection(self.url)
+        try:
+            mine = Queue(
+                f"{self.fanout.name}.{uuid.uuid4().hex[:12]}",
+                self.fanout,
+                exclusive=True,
+                auto_delete=True,
+            )
+            Consumer(
+                connection.default_channel,
+                queues=[mine],
+                callbacks=[partial(_control, on_control)],
+                accept=["json"],
+                no_ack=True,
+                on_decode_error=partial(_undecodable, "the control queue", False),
+            ).consume()
+        except BaseException:
+            with contextlib.suppress(Exception):  # half open: let it go
+                connection.collect()
+            raise
+        self._consuming = connection
+
+    def _reopen(self) -> None:
+        """The consuming connection dropped: open another, consume the wake-ups and the
+        followed queues again. Messages held on the lost one come again from the broker."""
+        lost, self._consuming = self._consuming, None
+        if lost is not None:
+            with contextlib.suppress(Exception):  # it is broken: closing it may fail
+                lost.collect()
+        self._consumers.clear()
+        self._held.clear()
+        self._open()
+        for queue, job_id in list(self._following.items()):
+            backlog = self._subscribe(job_id, queue)
+            if backlog:
+                self._arrived.setdefault(job_id, []).extend(backlog)
+        self._broken = False
 
     def follow(self, job_id: str, queue: str) -> list[Delivery]:
-        if self._consuming is None:
+        if self._on_control is None:
             raise RuntimeError("call consume() before follow()")
-        if queue in self._consumers:
+        if queue in self._following:
             return []
+        if self._broken or self._consuming is None:
+            self._reopen()
+        backlog = self._subscribe(job_id, queue)
+        self._following[queue] = job_id
+        return backlog
+
+    def _subscribe(self, job_id: str, queue: str) -> list[Delivery]:
+        """Declare a results queue, take what waits in it, and consume it."""
+        assert self._consuming is not None
         channel = self._consuming.default_channel
         bound = Queue(queue, _EXCHANGE, routing_key=queue, durable=True).bind(channel)
         bound.declare()
@@ -147,6 +203,13 @@ class KombuTransport:
         self._arrived.setdefault(job_id, []).append((body, message))
 
     def forget(self, queue: str, delete: bool) -> None:
+        self._following.pop(queue, None)
+        if self._broken:  # nothing is held: the broker took back what the lost connection had
+            self._consumers.pop(queue, None)
+            self._held.pop(queue, None)
+            if not delete:
+                return
+            self._reopen()
         self.release()  # acknowledgements still owed go before the queue does
         consumer = self._consumers.pop(queue, None)
         if consumer is not None:
@@ -164,19 +227,26 @@ class KombuTransport:
             self._done.append((queue, tokens))
 
     def drain(self, timeout: float) -> int:
-        if self._consuming is None or self._on_results is None:
+        if self._on_results is None:
             raise RuntimeError("call consume() before drain()")
-        self.release()
+        if self._broken or self._consuming is None:
+            self._reopen()
+        assert self._consuming is not None
         connection = self._consuming
         count = 0
         try:
+            self.release()
             connection.drain_events(timeout=timeout)
             count += 1
             while True:
                 connection.drain_events(timeout=0)
                 count += 1
-        except TimeoutError:
+        except TimeoutError:  # socket.timeout: nothing (more) waits
             pass
+        except Exception as exc:
+            if self.transient(exc):
+                self._broken = True
+            raise
         arrived, self._arrived = self._arrived, {}
         for job_id, deliveries in arrived.items():
             self._on_results(job_id, deliveries)
@@ -190,10 +260,14 @@ class KombuTransport:
             for message in tokens:
                 if not isinstance(message, Message) or message.acknowledged:
                     continue
-                held.pop(message.delivery_tag, None)
+                if not _take(held, message):
+                    continue  # delivered on a lost connection: the broker delivers it again
                 try:
                     message.ack()
                 except Exception as exc:  # the broker requeues it: handled twice, not lost
+                    if not self.transient(exc):
+                        raise
+                    self._broken = True
                     log.warning("could not acknowledge a journaled result: %s", exc)
 
     def depth(self, queues: list[str]) -> dict[str, int]:
@@ -244,3 +318,12 @@ def _undecodable(where: str, ack: bool, message: Message, exc: BaseException) ->
     )
     if ack and not message.acknowledged:
         message.ack()
+
+
+def _take(held: dict[int, Message], message: Message) -> bool:
+    """Take ``message`` out of ``held`` if it is held there (it came on this connection)."""
+    tag = message.delivery_tag
+    if held.get(tag) is not message:
+        return False
+    del held[tag]
+    return True

@@ -79,6 +79,9 @@ class MemoryTransport:
         """A transport on the broker every ``url`` of this process shares."""
         return cls(MemoryBroker.named(url), control)
 
+    def transient(self, error: BaseException) -> bool:
+        return False  # process memory does not go away
+
     def publish_result(self, queue: str, body: Body) -> None:
         text = _dumps(body)
         with self.broker.changed:

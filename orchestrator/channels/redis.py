@@ -9,7 +9,9 @@ a batch per stream, and deletes a result (``XDEL``) once it is journaled. The
 control stream is capped (``MAXLEN ~``) and read from its end by every
 coordinator: a broadcast. One client (thread-safe, with its own connection
 pool) serves every thread; it retries a dropped connection per the broker retry
-policy (:mod:`orchestrator.broker`).
+policy (:mod:`orchestrator.broker`). A call that outlasts those retries raises;
+:meth:`RedisTransport.transient` tells the caller it may try again later, and
+state (read positions, releases asked for) is kept for that later call.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import json
 import logging
 import threading
 from typing import Any, cast
+
+import redis
 
 from orchestrator.broker import redis_client
 from orchestrator.channels.base import Body, ControlHandler, Delivery, ResultsHandler, decode
@@ -44,6 +48,12 @@ class RedisTransport:
         self._jobs: dict[str, str] = {}  # results stream -> job id
         self._done: list[tuple[str, list[object]]] = []
         self._done_lock = threading.Lock()
+
+    def transient(self, error: BaseException) -> bool:
+        # A wrong password is a ConnectionError to redis-py, but waiting will not fix it.
+        return isinstance(error, redis.ConnectionError | redis.TimeoutError) and not isinstance(
+            error, redis.AuthenticationError
+        )
 
     def publish_result(self, queue: str, body: Body) -> None:
         self._client.xadd(queue, {FIELD: _dumps(body)}, nomkstream=True)
@@ -132,11 +142,16 @@ class RedisTransport:
             done, self._done = self._done, []
         if not done:
             return
-        with self._client.pipeline(transaction=False) as pipe:
-            for queue, tokens in done:
-                if tokens:
-                    pipe.xdel(queue, *(cast(Raw, token) for token in tokens))
-            pipe.execute()
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for queue, tokens in done:
+                    if tokens:
+                        pipe.xdel(queue, *(cast(Raw, token) for token in tokens))
+                pipe.execute()
+        except Exception:
+            with self._done_lock:  # deleting again is harmless: asked again at the next turn
+                self._done[:0] = done
+            raise
 
     def depth(self, queues: list[str]) -> dict[str, int]:
         with self._client.pipeline(transaction=False) as pipe:

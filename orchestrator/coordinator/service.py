@@ -6,6 +6,14 @@ submitted jobs, loop requests and cancels; the driver decides, the Celery
 executor dispatches, and the driver's recorder writes runs and the journal.
 A result is taken off the broker only once it is journaled. Clients only write
 requests; workers only claim the runs they take.
+
+The coordinator outlives its broker and database: a call that fails because
+either is away (after the retries of :mod:`orchestrator.broker` and the store)
+ends the turn, and the loop tries again with backoff
+(:func:`~orchestrator.outage.backoff`), still writing its heartbeat; the drop and
+the return are logged once each. It exits - with an error, so a supervisor
+restarts it - only on an error that waiting will not fix, or when its driver
+failed.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nodes.errors import SegueError
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
@@ -27,11 +36,14 @@ from orchestrator.coordinator.watch import Watch
 from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
+from orchestrator.errors import BrokerError, DriverFailed
+from orchestrator.heartbeat import beat
 from orchestrator.messages import ControlMessage, NodeEventMessage
+from orchestrator.outage import backoff
 from orchestrator.queues import KombuQueueBackend, QueueBackend
 from orchestrator.results import RunResult
 from orchestrator.settings import Settings
-from orchestrator.store import Store, open_store
+from orchestrator.store import Store, StoreUnavailable, open_store
 from orchestrator.store.base import JobRecord
 
 log = logging.getLogger("segue.coordinator")
@@ -63,15 +75,11 @@ class Coordinator:
         self.channels = channels if channels is not None else Channels(settings.broker_url)
         if executor is None:
             executor = partial(CeleryExecutor, make_celery(settings))
+        self._recover: KombuQueueBackend | None = None
         if queues is None:
-            broker_queues = KombuQueueBackend(
+            queues = self._recover = KombuQueueBackend(
                 settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s
             )
-            # The coordinator is the only reader of queue-node queues: messages a
-            # previous coordinator held unacknowledged come back now, not after
-            # the visibility timeout.
-            broker_queues.recover()
-            queues = broker_queues
         self._gc = gc_tuning(settings.gc_threshold)
         self.driver = Driver(
             self.store,
@@ -100,29 +108,89 @@ class Coordinator:
 
     # the service loop -----------------------------------------------------------------
     def run(self) -> None:
-        """Serve until :meth:`stop` (or SIGTERM via the CLI)."""
-        self.channels.consume(self._on_results, self._on_control)
+        """Serve until :meth:`stop` (or SIGTERM via the CLI), then hand the jobs on.
+
+        Raises:
+            DriverFailed: The driver's thread died (the jobs go to the next coordinator).
+            Exception: A broker or database error that waiting will not fix.
+        """
         self.watch.start()
+        try:
+            self._serve()
+        finally:
+            self.close()
+
+    def _serve(self) -> None:
+        consuming = False
         next_scan = next_watch = 0.0
         next_reconcile = time.monotonic() + self.settings.visibility_timeout_s
+        failures = 0
         while not self._stop.is_set():
             now = time.monotonic()
-            if now >= next_reconcile:
-                # The backstop behind liveness: longer than the broker's own
-                # redelivery, so a live worker's slow run is never sent twice.
-                self.driver.reconcile(self.settings.visibility_timeout_s * 1.5)
-                next_reconcile = now + max(1.0, self.settings.visibility_timeout_s / 2)
-            if now >= next_scan:
-                self.renew()
-                self.scan()
-                next_scan = now + SCAN_INTERVAL_S
-            if now >= next_watch:
-                # On this thread, right after a drain: results already on the
-                # broker reach the driver before any chase of their runs.
-                self.watch.check()
-                next_watch = now + self.settings.heartbeat_interval_s
-            self.channels.drain(timeout=min(0.5, max(0.01, next_scan - time.monotonic())))
-        self.close()
+            try:
+                if not consuming:
+                    self._start()
+                    consuming = True
+                if now >= next_reconcile:
+                    # The backstop behind liveness: longer than the broker's own
+                    # redelivery, so a live worker's slow run is never sent twice.
+                    self.driver.reconcile(self.settings.visibility_timeout_s * 1.5)
+                    next_reconcile = now + max(1.0, self.settings.visibility_timeout_s / 2)
+                if now >= next_scan:
+                    self._beat()
+                    self.renew()
+                    self.scan()
+                    next_scan = now + SCAN_INTERVAL_S
+                if now >= next_watch:
+                    # On this thread, right after a drain: results already on the
+                    # broker reach the driver before any chase of their runs.
+                    self.watch.check()
+                    next_watch = now + self.settings.heartbeat_interval_s
+                self.channels.drain(timeout=min(0.5, max(0.01, next_scan - time.monotonic())))
+            except Exception as exc:
+                if not self._away(exc):
+                    raise
+                failures += 1
+                self._beat()  # waiting for a service is not being stuck
+                self._stop.wait(max(backoff(failures), 0.05))
+                continue
+            if failures:
+                failures = 0
+                self.channels.outage.ok()
+            if self.driver.failure is not None:
+                raise DriverFailed(str(self.driver.failure)) from self.driver.failure
+
+    def _start(self) -> None:
+        """The first calls to the broker (where a wrong URL shows): take back queue-node
+        messages, start consuming wake-ups."""
+        try:
+            if self._recover is not None:
+                # The coordinator is the only reader of queue-node queues: messages a
+                # previous coordinator held unacknowledged come back now, not after
+                # the visibility timeout.
+                self._recover.recover()
+                self._recover = None
+            self.channels.consume(self._on_results, self._on_control)
+        except Exception as exc:
+            if self.channels.transient(exc):
+                raise
+            raise BrokerError(
+                f"{self.channels.outage.what} refused the coordinator ({type(exc).__name__}: "
+                f"{exc}); check SEGUE_BROKER_URL"
+            ) from exc
+
+    def _away(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the broker or the database is away for now (logged once)."""
+        if isinstance(exc, _Unreachable | StoreUnavailable):
+            return True  # the store logs its own outages
+        if self.channels.transient(exc):
+            self.channels.outage.failed(exc, "reading results and wake-ups")
+            return True
+        return False
+
+    def _beat(self) -> None:
+        if self.settings.heartbeat_path is not None:
+            beat(self.settings.heartbeat_path)
 
     def stop(self) -> None:
         """Ask :meth:`run` to return."""
@@ -137,12 +205,26 @@ class Coordinator:
         """
         driving = self.driver.driving()
         self.driver.close()
-        self.steward.release(driving)
-        self.watch.stop()
         self._gc.restore()
-        if driving:
-            log.info("handed %d running job(s) on", len(driving))
-        self.channels.release()  # what was journaled while stopping
+        try:
+            self.watch.stop()
+        except Exception as exc:  # the database is away: it is found silent instead
+            log.warning("could not announce this coordinator stopped: %s", exc)
+        try:
+            self.steward.release(driving)
+            if driving:
+                log.info("handed %d running job(s) on", len(driving))
+        except Exception as exc:  # the database is away: the leases run out instead
+            log.warning(
+                "could not hand %d job(s) on (%s); another coordinator takes them "
+                "when their leases end",
+                len(driving),
+                exc,
+            )
+        try:
+            self.channels.release()  # what was journaled while stopping
+        except Exception as exc:  # the broker is away: the next reader skips them as journaled
+            log.warning("could not take journaled results off the broker: %s", exc)
         self.channels.close()
 
     # intake ---------------------------------------------------------------------------
@@ -196,14 +278,27 @@ class Coordinator:
         """
         if record.id in self._followed:
             return self.driver.adopt(record)
+        try:
+            backlog = self.channels.follow(record.id)
+        except Exception as exc:
+            if self.channels.transient(exc):
+                self.channels.outage.failed(exc, f"reading the results of job {record.id}")
+                raise _Unreachable(f"could not adopt job {record.id}: {exc}") from exc
+            raise
         self._followed.add(record.id)
-        finished, tokens = self._results(record.id, self.channels.follow(record.id))
+        finished, tokens = self._results(record.id, backlog)
         try:
             return self.driver.adopt(
                 record, finished, partial(self.channels.done, record.id, tokens)
             )
+        except SegueError as exc:
+            if not exc.retryable:
+                self._forget(record.id, delete=True)  # it cannot run here: it is marked failed
+                raise
+            self._forget(record.id, delete=False)  # read again when adopting it again
+            raise _Unreachable(f"could not adopt job {record.id}: {exc}") from exc
         except Exception:
-            self._forget(record.id, delete=True)  # it cannot run here: it is marked failed
+            self._forget(record.id, delete=True)
             raise
 
     def _forget(self, job_id: str, delete: bool) -> None:
@@ -243,3 +338,10 @@ def _reason(exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
     where = ".".join(str(p) for p in error["loc"]) or "the message"
     return f"{where}: {error['msg']}"
+
+
+class _Unreachable(Exception):
+    """Adopting a job met a broker or database that is away: try at a later scan.
+
+    Not a :class:`SegueError`, which would tell the steward the job cannot run here.
+    """

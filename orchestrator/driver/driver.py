@@ -230,6 +230,11 @@ class Driver:
             raise UnknownJobError(job_id, "it is not driven by this process")
         return job
 
+    @property
+    def failure(self) -> BaseException | None:
+        """What stopped the driver's thread, or ``None`` while it serves."""
+        return self._failure
+
     def driving(self) -> list[str]:
         """Ids of the jobs driven here that have not ended."""
         with self._jobs_lock:

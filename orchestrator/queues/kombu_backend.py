@@ -42,7 +42,8 @@ from typing import Any, TypeVar
 
 from kombu.exceptions import EncodeError
 
-from orchestrator.broker import AMQP_SCHEMES, REDIS_SCHEMES, retry_call, scheme
+from orchestrator.broker import AMQP_SCHEMES, REDIS_SCHEMES, redact, retry_call, scheme
+from orchestrator.outage import watch
 from orchestrator.queues.base import Message
 from orchestrator.queues.kombu_names import HEADER_ID, QueueNames, check_group
 from orchestrator.queues.kombu_routes import AmqpRoutes, RedisRoutes, Routes
@@ -96,6 +97,7 @@ class KombuQueueBackend:
         if visibility_timeout_s <= 0:
             raise ValueError(f"visibility_timeout_s must be positive, got {visibility_timeout_s}")
         names = self._names = QueueNames(prefix)
+        self._outage = watch(f"the broker at {redact(url)}", logging.getLogger("segue.broker"))
         self._poll_max_s = max(poll_max_s, POLL_FIRST_S)
         self._held: dict[str, _Held] = {}
         self._subscribed: set[tuple[str, str]] = set()
@@ -259,10 +261,12 @@ class KombuQueueBackend:
         """Run ``operation`` under the lock; after a broker error, reconnect and retry
         per the broker retry policy (:func:`orchestrator.broker.retry_call`)."""
         with self._session.lock:
-            return retry_call(operation, self._session.errors, self._reconnect)
+            result = retry_call(operation, self._session.errors, self._reconnect)
+        self._outage.ok()
+        return result
 
     def _reconnect(self, error: BaseException) -> None:
-        log.warning("queue broker error; reconnecting", exc_info=error)
+        self._outage.failed(error, "using the queues of queue nodes")  # logged once per outage
         self._reset()
 
     def _reset(self) -> None:
