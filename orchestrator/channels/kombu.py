@@ -258,8 +258,8 @@ class KombuTransport:
         for queue, tokens in done:
             held = self._held.get(queue, {})
             for message in tokens:
-                if not isinstance(message, Message) or message.acknowledged:
-                    continue
+                if not isinstance(message, Message) or message.acknowledged or self._broken:
+                    continue  # a lost connection's deliveries come again from the broker
                 if not _take(held, message):
                     continue  # delivered on a lost connection: the broker delivers it again
                 try:
