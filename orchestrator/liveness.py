@@ -143,6 +143,8 @@ class Announcer:
             state=state,
             info=dict(held.info),  # type: ignore[arg-type]
         )
+        if self.path is not None and state == ALIVE:
+            beat(self.path)  # first: a store that is away must not make a probe kill us
         try:
             self.store.announce(record)
         except Exception as exc:
@@ -153,8 +155,6 @@ class Announcer:
             if self._failing:
                 log.info("%s announces itself again", self.name)
             self._failing = False
-        if self.path is not None and state == ALIVE:
-            beat(self.path)
 
     def stop(self) -> None:
         """Stop beating and announce the process stopped, with what it still holds
