@@ -70,7 +70,7 @@ def scenario(
                 if not disturbed:
                     row["undisturbed_s"] = round(wall, 1)
                     continue
-                settle(store, result_storm)
+                settle(store, result_storm, job.id)
                 store.close()
                 lines = Counter(sink_lines(sink))
                 resumes = result_storm.resume_times()

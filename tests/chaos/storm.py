@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator import Client, Workflow
+from orchestrator.driver import INPUT_KIND
 from orchestrator.store import Store
 from tests.support.cluster import Cluster
 
@@ -138,16 +139,26 @@ def storm(
     return result
 
 
-def settle(store: Store, storm: Storm) -> None:
-    """Fill in, once the job ended, when each kill's held runs had finished."""
+def settle(store: Store, storm: Storm, job_id: str) -> None:
+    """Fill in, once the job ended, when each kill's held runs were back: sent again
+    by the coordinator (its journal says when) or, if sooner, finished. A resent run
+    may then wait its turn in a busy queue: that is the backlog, not the recovery."""
+    resent: dict[str, list[float]] = {}
+    for event in store.read_events(job_id, limit=1_000_000):
+        if event.kind == INPUT_KIND and event.data.get("type") == "resend":
+            for run_id in event.data.get("runs") or ():
+                resent.setdefault(str(run_id), []).append(event.at)
     for kill in storm.kills:
-        finished = []
+        back = []
         for run_id in kill.held:
+            times = [at for at in resent.get(run_id, ()) if at >= kill.at]
             run = store.get_run(run_id)
             if run is not None and run.finished_at is not None:
-                finished.append(run.finished_at)
-        if finished:
-            kill.returned_after = max(finished) - kill.at
+                times.append(run.finished_at)
+            if times:
+                back.append(min(times))
+        if back:
+            kill.returned_after = max(back) - kill.at
 
 
 def sink_lines(sink: Path) -> list[str]:

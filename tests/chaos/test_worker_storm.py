@@ -49,7 +49,7 @@ def test_a_loop_survives_workers_killed_while_they_hold_its_run(
         kills = storm(cluster, client, store, job.id, WORKERS, kills=3, every_s=2.0)
         result = job.wait(timeout=240)
         runs = client.runs(job.id)
-    settle(store, kills)
+    settle(store, kills, job.id)
     store.close()
 
     assert result.status == "completed", result.error
@@ -73,7 +73,7 @@ def test_a_fan_out_survives_workers_killed_while_they_hold_many_runs(
         kills = storm(cluster, client, store, job.id, WORKERS, kills=2, every_s=1.0)
         result = job.wait(timeout=240)
         runs = client.runs(job.id)
-    settle(store, kills)
+    settle(store, kills, job.id)
     store.close()
 
     assert result.status == "completed", result.error
