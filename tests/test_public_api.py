@@ -216,6 +216,14 @@ PUBLIC_API: dict[str, list[str]] = {
         "WorkflowRecord",
         "open_store",
     ],
+    "orchestrator.metrics": [
+        "DURATION_BUCKETS",
+        "MetricsServer",
+        "SegueCollector",
+        "Snapshot",
+        "coordinator_registry",
+        "serve_metrics",
+    ],
     "orchestrator.celery": [
         "CeleryExecutor",
         "make_celery",
