@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.settings import Settings
+from workers import metrics
 from workers.app import create_app
 
 CELERY_POOLS = {"thread": "threads", "asyncio": "threads", "process": "prefork"}
@@ -21,12 +23,15 @@ class WorkerOptions:
         queues: Queues to consume (default: the pool's name, or ``gpu``).
         concurrency: Parallel task slots (default: per pool; GPU: one per GPU).
         gpu: A GPU worker: one task at a time per GPU, prefetch 1, no fork.
+        metrics_port: Serve the worker's own series (:mod:`workers.metrics`)
+            on this port; 0: not at all.
     """
 
     pool: str = "thread"
     queues: tuple[str, ...] = ()
     concurrency: int | None = None
     gpu: bool = False
+    metrics_port: int = 0
 
 
 def worker_argv(options: WorkerOptions) -> list[str]:
@@ -56,10 +61,19 @@ def worker_argv(options: WorkerOptions) -> list[str]:
 def run_worker(
     options: WorkerOptions, settings: Settings | None = None, registry: NodeRegistry | None = None
 ) -> None:
-    """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown)."""
+    """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown).
+
+    Raises:
+        MetricsPortUnavailable: ``options.metrics_port`` cannot be bound.
+    """
     settings = settings or Settings()
+    registry = registry or default_registry()
     if options.gpu:
         settings = settings.model_copy(update={"worker_prefetch": 1})
+    if options.metrics_port:
+        # Before the pool forks: its processes inherit the metrics folder.
+        types = [node_type.type_name for node_type in registry]
+        metrics.start(options.metrics_port, settings.metrics_host, types=types)
     app = create_app(settings, registry, gpu=options.gpu)
     app.worker_main(worker_argv(options))
 

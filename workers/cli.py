@@ -8,6 +8,7 @@ import typer
 
 from orchestrator.cli.output import EXIT_INVALID, fail
 from workers.bootstrap import CELERY_POOLS, WorkerOptions, run_worker
+from workers.metrics import MetricsPortUnavailable
 
 
 def worker(
@@ -19,12 +20,27 @@ def worker(
     gpu: Annotated[
         bool, typer.Option("--gpu", help="Serve the gpu queue, one task per GPU")
     ] = False,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            help="Serve this worker's own Prometheus /metrics (runs in progress, GPU memory) "
+            "on this port; 0: off",
+            min=0,
+            max=65535,
+        ),
+    ] = 0,
 ) -> None:
     """Run a Celery worker that executes node runs for the pool it serves."""
     if pool not in CELERY_POOLS:
         fail(f"unknown pool {pool!r}; pools are: {', '.join(CELERY_POOLS)}", EXIT_INVALID)
     names = tuple(q.strip() for q in (queues or "").split(",") if q.strip())
-    run_worker(WorkerOptions(pool=pool, queues=names, concurrency=concurrency, gpu=gpu))
+    options = WorkerOptions(
+        pool=pool, queues=names, concurrency=concurrency, gpu=gpu, metrics_port=metrics_port
+    )
+    try:
+        run_worker(options)
+    except MetricsPortUnavailable as exc:
+        fail(str(exc), EXIT_INVALID)
 
 
 def register(app: typer.Typer) -> None:
