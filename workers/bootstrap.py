@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.settings import Settings
-from workers import metrics
 from workers.app import create_app
 
 CELERY_POOLS = {"thread": "threads", "asyncio": "threads", "process": "prefork"}
@@ -72,6 +71,8 @@ def run_worker(
         settings = settings.model_copy(update={"worker_prefetch": 1})
     if options.metrics_port:
         # Before the pool forks: its processes inherit the metrics folder.
+        from workers import metrics  # prometheus_client, only when asked for
+
         types = [node_type.type_name for node_type in registry]
         metrics.start(options.metrics_port, settings.metrics_host, types=types)
     app = create_app(settings, registry, gpu=options.gpu)

@@ -8,7 +8,6 @@ import typer
 
 from orchestrator.cli.output import EXIT_INVALID, fail
 from workers.bootstrap import CELERY_POOLS, WorkerOptions, run_worker
-from workers.metrics import MetricsPortUnavailable
 
 
 def worker(
@@ -31,6 +30,8 @@ def worker(
     ] = 0,
 ) -> None:
     """Run a Celery worker that executes node runs for the pool it serves."""
+    from workers.metrics import MetricsPortUnavailable  # prometheus_client, only when run
+
     if pool not in CELERY_POOLS:
         fail(f"unknown pool {pool!r}; pools are: {', '.join(CELERY_POOLS)}", EXIT_INVALID)
     names = tuple(q.strip() for q in (queues or "").split(",") if q.strip())
