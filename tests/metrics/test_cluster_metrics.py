@@ -75,11 +75,15 @@ class Metered:
         self.store: Store = open_store(cluster.database_url, cluster.root / "home")
 
     def scrape_until(
-        self, check: Callable[[Samples], bool], show: Callable[[Samples], Any], timeout: float = 30
+        self,
+        check: Callable[[Samples], bool],
+        show: Callable[[Samples], Any],
+        timeout: float = 30,
+        port: int | None = None,
     ) -> Samples:
-        """Scrape the coordinator until ``check`` passes (its snapshot is a few seconds old)."""
+        """Scrape until ``check`` passes (the coordinator's snapshot is a few seconds old)."""
         deadline = time.monotonic() + timeout
-        while not check(samples := self.scrape()):
+        while not check(samples := self.scrape(port)):
             assert time.monotonic() < deadline, f"the metrics still show {show(samples)}"
             time.sleep(0.5)
         return samples
@@ -190,13 +194,16 @@ def test_a_scrape_after_a_known_job_matches_the_store(metered: Metered) -> None:
             return loops.get("ticks") == "completed" and loops.get("pull") == "paused"
 
         wait_for(settled, "the ticks loop to complete and the reader to pause")
+        # The store settles (the last rows are written in batches) and the metrics'
+        # snapshot, at most a few seconds old, catches up: scrape until they agree.
+        samples = metered.scrape_until(
+            lambda s: from_metrics(s) == from_store(store, job),
+            lambda s: f"{from_metrics(s)}, the store {from_store(store, job)}",
+        )
         expected = from_store(store, job)
         assert (expected["ticks iterations"], expected["ticks errors"]) == (6, 2)
         assert (expected["Flaky succeeded"], expected["Flaky failed"]) == (4, 2)
         assert expected["handoff depth"] > 0
-
-        # The snapshot is at most a few seconds old: scrape until it shows the settled job.
-        samples = metered.scrape_until(lambda s: from_metrics(s) == expected, from_metrics)
         health = node_health(client.runs(job))
         assert health["flaky"]["health"] == "failing"  # it failed on the last tick
         for node, report in health.items():
@@ -222,8 +229,13 @@ def test_a_scrape_after_a_known_job_matches_the_store(metered: Metered) -> None:
         worker = metered.scrape(metered.worker_port)
         assert value(worker, "segue_worker_runs_in_progress", type="Sleep") == 1
         assert nap.wait(timeout=60).status == "completed"
-        worker = metered.scrape(metered.worker_port)
-        assert value(worker, "segue_worker_runs_in_progress", type="Sleep") == 0
+        # The result is out (and recorded) just before the task returns in the pool process.
+        metered.scrape_until(
+            lambda s: value(s, "segue_worker_runs_in_progress", type="Sleep") == 0,
+            lambda s: value(s, "segue_worker_runs_in_progress", type="Sleep"),
+            timeout=10,
+            port=metered.worker_port,
+        )
 
         # The reader drains the queue once resumed; the counters only grew.
         client.resume_loop(job, "pull")
