@@ -40,6 +40,9 @@ class Settings(BaseSettings):
             this long (0: before it starts). A run done sooner is recorded
             once, when it ends; a delivery that may have run before is
             always claimed first, so a finished run is skipped.
+        metrics_port: The port of the coordinator's Prometheus ``/metrics``
+            (0: not served); ``segue coordinator --metrics-port`` overrides it.
+        metrics_host: The address ``/metrics`` listens on.
         gc_threshold: While an embedded engine runs, the garbage collector's
             first threshold is raised to at least this (0 leaves it alone):
             a job's state is many small objects, and Python's default of 700
@@ -65,6 +68,8 @@ class Settings(BaseSettings):
     coordinator_lease_s: float = Field(30.0, gt=0)
     coordinator_name: str | None = None
     claim_after_s: float = Field(0.25, ge=0)
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
 
     def artifacts_location(self) -> str:
         """The artifacts folder or URL in effect."""

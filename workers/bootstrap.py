@@ -20,6 +20,7 @@ from celery.exceptions import CPendingDeprecationWarning
 from celery.signals import celeryd_after_setup, worker_process_shutdown, worker_shutdown
 from kombu.exceptions import OperationalError
 
+from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.settings import Settings
 from workers import runtime as runtimes
@@ -41,12 +42,15 @@ class WorkerOptions:
         queues: Queues to consume (default: the pool's name, or ``gpu``).
         concurrency: Parallel task slots (default: per pool; GPU: one per GPU).
         gpu: A GPU worker: one task at a time per GPU, prefetch 1, no fork.
+        metrics_port: Serve the worker's own series (:mod:`workers.metrics`)
+            on this port; 0: not at all.
     """
 
     pool: str = "thread"
     queues: tuple[str, ...] = ()
     concurrency: int | None = None
     gpu: bool = False
+    metrics_port: int = 0
 
 
 def worker_argv(options: WorkerOptions) -> list[str]:
@@ -80,10 +84,20 @@ def run_worker(
 
     0 after SIGTERM (warm shutdown) or SIGINT; 1 when it stopped on an error,
     such as a broker it could not reach within Celery's connection retries.
+
+    Raises:
+        MetricsPortUnavailable: ``options.metrics_port`` cannot be bound.
     """
     settings = settings or Settings()
+    registry = registry or default_registry()
     if options.gpu:
         settings = settings.model_copy(update={"worker_prefetch": 1})
+    if options.metrics_port:
+        # Before the pool forks: its processes inherit the metrics folder.
+        from workers import metrics  # prometheus_client, only when asked for
+
+        types = [node_type.type_name for node_type in registry]
+        metrics.start(options.metrics_port, settings.metrics_host, types=types)
     app = create_app(settings, registry, gpu=options.gpu)
     ended: list[int] = []
 

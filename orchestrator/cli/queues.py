@@ -15,10 +15,9 @@ from orchestrator.states import JobStatus
 def queues(
     json_: JsonOpt = False, broker_url: BrokerOpt = None, database_url: DatabaseOpt = None
 ) -> None:
-    """Show queue depths: queue-node queues per reader group, and the results waiting
-    for the coordinator, per running job."""
-    from orchestrator.channels import Channels
-    from orchestrator.queues import KombuQueueBackend
+    """Show queue depths: tasks waiting per Celery task queue, queue-node queues per
+    reader group, and the results waiting for the coordinator, per running job."""
+    from orchestrator.depths import BrokerDepths, task_queue_names
     from orchestrator.store import open_store
     from orchestrator.store.errors import StoreError
 
@@ -26,21 +25,21 @@ def queues(
     try:
         store = open_store(settings.database_url, settings.home)
         running = [job.id for job in store.list_jobs(JobStatus.RUNNING.value, limit=1000)]
+        names = task_queue_names(store.list_processes())
         store.close()
     except StoreError as exc:
         fail(f"{exc}\nCheck SEGUE_DATABASE_URL or --database-url.", EXIT_FAILED)
     # The backend logs a broker error with its traceback before it retries: right
     # for a service's log; here the failure is reported below, once.
     logging.getLogger("orchestrator.queues").setLevel(logging.CRITICAL)
-    channels = Channels(settings.broker_url)
     try:
-        with KombuQueueBackend(
-            settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s
-        ) as backend:
-            listing = backend.queues()
-        results = channels.depth(running)
+        depths = BrokerDepths.open(settings.broker_url, settings.visibility_timeout_s)
     except ValueError as exc:  # not a broker URL
         fail(f"{exc}; check SEGUE_BROKER_URL or --broker-url", EXIT_INVALID)
+    try:
+        tasks = depths.task_queues(names)
+        listing = depths.node_queues()
+        results = depths.results(running)
     except Exception as exc:  # each transport raises its own errors when the broker is away
         fail(
             f"cannot read queue depths from the broker at {redact(settings.broker_url)} "
@@ -48,10 +47,16 @@ def queues(
             EXIT_FAILED,
         )
     finally:
-        channels.close()
+        depths.close()
     if json_:
-        print_json({"queues": listing, "results": results})
+        print_json({"tasks": tasks, "queues": listing, "results": results})
         return
+    waiting_tasks = Table(title="Tasks waiting for a worker")
+    waiting_tasks.add_column("queue")
+    waiting_tasks.add_column("depth", justify="right")
+    for name, depth in tasks.items():
+        waiting_tasks.add_row(name, str(depth))
+    out.print(waiting_tasks)
     table = Table(title="Queue-node queues")
     for column in ("job", "queue", "group", "depth"):
         table.add_column(column, justify="right" if column == "depth" else "left")

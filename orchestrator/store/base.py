@@ -153,6 +153,54 @@ class ProcessRecord:
     info: dict[str, JsonValue] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LoopTally:
+    """The loops of one workflow's loop in one status, summed over every job."""
+
+    workflow: str
+    loop: str
+    status: str
+    loops: int
+    iterations: int
+    failed_iterations: int
+
+
+@dataclass(frozen=True)
+class RunTally:
+    """The finished runs of one workflow's node type with one final status.
+
+    Attributes:
+        runs: How many runs ended with ``status``.
+        timed: Those of them with a start and an end recorded.
+        seconds: The timed runs' total duration (end minus start).
+        buckets: For each bound asked for, how many timed runs lasted at most
+            that many seconds (cumulative, like a Prometheus histogram).
+    """
+
+    workflow: str
+    type_name: str
+    status: str
+    runs: int
+    timed: int = 0
+    seconds: float = 0.0
+    buckets: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """Totals over the whole store, for metrics (:meth:`Store.tallies`).
+
+    Attributes:
+        jobs: How many jobs are in each status (a status with none is absent).
+        loops: Loops by workflow, loop name and status, sorted by those.
+        runs: Finished runs by workflow, node type and status, sorted by those.
+    """
+
+    jobs: dict[str, int]
+    loops: tuple[LoopTally, ...]
+    runs: tuple[RunTally, ...]
+
+
 class Store(Protocol):
     """Persistence of jobs, loops, runs, events and cache entries.
 
@@ -286,6 +334,16 @@ class Store(Protocol):
 
     def forget_processes(self, before: float) -> int:
         """Delete processes whose last heartbeat is older than ``before``."""
+        ...
+
+    # metrics --------------------------------------------------------------
+    def tallies(self, bounds: Sequence[float]) -> Tallies:
+        """Jobs, loops and finished runs counted over the whole store.
+
+        Loops and runs are grouped by their job's workflow name; runs count
+        only when finished (their status terminal). ``bounds`` (ascending
+        seconds) are the upper bounds of :attr:`RunTally.buckets`.
+        """
         ...
 
     def close(self) -> None:

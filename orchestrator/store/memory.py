@@ -15,13 +15,14 @@ from typing import Any, TypeVar
 from pydantic import JsonValue
 
 from nodes.context import MAIN
-from orchestrator.store import rules
+from orchestrator.store import rules, tallies
 from orchestrator.store.base import (
     EventRecord,
     JobRecord,
     LoopRecord,
     ProcessRecord,
     RunRecord,
+    Tallies,
     WorkflowRecord,
 )
 from orchestrator.store.errors import JobNotFound, StoreConflict
@@ -269,6 +270,12 @@ class MemoryStore:
             for name in old:
                 del self._processes[name]
             return len(old)
+
+    # metrics ----------------------------------------------------------------
+    def tallies(self, bounds: Sequence[float]) -> Tallies:
+        """Jobs, loops and finished runs counted over the whole store."""
+        with self._lock:
+            return tallies.tally(self._jobs, self._loops.values(), self._runs.values(), bounds)
 
     def close(self) -> None:
         """Nothing to release."""

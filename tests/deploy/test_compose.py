@@ -36,6 +36,8 @@ HEALTHCHECK_SCRIPT = ROOT / "scripts" / "healthcheck.py"
 COMPOSE_TEXT = COMPOSE_FILE.read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+# Web UIs without authentication of their own, published on 127.0.0.1 only.
+LOOPBACK_SERVICES = ("flower", "prometheus")
 SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash"}
 
 # ---------------------------------------------------------------------------------------
@@ -373,7 +375,7 @@ def test_flower_has_basic_auth_and_no_password_in_the_file() -> None:
     for port in flower.get("ports", []):
         assert str(port).startswith("127.0.0.1:"), f"flower: {port} is published publicly"
     for name, service in SERVICES.items():
-        if name != "flower":
+        if name not in LOOPBACK_SERVICES:
             assert not service.get("ports"), f"{name} publishes ports"
         for key, value in env_of(service).items():
             if re.search(r"PASSWORD|SECRET|TOKEN|AUTH", key):

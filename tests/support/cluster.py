@@ -48,6 +48,8 @@ class Cluster:
             "SEGUE_BROKER_URL": self.broker_url,
             "SEGUE_DATABASE_URL": self.database_url,
             "SEGUE_ARTIFACTS_URL": str(self.root / "artifacts"),
+            # Test clusters share a host: no coordinator takes the default metrics port.
+            "SEGUE_METRICS_PORT": "0",
             **self.extra_env,
         }
 
@@ -65,11 +67,12 @@ class Cluster:
         return Client(settings=self.settings())
 
     # processes ---------------------------------------------------------------------
-    def start(self, name: str) -> None:
+    def start(self, name: str, *extra: str) -> None:
         """Start a coordinator (``coordinator``, ``coordinator-…``) or a worker (a key of
-        WORKERS, or ``key-…`` for another of its kind)."""
+        WORKERS, or ``key-…`` for another of its kind), with ``extra`` arguments."""
         kind = name.partition("-")[0]
         args = ["coordinator"] if kind == "coordinator" else ["worker", *WORKERS[kind]]
+        args += extra
         env = {**self.env, "SEGUE_HEARTBEAT_PATH": str(self.heartbeat(name))}
         self.heartbeat(name).unlink(missing_ok=True)
         log = (self.root / f"{name}.log").open("ab")

@@ -42,10 +42,11 @@ from orchestrator.store.base import (
     LoopRecord,
     ProcessRecord,
     RunRecord,
+    Tallies,
     WorkflowRecord,
 )
 from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
-from orchestrator.store.sql import convert, processes
+from orchestrator.store.sql import convert, processes, tallies
 from orchestrator.store.sql.bulk import RunWriter, copy_events, not_in
 from orchestrator.store.sql.connection import make_engine, upgrade
 from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, PROCESSES, RUNS, WORKFLOWS
@@ -119,6 +120,10 @@ class SqlStore:
         """Delete processes whose last heartbeat is older than ``before``."""
         what = "deleting old rows of table processes"
         return self._write(what, lambda conn: processes.forget(conn, before), single=True)
+
+    def tallies(self, bounds: Sequence[float]) -> Tallies:
+        """Jobs, loops and finished runs counted in aggregate queries (metrics)."""
+        return self._read("counting jobs, loops and node_runs", lambda c: tallies.tally(c, bounds))
 
     def close(self) -> None:
         """Close every connection."""
