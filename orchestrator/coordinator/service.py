@@ -25,6 +25,7 @@ from orchestrator.coordinator.watch import Watch
 from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
+from orchestrator.liveness import alive
 from orchestrator.messages import RunResult
 from orchestrator.queues import KombuQueueBackend, QueueBackend
 from orchestrator.scheduler import RunFinished
@@ -62,14 +63,14 @@ class Coordinator:
         if executor is None:
             executor = partial(CeleryExecutor, make_celery(settings))
         if queues is None:
-            broker_queues = KombuQueueBackend(
+            # What a dead coordinator held unacknowledged is settled when its jobs
+            # are taken over (orchestrator.driver.orphans), not restored wholesale
+            # here (KombuQueueBackend.recover): other coordinators may be alive and
+            # holding messages, and a message whose iteration the journal of its
+            # job holds must not come back.
+            queues = KombuQueueBackend(
                 settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s
             )
-            # The coordinator is the only reader of queue-node queues: messages a
-            # previous coordinator held unacknowledged come back now, not after
-            # the visibility timeout.
-            broker_queues.recover()
-            queues = broker_queues
         self._gc = gc_tuning(settings.gc_threshold)
         self.driver = Driver(
             self.store,
@@ -80,6 +81,7 @@ class Coordinator:
             threshold=settings.artifact_threshold_bytes,
             worker="coordinator",
             log_every_run=True,
+            alone=self._alone,
         )
         self.name = settings.coordinator_name or owner_name("coordinator")
         self.steward = Steward(
@@ -184,6 +186,15 @@ class Coordinator:
     def scan(self, job_id: str | None = None) -> None:
         """Adopt submitted and orphaned jobs; apply the requests found in the store."""
         self.steward.scan(job_id)
+
+    def _alone(self) -> bool:
+        """Whether no other coordinator or embedded engine is alive (see ``Driver``)."""
+        now = time.time()
+        timeout = self.settings.worker_timeout_s
+        return not any(
+            p.kind != "worker" and p.name != self.name and alive(p, now, timeout)
+            for p in self.store.list_processes()
+        )
 
     def _adopt(self, record: JobRecord) -> bool:
         """Read the job's results queue, then drive the job (``False``: driven already).

@@ -5,6 +5,8 @@ deterministic, so the state comes back as it was); what the replayed
 decisions still owe the store is written, results reported and never
 journaled are applied, and only then are the runs still in flight sent again
 — as a :class:`~orchestrator.scheduler.Resend`, journaled like any input.
+The queue messages the dead driver held are settled against the journal
+first (:mod:`orchestrator.driver.orphans`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from orchestrator.driver.applier import Applier
 from orchestrator.driver.inputs import Adopt, Input, Schedule
 from orchestrator.driver.jobs import DrivenJob
 from orchestrator.driver.journal import Journal, Replayed, replay
+from orchestrator.driver.orphans import Orphans
 from orchestrator.driver.plans import PlanCache
 from orchestrator.planner import Plan
+from orchestrator.queues import QueueBackend
 from orchestrator.scheduler import Command, Dispatch, Resend, RunFinished, Start
 from orchestrator.states import JobStatus
 from orchestrator.store.base import EventRecord, JobRecord, Store
@@ -29,6 +33,8 @@ class Driving(Protocol):
     """What a takeover needs of the driver it serves (:class:`~orchestrator.driver.Driver`)."""
 
     store: Store
+    queues: QueueBackend
+    alone: Callable[[], bool]
     recorder: BatchingRecorder
     journal: Journal
     applier: Applier
@@ -82,7 +88,25 @@ class Takeover:
         job = driver.jobs.get(job_id)
         if job is None:
             return
-        replayed = replay(job_id, job.plan, dict(adopt.record.inputs), self._journal(job_id))
+        # Before the job's readers receive again: what its dead driver held of its
+        # queues is settled against the journal (see orchestrator.driver.orphans).
+        orphans = Orphans(job_id, job.plan, driver.queues, driver.alone)
+        journal = self._journal(job_id)
+        replayed = replay(
+            job_id,
+            job.plan,
+            dict(adopt.record.inputs),
+            orphans.noting(journal) if orphans else journal,
+        )
+        if orphans:
+            acknowledged, given = orphans.reclaim()
+            log.info(
+                "job %s: of the queue messages its last driver held, %d consumed "
+                "(acknowledged), %d given back",
+                job_id,
+                acknowledged,
+                given,
+            )
         job.scheduler = replayed.scheduler
         for loop in job.scheduler.state.all_loops():
             job.desired[loop.name] = loop.desired.value
