@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 from orchestrator.driver.journal import INPUT_KIND, events_of
 from orchestrator.planner import Plan
-from orchestrator.queues import QueueBackend, message_id, queue_key
+from orchestrator.queues import QueueBackend, queue_key
+from orchestrator.queues.base import message_id
 from orchestrator.scheduler import RunFinished
 from orchestrator.store.base import EventRecord
 
