@@ -3,8 +3,10 @@
 Every run goes to the broker queue its route names, as the task of its node
 type, with the run id as the task id. Queue nodes are the exception: they
 read and write broker queues themselves and must hold a message unacknowledged
-until their iteration ends, so they run here, in the coordinator, on a small
-thread pool.
+until their iteration ends, so they run here, in the coordinator: readers on a
+small thread pool, writers one at a time in the order they were dispatched, so
+that a loop's values reach their queue in its order (after a takeover too,
+which sends the writes its dead predecessor had in flight before new ones).
 
 While the broker is away, the tasks that could not be sent wait in an outbox
 (:class:`~orchestrator.outage.Outbox`) and go out, in order, when it returns:
@@ -24,6 +26,7 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from nodes.base import Role
 from orchestrator.broker import redact
 from orchestrator.celery.app import task_name
 from orchestrator.driver.executor import ResultSink
@@ -47,6 +50,7 @@ class CeleryExecutor:
         self.runner = runner
         self.on_results = on_results
         self._local = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="segue-queues")
+        self._writes = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="segue-writes")
         self._lock = threading.Lock()
         self._declared: set[str] = set()
         with app.connection_for_write() as probe:  # not connected: only its transport's errors
@@ -81,7 +85,9 @@ class CeleryExecutor:
         """
         remote = []
         for dispatch in dispatches:
-            if dispatch.node.role.queue:
+            if dispatch.node.role is Role.QUEUE_WRITER:
+                self._writes.submit(self._run_local, dispatch)
+            elif dispatch.node.role.queue:
                 self._local.submit(self._run_local, dispatch)
             else:
                 remote.append(dispatch)
@@ -155,9 +161,10 @@ class CeleryExecutor:
         self.on_results([self.runner.run(dispatch)])
 
     def close(self, wait: bool = True) -> None:
-        """Stop the local pool and the outbox (tasks still waiting for the broker are
+        """Stop the local pools and the outbox (tasks still waiting for the broker are
         sent again by the coordinator that takes the jobs over)."""
         self._local.shutdown(wait=wait, cancel_futures=True)
+        self._writes.shutdown(wait=wait, cancel_futures=True)
         left = self._outbox.close(0)
         if left:
             log.warning(

@@ -38,6 +38,7 @@ from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
 from orchestrator.errors import BrokerError, DriverFailed
 from orchestrator.heartbeat import beat
+from orchestrator.liveness import alive
 from orchestrator.messages import ControlMessage, NodeEventMessage
 from orchestrator.outage import backoff
 from orchestrator.queues import KombuQueueBackend, QueueBackend
@@ -75,9 +76,13 @@ class Coordinator:
         self.channels = channels if channels is not None else Channels(settings.broker_url)
         if executor is None:
             executor = partial(CeleryExecutor, make_celery(settings))
-        self._recover: KombuQueueBackend | None = None
         if queues is None:
-            queues = self._recover = KombuQueueBackend(
+            # What a dead coordinator held unacknowledged is settled when its jobs
+            # are taken over (orchestrator.driver.orphans), not restored wholesale
+            # here (KombuQueueBackend.recover): other coordinators may be alive and
+            # holding messages, and a message whose iteration the journal of its
+            # job holds must not come back.
+            queues = KombuQueueBackend(
                 settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s
             )
         self._gc = gc_tuning(settings.gc_threshold)
@@ -90,6 +95,7 @@ class Coordinator:
             threshold=settings.artifact_threshold_bytes,
             worker="coordinator",
             log_every_run=True,
+            alone=self._alone,
         )
         self.name = settings.coordinator_name or owner_name("coordinator")
         self.steward = Steward(
@@ -161,15 +167,8 @@ class Coordinator:
                 raise DriverFailed(str(self.driver.failure)) from self.driver.failure
 
     def _start(self) -> None:
-        """The first calls to the broker (where a wrong URL shows): take back queue-node
-        messages, start consuming wake-ups."""
+        """The first call to the broker (where a wrong URL shows): consume wake-ups."""
         try:
-            if self._recover is not None:
-                # The coordinator is the only reader of queue-node queues: messages a
-                # previous coordinator held unacknowledged come back now, not after
-                # the visibility timeout.
-                self._recover.recover()
-                self._recover = None
             self.channels.consume(self._on_results, self._on_control)
         except Exception as exc:
             if self.channels.transient(exc):
@@ -269,6 +268,15 @@ class Coordinator:
     def scan(self, job_id: str | None = None) -> None:
         """Adopt submitted and orphaned jobs; apply the requests found in the store."""
         self.steward.scan(job_id)
+
+    def _alone(self) -> bool:
+        """Whether no other coordinator or embedded engine is alive (see ``Driver``)."""
+        now = time.time()
+        timeout = self.settings.worker_timeout_s
+        return not any(
+            p.kind != "worker" and p.name != self.name and alive(p, now, timeout)
+            for p in self.store.list_processes()
+        )
 
     def _adopt(self, record: JobRecord) -> bool:
         """Read the job's results queue, then drive the job (``False``: driven already).

@@ -7,6 +7,7 @@ the only difference between the embedded engine and the coordinator.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from nodes.artifacts import ArtifactStore
@@ -147,7 +148,13 @@ class Applier:
         settings = job.plan.nodes[command.node].settings
         name = queue_key(job.id, getattr(settings, "queue", ""), getattr(settings, "scope", "job"))
         group = getattr(settings, "group", None) or command.loop
-        self.queues.ack(name, group, command.delivery)
+        # Acknowledged once the journal holds what consumed the message (the reader's
+        # result, the iteration's end): acknowledged before, a driver that dies with
+        # those inputs unwritten loses the message, as its successor replays a journal
+        # that never received it from a broker that has forgotten it. The callback
+        # runs on the recorder's thread (the queue backends are thread-safe) and never
+        # if that write fails: the message then stays unacknowledged, never lost.
+        self.recorder.when_written(partial(self.queues.ack, name, group, command.delivery))
 
     def finish(self, job: DrivenJob, change: JobChanged, now: float) -> None:
         self.flush_loops(now, force=True)

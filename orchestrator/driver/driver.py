@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 from nodes.artifacts import ArtifactStore
@@ -31,6 +32,7 @@ from orchestrator.driver.inputs import (
     Inspect,
     NodeReport,
     Reconcile,
+    Release,
     Results,
     Schedule,
     Stop,
@@ -45,7 +47,7 @@ from orchestrator.planner import Plan
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
 from orchestrator.results import RunResult
 from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
-from orchestrator.scheduler import Command, Scheduler, Start, Tick
+from orchestrator.scheduler import Command, Dispatch, Scheduler, Start, Tick
 from orchestrator.store.base import EventRecord, Store
 from orchestrator.store.batching import BatchingRecorder
 from orchestrator.submission import check_inputs, record_submission
@@ -76,6 +78,16 @@ class Driver:
         worker: The name runs executed in this process record.
         log_every_run: Store an event for every run change (a cluster's clients
             read the event log); otherwise runs that simply succeeded are rows only.
+        journal_first: Send the runs decided on a received queue message only
+            once the journal holds that message (default: when the queue
+            backend outlives this process, i.e. is not the in-process one). A
+            driver that dies before then leaves the message unacknowledged; its
+            successor receives it again and decides the same runs, which must
+            not have been sent already (they would run twice).
+        alone: Whether no other driver (coordinator or embedded engine) is
+            alive now. A driver taking a job over gives back what a dead one
+            held of shared (``scope: global``) queues only then (see
+            :mod:`orchestrator.driver.orphans`); by default never.
     """
 
     def __init__(
@@ -89,10 +101,18 @@ class Driver:
         clock: Callable[[], float] = time.time,
         worker: str = "embedded",
         log_every_run: bool = False,
+        journal_first: bool | None = None,
+        alone: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.queues = queues or MemoryQueueBackend()
+        self.journal_first = (
+            not isinstance(self.queues, MemoryQueueBackend)
+            if journal_first is None
+            else journal_first
+        )
+        self.alone = alone or (lambda: False)
         self.clock = clock
         self.recorder = BatchingRecorder(store)
         self.journal = Journal(self.recorder.submit_events)
@@ -302,8 +322,13 @@ class Driver:
         results: dict[str, list[RunResult]] = defaultdict(list)
         out: dict[str, list[Command]] = defaultdict(list)
         journaled: list[Callable[[], None]] = []
+        held: set[str] = set()  # jobs whose dispatches wait for the journal
         for item in batch:
             match item:
+                case Release(job_id=job_id, dispatches=dispatches):
+                    job = jobs.get(job_id)
+                    if job is not None and not job.done.is_set():
+                        self._dispatch(job, self._still_owed(job, dispatches), now)
                 case Results(results=finished, on_journaled=callback):
                     for result in finished:
                         results[RunId.job_of(result.run_id)].append(result)
@@ -338,33 +363,59 @@ class Driver:
             if job is not None:
                 self.journal.record_many(job_id, finished, now)
                 out[job_id].extend(job.scheduler.handle_many(finished, now))
+                if self.journal_first and any(r.delivery is not None for r in finished):
+                    held.add(job_id)
         for job in list(jobs.values()):
             deadline = job.scheduler.next_deadline()
             if deadline is not None and deadline <= now and not job.done.is_set():
                 self.journal.record(job.id, Tick(), now)
                 out[job.id].extend(job.scheduler.handle(Tick(), now))
         for job_id, commands in out.items():
-            self.carry_out(jobs[job_id], commands, now)
+            self.carry_out(jobs[job_id], commands, now, hold=job_id in held)
         self.applier.flush_loops(now)
         for callback in journaled:
             self.recorder.when_written(callback)
         return True
 
-    def carry_out(self, job: DrivenJob, commands: list[Command], now: float) -> None:
-        """Record the commands and dispatch their runs; decide at once on runs the
-        executor ran inline (cheap ones), up to ``INLINE_ROUNDS`` in a row."""
+    def carry_out(
+        self, job: DrivenJob, commands: list[Command], now: float, hold: bool = False
+    ) -> None:
+        """Record the commands and dispatch their runs (once the journal is written,
+        if ``hold``: see ``journal_first``)."""
+        dispatches = self.applier.apply(job, commands, now) if commands else []
+        if dispatches and hold:
+            release = Release(job.id, tuple(dispatches))
+            self.recorder.when_written(partial(self._inbox.put, release), even_if_failed=True)
+            self.recorder.expedite()
+        else:
+            self._dispatch(job, dispatches, now)
+
+    def _dispatch(self, job: DrivenJob, dispatches: list[Dispatch], now: float) -> None:
+        """Hand runs to the executor; decide at once on runs it ran inline (cheap
+        ones), up to ``INLINE_ROUNDS`` in a row."""
         rounds = 0
-        while commands:
-            dispatches = self.applier.apply(job, commands, now)
-            commands = []
-            if dispatches:
-                inline = self.executor.submit(dispatches)
-                rounds += 1
-                if inline and rounds < INLINE_ROUNDS:
-                    self.journal.record_many(job.id, inline, now)
-                    commands = job.scheduler.handle_many(inline, now)
-                elif inline:
-                    self._inbox.put(Results(inline))  # let requests and other jobs in first
+        while dispatches:
+            inline = self.executor.submit(dispatches)
+            rounds += 1
+            dispatches = []
+            if inline and rounds < INLINE_ROUNDS:
+                self.journal.record_many(job.id, inline, now)
+                commands = job.scheduler.handle_many(inline, now)
+                dispatches = self.applier.apply(job, commands, now)
+            elif inline:
+                self._inbox.put(Results(inline))  # let requests and other jobs in first
+
+    @staticmethod
+    def _still_owed(job: DrivenJob, dispatches: tuple[Dispatch, ...]) -> list[Dispatch]:
+        """The held dispatches whose runs still wait for them (not cancelled meanwhile)."""
+        active = job.scheduler.state.active
+        return [
+            d
+            for d in dispatches
+            if (run := active.get(d.run_id)) is not None
+            and run.attempt == d.attempt
+            and not run.status.terminal
+        ]
 
     def _node_report(self, report: NodeReport, now: float) -> None:
         job = self._jobs.get(RunId.job_of(report.run_id))

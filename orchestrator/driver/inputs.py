@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.results import RunResult
+from orchestrator.scheduler.commands import Dispatch
 from orchestrator.scheduler.events import Event
 from orchestrator.store.base import JobRecord
 
@@ -37,6 +38,15 @@ class Results:
 
     results: list[RunResult]
     on_journaled: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Dispatches held until the journal held the queue messages they were decided
+    on (see :class:`~orchestrator.driver.Driver`'s ``journal_first``): send them now."""
+
+    job_id: str
+    dispatches: tuple[Dispatch, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,4 +109,6 @@ class Stop:
     """End the driver's thread."""
 
 
-Input = Schedule | Results | NodeReport | Adopt | Reconcile | Chase | Inspect | Flush | Stop
+Input = (
+    Schedule | Results | Release | NodeReport | Adopt | Reconcile | Chase | Inspect | Flush | Stop
+)

@@ -2,9 +2,12 @@
 
 A job whose driver died is rebuilt by replaying its journal (the scheduler is
 deterministic, so the state comes back as it was); what the replayed
-decisions still owe the store is written, results reported and never
-journaled are applied, and only then are the runs still in flight sent again
-— as a :class:`~orchestrator.scheduler.Resend`, journaled like any input.
+decisions still owe the store is written, the runs still in flight but for
+those whose results were reported and never journaled are sent again — as a
+:class:`~orchestrator.scheduler.Resend`, journaled like any input — and then
+those results are applied.
+The queue messages the dead driver held are settled against the journal
+first (:mod:`orchestrator.driver.orphans`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from orchestrator.driver.applier import Applier
 from orchestrator.driver.inputs import Adopt, Input, Schedule
 from orchestrator.driver.jobs import DrivenJob
 from orchestrator.driver.journal import Journal, Replayed, replay
+from orchestrator.driver.orphans import Orphans
 from orchestrator.driver.plans import PlanCache
 from orchestrator.planner import Plan
+from orchestrator.queues import QueueBackend
 from orchestrator.results import RunResult
 from orchestrator.scheduler import Command, Dispatch, Resend, Start
 from orchestrator.states import JobStatus
@@ -30,6 +35,8 @@ class Driving(Protocol):
     """What a takeover needs of the driver it serves (:class:`~orchestrator.driver.Driver`)."""
 
     store: Store
+    queues: QueueBackend
+    alone: Callable[[], bool]
     recorder: BatchingRecorder
     journal: Journal
     applier: Applier
@@ -83,7 +90,25 @@ class Takeover:
         job = driver.jobs.get(job_id)
         if job is None:
             return
-        replayed = replay(job_id, job.plan, dict(adopt.record.inputs), self._journal(job_id))
+        # Before the job's readers receive again: what its dead driver held of its
+        # queues is settled against the journal (see orchestrator.driver.orphans).
+        orphans = Orphans(job_id, job.plan, driver.queues, driver.alone)
+        journal = self._journal(job_id)
+        replayed = replay(
+            job_id,
+            job.plan,
+            dict(adopt.record.inputs),
+            orphans.noting(journal) if orphans else journal,
+        )
+        if orphans:
+            acknowledged, given = orphans.reclaim()
+            log.info(
+                "job %s: of the queue messages its last driver held, %d consumed "
+                "(acknowledged), %d given back",
+                job_id,
+                acknowledged,
+                given,
+            )
         job.scheduler = replayed.scheduler
         for loop in job.scheduler.state.all_loops():
             job.desired[loop.name] = loop.desired.value
@@ -95,19 +120,23 @@ class Takeover:
         if job.done.is_set():
             log.info("took job %s over: %d inputs replayed; it had ended", job_id, replayed.inputs)
             return
-        in_flight = [d.run_id for d in job.scheduler.in_flight()]
+        # What the dead driver had sent and is not in the backlog is sent again
+        # first (answered from the store if recorded finished): it was sent before
+        # anything the backlog's results lead to, and goes out before it again.
+        reported = {(r.run_id, r.attempt) for r in adopt.backlog}
+        in_flight = {
+            d.run_id for d in job.scheduler.in_flight() if (d.run_id, d.attempt) not in reported
+        }
+        answered, resent = self.chase(job, in_flight, now)
         if adopt.backlog:
             # Results a worker reported but the dead driver never journaled (or
-            # journaled and did not get to release): applied before anything is
-            # sent again, so a run that finished does not run twice.
+            # journaled and did not get to release): applied, not sent again (left
+            # out above), so a run that finished does not run twice.
             driver.journal.record_many(job_id, adopt.backlog, now)
             commands = job.scheduler.handle_many(adopt.backlog, now)
             driver.carry_out(job, _unsent(commands, adopt.backlog), now)
         if adopt.on_journaled is not None:
             driver.recorder.when_written(adopt.on_journaled)
-        # What the dead driver had sent (the backlog's new dispatches went out above):
-        # answered from the store if recorded finished, else sent again.
-        answered, resent = self.chase(job, set(in_flight), now)
         log.info(
             "took job %s over: %d inputs replayed, %d results applied from the broker, "
             "%d runs in flight answered from the store, %d sent again",

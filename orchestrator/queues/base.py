@@ -6,20 +6,36 @@ message (broadcast), and the readers of one group share its messages
 reader's iteration ends; unacknowledged messages go back to the group when
 their reader is gone (:meth:`QueueBackend.requeue_unacked`), so delivery is
 at-least-once.
+
+A driver that takes over a job (its previous driver died) settles what that
+driver held of the job's own queues: the messages its journal shows consumed
+are acknowledged (the journal holds their values; delivered again, they would
+be consumed twice), the others go back to the head of their group
+(:meth:`QueueBackend.orphans`, :meth:`QueueBackend.reclaim`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
 class Message:
-    """One delivery of a queued value."""
+    """One delivery of a queued value.
+
+    ``id`` names the delivery: the publisher's message id, optionally followed by
+    ``#`` and what tells two deliveries of that message apart (see :func:`message_id`).
+    """
 
     id: str
     value: Any
+
+
+def message_id(delivery: str) -> str:
+    """The publisher's message id a delivery id (:attr:`Message.id`) carries."""
+    return delivery.partition("#")[0]
 
 
 def queue_key(job_id: str, queue: str, scope: str) -> str:
@@ -51,6 +67,24 @@ class QueueBackend(Protocol):
 
     def requeue_unacked(self, queue: str, group: str) -> int:
         """Put received-but-unacknowledged messages back at the head; returns how many."""
+        ...
+
+    def orphans(self, queue: str, group: str) -> list[str]:
+        """Ids of the messages of ``group`` received and not acknowledged by readers
+        other than this backend, oldest first."""
+        ...
+
+    def reclaim(
+        self, queue: str, group: str, consumed: Collection[str], give_back: bool = True
+    ) -> int:
+        """Settle the :meth:`orphans` of ``group``: acknowledge those whose message id
+        is in ``consumed`` (their values are recorded elsewhere: a driver's journal)
+        and, if ``give_back``, put the others back at the head of the group, oldest
+        first. Returns how many went back.
+
+        Give back only what no live reader holds: a job's own queues, once its
+        driver took the job over (only that job reads them), never a shared one.
+        """
         ...
 
     def depth(self, queue: str, group: str | None = None) -> int:

@@ -26,6 +26,10 @@ When the process holding it dies, the message comes back:
   the timeout must outlast the longest iteration (DESIGN 10), and every backend
   of one prefix must use the same timeout (the shortest wins).
   :meth:`KombuQueueBackend.recover` restores at once, for a restarting sole reader.
+  A driver taking a job over does better (:mod:`orchestrator.driver.orphans`):
+  it lists what readers gone held of the job's groups (:meth:`~KombuQueueBackend.orphans`)
+  and, knowing from its journal which of those were consumed, acknowledges
+  those and gives the others back, oldest first (:meth:`~KombuQueueBackend.reclaim`).
 
 Values travel as JSON (kombu's ``json`` serializer), persistent; on AMQP every
 publish waits for the broker's confirm.
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -167,6 +171,20 @@ class KombuQueueBackend:
                 self._routes.requeue(self._held.pop(key).message)
             return len(ids)
 
+    def orphans(self, queue: str, group: str) -> list[str]:
+        name = self._names.group_queue(queue, group)
+        with self._session.lock:
+            mine = self._mine()
+            return [mid for _, mid in self._call(lambda: self._routes.orphans(name, mine))]
+
+    def reclaim(
+        self, queue: str, group: str, consumed: Collection[str], give_back: bool = True
+    ) -> int:
+        name = self._names.group_queue(queue, group)
+        with self._session.lock:
+            mine = self._mine()
+            return self._call(lambda: self._routes.reclaim(name, mine, consumed, give_back))
+
     def depth(self, queue: str, group: str | None = None) -> int:
         names = self._names
 
@@ -198,8 +216,11 @@ class KombuQueueBackend:
         a coordinator that is the sole reader of its queues calls this when it
         starts, before receiving, so a restart does not wait that long. Never
         call it while another live process may be holding messages: they would
-        be delivered twice. On RabbitMQ there is nothing to do (returns 0).
-        Not part of :class:`~orchestrator.queues.base.QueueBackend`.
+        be delivered twice, and so would messages whose iteration a driver's
+        journal already holds (a coordinator therefore settles what a dead
+        driver held when it takes its jobs over: :meth:`reclaim`). On RabbitMQ
+        there is nothing to do (returns 0). Not part of
+        :class:`~orchestrator.queues.base.QueueBackend`.
 
         Returns:
             How many messages went back to their queues.
@@ -239,7 +260,7 @@ class KombuQueueBackend:
 
     def _take(self, queue: str, group: str, name: str) -> Message | None:
         self._routes.maintain()
-        raw = self._session.get(name)
+        raw = self._routes.take(name)
         if raw is None:
             return None
         try:
@@ -253,6 +274,10 @@ class KombuQueueBackend:
         delivery = f"{message_id}#{self._session.generation}.{raw.delivery_tag}"
         self._held[delivery] = _Held(queue, group, raw)
         return Message(delivery, value)
+
+    def _mine(self) -> set[str]:
+        """The broker's delivery tags of the messages this backend holds."""
+        return {str(h.message.delivery_tag) for h in self._held.values()}
 
     def _count(self, name: str) -> int:
         return self._session.count(name) or 0

@@ -9,7 +9,9 @@ queue live in a Redis set and a publisher pushes one copy per group (each copy
 its own delivery tag, which kombu's unacked bookkeeping is keyed by). Copies go
 through kombu's default exchange straight to the list: a direct exchange on
 kombu's Redis transport reads its whole binding set on every publish.
-Dedupe is exact for sequential publishes: ``SET`` with a TTL after the publish.
+A publish is one watched transaction: the copies and the ``SET`` (with a TTL)
+that marks the message id published commit together, so a publisher that dies
+and publishes again on its restart neither loses nor doubles the message.
 
 AMQP: each queue has a durable fanout exchange ``{prefix}.{queue}`` whose
 alternate exchange is the fanout ``{prefix}.{queue}.__orphans__``: a message
@@ -29,15 +31,17 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from typing import Any, Protocol
 
 import redis
-from kombu import Exchange, Queue, binding
+from kombu import Exchange, Queue, binding, serialization
 from kombu.transport import virtual
+from kombu.utils import json
 
 from orchestrator.broker import redis_client
 from orchestrator.queues.kombu_names import HEADER_ID, QueueNames
-from orchestrator.queues.kombu_session import BrokerSession
+from orchestrator.queues.kombu_session import PERSISTENT, BrokerSession
 
 SEEN_MEMORY = 100_000
 """AMQP: how many recent message ids of this process are remembered for dedupe."""
@@ -54,6 +58,10 @@ class Routes(Protocol):
 
     def groups(self, queue: str) -> list[str]: ...
 
+    def take(self, name: str) -> Any:
+        """The next message of broker queue ``name``, held unacknowledged, or ``None``."""
+        ...
+
     def subscriptions(self) -> dict[str, list[str]]: ...
 
     def requeue(self, message: Any) -> None: ...
@@ -61,6 +69,17 @@ class Routes(Protocol):
     def maintain(self) -> None: ...
 
     def recover(self) -> int: ...
+
+    def orphans(self, name: str, mine: set[str]) -> list[tuple[str, str]]:
+        """(delivery tag, message id) of what readers other than this backend (whose
+        delivery tags are ``mine``) received from broker queue ``name`` and did not
+        acknowledge, oldest first."""
+        ...
+
+    def reclaim(self, name: str, mine: set[str], consumed: Collection[str], give_back: bool) -> int:
+        """Acknowledge the orphans of ``name`` whose message id is in ``consumed``;
+        give the others back at the head (oldest first) if ``give_back``."""
+        ...
 
     def delete(self, queue: str) -> None: ...
 
@@ -89,6 +108,22 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+TAKE = """
+local entry = redis.call('RPOP', KEYS[1])
+if not entry then
+  return false
+end
+local properties = cjson.decode(entry)['properties']
+local tag, info = properties['delivery_tag'], properties['delivery_info']
+local exchange, key = cjson.encode(info['exchange']), cjson.encode(info['routing_key'])
+redis.call('ZADD', KEYS[2], ARGV[1], tag)
+redis.call('HSET', KEYS[3], tag, '[' .. entry .. ',' .. exchange .. ',' .. key .. ']')
+return entry
+"""
+"""Redis: pop a message and record it unacknowledged, as kombu's ``basic_get`` does
+(``[payload, exchange, routing key]`` under its delivery tag), in one step."""
+
+
 class RedisRoutes:
     """Groups in Redis sets, one copy per group; unacked messages come back by timeout."""
 
@@ -107,6 +142,7 @@ class RedisRoutes:
         self._ttl_ms = max(1, int(dedupe_ttl_s * 1000))
         self._restore_every_s = restore_every_s
         self._restored_at = float("-inf")
+        self._take = self._redis.register_script(TAKE)
 
     def subscribe(self, queue: str, group: str) -> None:
         names = self._names
@@ -117,29 +153,62 @@ class RedisRoutes:
         drain_orphans(self._session, names, queue, [group])
 
     def publish(self, queue: str, value: Any, message_id: str) -> bool:
-        names, session = self._names, self._session
-        seen = names.seen_key(queue, message_id)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.exists(seen)
-        pipe.smembers(names.groups_key(queue))
-        repeated, members = pipe.execute()
-        if repeated:
-            return False
-        groups = sorted(_text(g) for g in members)
-        for group in groups:
-            session.put(value, message_id, "", names.group_queue(queue, group))
-        if not groups:
-            session.put(value, message_id, "", names.orphans(queue))
-            # A group may have subscribed (and drained) between the read and the push.
-            late = self.groups(queue)
-            if late:
-                drain_orphans(session, names, queue, late)
-        # Marked after the publish: a crash in between repeats the message, never loses it.
-        self._redis.set(seen, b"1", px=self._ttl_ms)
-        return True
+        names = self._names
+        seen, groups = names.seen_key(queue, message_id), names.groups_key(queue)
+
+        fresh: list[bool] = []
+
+        def push(pipe: Any) -> None:
+            # Watched: a group subscribing meanwhile runs this again (it drains the
+            # holding queue only once), and so does a publisher of the same id.
+            fresh[:] = [not pipe.exists(seen)]
+            if not fresh[0]:
+                return
+            members = sorted(_text(g) for g in pipe.smembers(groups))
+            targets = [names.group_queue(queue, g) for g in members] or [names.orphans(queue)]
+            entries = [self._entry(value, message_id, target) for target in targets]
+            pipe.multi()
+            for key, entry in entries:
+                pipe.lpush(key, entry)
+            pipe.set(seen, b"1", px=self._ttl_ms)
+
+        self._redis.transaction(push, seen, groups)
+        return fresh[0]
+
+    def _entry(self, value: Any, message_id: str, target: str) -> tuple[str, str]:
+        """(Redis list, entry): what kombu's publish of ``value`` to queue ``target``
+        pushes (each copy with a delivery tag of its own)."""
+        channel = self._session.channel()
+        content_type, content_encoding, body = serialization.dumps(value, serializer="json")
+        message = channel.prepare_message(
+            body,
+            0,
+            content_type,
+            content_encoding,
+            {HEADER_ID: message_id},
+            {"delivery_mode": PERSISTENT},
+        )
+        channel._inplace_augment_message(message, "", target)
+        key = channel._q_for_pri(target, channel._get_message_priority(message, reverse=False))
+        return key, json.dumps(message)
 
     def groups(self, queue: str) -> list[str]:
         return sorted(_text(g) for g in self._redis.smembers(self._names.groups_key(queue)))
+
+    def take(self, name: str) -> Any:
+        """kombu's ``basic_get`` pops the message, then records it unacknowledged: a
+        reader dying in between would lose it. Here both are one script; the
+        message is then handed to kombu's bookkeeping as ``basic_get`` would."""
+        names = self._names
+        keys = [name, names.transport_key("unacked_index"), names.transport_key("unacked")]
+        entry = self._take(keys=keys, args=[time.time()])  # one list per queue: priority_steps [0]
+        if entry is None:
+            return None
+        channel = self._session.channel()
+        message = channel.Message(json.loads(_text(entry)), channel=channel)
+        virtual.QoS.append(channel.qos, message, message.delivery_tag)  # its in-memory half
+        message.accept = serialization.prepare_accept_content(["json"])
+        return message
 
     def subscriptions(self) -> dict[str, list[str]]:
         queues = sorted(_text(q) for q in self._redis.smembers(self._names.queues_key))
@@ -162,6 +231,37 @@ class RedisRoutes:
         if now - self._restored_at >= self._restore_every_s:
             self._restored_at = now
             self._session.channel().qos.restore_visible(num=None, interval=1)
+
+    def orphans(self, name: str, mine: set[str]) -> list[tuple[str, str]]:
+        names = self._names
+        tags = [_text(t) for t in self._redis.zrange(names.transport_key("unacked_index"), 0, -1)]
+        tags = [t for t in tags if t not in mine]
+        if not tags:
+            return []
+        found = []
+        payloads = self._redis.hmget(names.transport_key("unacked"), tags)
+        for tag, payload in zip(tags, payloads, strict=True):
+            if payload is None:
+                continue  # acknowledged or given back since the index was read
+            message, _exchange, routing_key = json.loads(_text(payload))
+            if routing_key == name:
+                found.append((tag, str((message.get("headers") or {}).get(HEADER_ID, tag))))
+        return found
+
+    def reclaim(self, name: str, mine: set[str], consumed: Collection[str], give_back: bool) -> int:
+        names = self._names
+        qos = self._session.channel().qos
+        back = 0
+        for tag, message_id in reversed(self.orphans(name, mine)):  # the oldest ends at the head
+            if message_id in consumed:
+                pipe = self._redis.pipeline()
+                pipe.zrem(names.transport_key("unacked_index"), tag)
+                pipe.hdel(names.transport_key("unacked"), tag)
+                pipe.execute()
+            elif give_back:
+                qos.restore_by_tag(tag)
+                back += 1
+        return back
 
     def recover(self) -> int:
         """Restore every unacknowledged message of the prefix now, oldest at the head."""
@@ -243,6 +343,10 @@ class AmqpRoutes:
     def groups(self, queue: str) -> list[str]:
         return sorted(self._known.get(queue, ()))
 
+    def take(self, name: str) -> Any:
+        """RabbitMQ holds a message it delivers until it is acknowledged."""
+        return self._session.get(name)
+
     def subscriptions(self) -> dict[str, list[str]]:
         return {queue: self.groups(queue) for queue in sorted(self._known)}
 
@@ -254,6 +358,14 @@ class AmqpRoutes:
 
     def recover(self) -> int:
         """Nothing to do: RabbitMQ already requeued what dead connections held."""
+        return 0
+
+    def orphans(self, name: str, mine: set[str]) -> list[tuple[str, str]]:
+        """None: RabbitMQ requeues what a connection held as soon as it drops."""
+        return []
+
+    def reclaim(self, name: str, mine: set[str], consumed: Collection[str], give_back: bool) -> int:
+        """Nothing to settle (see :meth:`orphans`)."""
         return 0
 
     def delete(self, queue: str) -> None:

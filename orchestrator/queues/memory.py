@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Collection
 from typing import Any
 
 from orchestrator.queues.base import Message
@@ -84,6 +85,16 @@ class MemoryQueueBackend:
             state.ready.extendleft(reversed(pending))
             self._lock.notify_all()
             return len(pending)
+
+    def orphans(self, queue: str, group: str) -> list[str]:
+        """Nothing: every reader of an in-process backend is this process."""
+        return []
+
+    def reclaim(
+        self, queue: str, group: str, consumed: Collection[str], give_back: bool = True
+    ) -> int:
+        """Nothing to settle (see :meth:`orphans`)."""
+        return 0
 
     def depth(self, queue: str, group: str | None = None) -> int:
         with self._lock:

@@ -63,7 +63,7 @@ class BatchingRecorder:
         self._flush_to = 0
         self._closing = False
         self._error: BaseException | None = None
-        self._callbacks: list[tuple[int, Callable[[], None]]] = []
+        self._callbacks: list[tuple[int, Callable[[], None], bool]] = []
         self._thread = threading.Thread(target=self._run, name="segue-recorder", daemon=True)
         self._thread.start()
 
@@ -108,18 +108,26 @@ class BatchingRecorder:
             elif self._pending() >= self._max_batch:
                 self._work.notify()
 
-    def when_written(self, callback: Callable[[], None]) -> None:
+    def when_written(self, callback: Callable[[], None], even_if_failed: bool = False) -> None:
         """Call ``callback`` once everything submitted before this call is written.
 
         It runs on the writer's thread (or on the caller's, when nothing is
         waiting), so it must be quick and thread-safe. It is never called if a
-        batch it waits for fails: what it would release stays where it is.
+        batch it waits for fails: what it would release stays where it is;
+        unless ``even_if_failed``: then it is called once that batch was tried.
         """
         with self._lock:
             if self._written < self._submitted:
-                self._callbacks.append((self._submitted, callback))
+                self._callbacks.append((self._submitted, callback, even_if_failed))
                 return
         callback()
+
+    def expedite(self) -> None:
+        """Write what is submitted now, without waiting ``max_delay_s`` for more."""
+        with self._lock:
+            if self._written < self._submitted:
+                self._flush_to = max(self._flush_to, self._submitted)
+                self._work.notify()
 
     # flushing and closing ---------------------------------------------------
     def flush(self) -> None:
@@ -194,15 +202,16 @@ class BatchingRecorder:
                 elif error is not None and self._error is not None:
                     self._error.add_note(f"BatchingRecorder: a later write failed too: {error!r}")
                 self._written = ticket
-                due = [c for t, c in self._callbacks if t <= ticket]
-                self._callbacks = [(t, c) for t, c in self._callbacks if t > ticket]
+                due = [(c, always) for t, c, always in self._callbacks if t <= ticket]
+                self._callbacks = [entry for entry in self._callbacks if entry[0] > ticket]
                 self._done.notify_all()
-            if error is None:
-                for callback in due:
-                    try:
-                        callback()
-                    except Exception:  # the writer goes on; the callback's owner logs
-                        log.exception("BatchingRecorder: a when_written callback failed")
+            for callback, always in due:
+                if error is not None and not always:
+                    continue
+                try:
+                    callback()
+                except Exception:  # the writer goes on; the callback's owner logs
+                    log.exception("BatchingRecorder: a when_written callback failed")
 
     def _write(self, runs: list[RunRecord], events: list[EventRecord]) -> BaseException | None:
         errors: list[BaseException] = []
