@@ -315,14 +315,18 @@ class NodeRunner:
         )
 
     def _failure(self, spec: RunSpec, exc: BaseException, started: float) -> RunResult:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise exc
+        # sys.exit(), KeyboardInterrupt and other BaseExceptions a node raises fail
+        # its run like any error: re-raised, they would end the pool thread (or the
+        # child) that runs it and lose the other runs handed over with it.
+        error = RunError.of(exc, _node_traceback(exc))
+        if not isinstance(exc, Exception):
+            error = error._replace(message=_base_exception_message(spec, exc))
         return RunResult(
             spec.run_id,
             spec.attempt,
             "failed",
             None,
-            RunError.of(exc, _node_traceback(exc)),
+            error,
             started_at=started,
             finished_at=time.time(),
             worker=self.worker,
@@ -345,3 +349,16 @@ def _node_traceback(exc: BaseException) -> str:
     if first is None or first is exc.__traceback__:
         return format_exception(exc)
     return format_exception(exc.with_traceback(first))
+
+
+def _base_exception_message(spec: RunSpec, exc: BaseException) -> str:
+    """What a run that raised a ``BaseException`` (not an ``Exception``) failed of."""
+    if isinstance(exc, SystemExit):
+        what = f"called sys.exit({exc.code!r})"
+    else:
+        detail = f": {exc}" if str(exc) else ""
+        what = f"raised {type(exc).__name__}{detail}"
+    return (
+        f"node {spec.node_id!r} ({spec.type_name}) {what}; a node must return its "
+        "outputs or raise an Exception, never end the process"
+    )
