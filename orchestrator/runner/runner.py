@@ -318,6 +318,8 @@ class NodeRunner:
         # sys.exit(), KeyboardInterrupt and other BaseExceptions a node raises fail
         # its run like any error: re-raised, they would end the pool thread (or the
         # child) that runs it and lose the other runs handed over with it.
+        if _host_stop(exc):
+            raise exc
         error = RunError.of(exc, _node_traceback(exc))
         if not isinstance(exc, Exception):
             error = error._replace(message=_base_exception_message(spec, exc))
@@ -349,6 +351,18 @@ def _node_traceback(exc: BaseException) -> str:
     if first is None or first is exc.__traceback__:
         return format_exception(exc)
     return format_exception(exc.with_traceback(first))
+
+
+def _host_stop(exc: BaseException) -> bool:
+    """Whether ``exc`` stops the process running the node rather than the node:
+    a SystemExit subclass (Celery's WorkerShutdown and WorkerTerminate, raised by
+    its signal handlers), or a KeyboardInterrupt on the main thread, where Ctrl-C
+    lands. The run is then left to the host's redelivery, as before."""
+    if isinstance(exc, SystemExit):
+        return type(exc) is not SystemExit
+    return isinstance(exc, KeyboardInterrupt) and (
+        threading.current_thread() is threading.main_thread()
+    )
 
 
 def _base_exception_message(spec: RunSpec, exc: BaseException) -> str:

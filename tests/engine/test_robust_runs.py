@@ -18,7 +18,10 @@ from typing import Any
 
 import pytest
 
+from nodes.artifacts import MemoryArtifactStore
 from orchestrator import Client, Workflow, WorkflowBuilder
+from orchestrator.messages import RunRequest
+from orchestrator.runner import NodeRunner
 from orchestrator.settings import Settings
 from tests.support import robust_nodes
 
@@ -191,3 +194,39 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path: Path) -> No
     assert "MainGuardMissing" in process
     assert 'if __name__ == "__main__":' in process
     assert "thread: completed" in lines
+
+
+# the runner, on the main thread ----------------------------------------------------
+class _HostShutdown(SystemExit):
+    """What Celery's WorkerShutdown is: a SystemExit subclass its signal handler raises."""
+
+
+def _request(how: str) -> RunRequest:
+    return RunRequest(
+        run_id="j:main:0:odd",
+        job_id="j",
+        loop="main",
+        iteration=0,
+        node_id="odd",
+        type_name="Misbehave",
+        config={"how": how, "bad": 0},
+        inputs={"value": 0},
+    )
+
+
+def test_on_the_main_thread_sys_exit_fails_the_run_but_a_host_stop_still_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runner = NodeRunner(robust_nodes.registry(), MemoryArtifactStore())
+    result = runner.run(_request("exit"))
+    assert result.status == "failed"
+    assert result.error is not None and result.error.type == "SystemExit"
+
+    def host_stops(code: object) -> None:
+        raise _HostShutdown(code)
+
+    monkeypatch.setattr(robust_nodes.sys, "exit", host_stops)
+    with pytest.raises(_HostShutdown):
+        runner.run(_request("exit"))
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C lands on the main thread
+        runner.run(_request("keyboard"))
