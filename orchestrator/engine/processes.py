@@ -204,7 +204,12 @@ class ProcessPool:
         """Why the run fails, or ``None`` when it is submitted again."""
         if not generation.ready:
             codes = sorted({code for code in exits.values() if code is not None})
-            return RunError.of(MainGuardMissing(f"{MAIN_GUARD_HELP} (child exit codes {codes})"))
+            return RunError.of(
+                MainGuardMissing(
+                    f"the process pool's children exited while starting (exit codes "
+                    f"{codes}; their errors are on stderr); most often {MAIN_GUARD_HELP}"
+                )
+            )
         pid = generation.started.get(dispatch.run_id)
         code = exits.get(pid) if pid is not None else None
         breaks = self._breaks[dispatch.run_id] = self._breaks.get(dispatch.run_id, 0) + 1
