@@ -20,6 +20,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import importlib
+import logging
+import logging.handlers
 import multiprocessing
 import os
 import signal
@@ -120,7 +122,13 @@ class ProcessPool:
                 max_workers=self._size,
                 mp_context=context,
                 initializer=_init_child,
-                initargs=(self._artifacts, _importable(self._registry), events, self._count),
+                initargs=(
+                    self._artifacts,
+                    _importable(self._registry),
+                    events,
+                    self._count,
+                    logging.getLogger().getEffectiveLevel(),
+                ),
             )
             generation = _Generation(self._count, pool, events)
             generation.drain = threading.Thread(
@@ -243,6 +251,9 @@ class ProcessPool:
                 case ("event", run_id, kind, data):
                     with contextlib.suppress(Exception):
                         self._on_event(run_id, kind, data)
+                case ("log", logging.LogRecord() as record):
+                    # Handled here as if logged here: the parent's handlers and levels.
+                    logging.getLogger(record.name).handle(record)
 
     def close(self, wait: bool = True) -> None:
         """End the pool; without ``wait``, stop running children first."""
@@ -319,7 +330,20 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _init_child(artifacts: str | None, types: list[str], events: Any, generation: int) -> None:
+class _LogsToParent(logging.handlers.QueueHandler):
+    """Sends a child's log records (formatted, so they pickle) to the parent."""
+
+    def __init__(self, events: Any) -> None:
+        super().__init__(events)
+        self._events = events  # a SimpleQueue: put, no put_nowait
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self._events.put(("log", record))
+
+
+def _init_child(
+    artifacts: str | None, types: list[str], events: Any, generation: int, level: int
+) -> None:
     global _child
     # Ctrl-C at a terminal reaches the whole process group. The parent owns it:
     # it cancels the job and ends the pool, so a child must not die of it with
@@ -328,6 +352,9 @@ def _init_child(artifacts: str | None, types: list[str], events: Any, generation
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    root = logging.getLogger()
+    root.handlers = [_LogsToParent(events)]
+    root.setLevel(level)
     registry = default_registry().copy()
     for path in types:
         node_type = _import(path)

@@ -9,6 +9,8 @@ uses; a script without a ``__main__`` guard is told to add one.
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -131,7 +133,10 @@ def _chatty(name: str) -> Workflow:
     return b.build()
 
 
-def test_process_children_send_progress_and_preview_events(client: Client) -> None:
+def test_process_children_send_progress_preview_and_log_events(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     job = client.submit(_chatty("chatty-events"))
     events = list(job.events(timeout=60))
 
@@ -139,6 +144,9 @@ def test_process_children_send_progress_and_preview_events(client: Client) -> No
     previews = [e for e in events if e.kind == "preview"]
     assert {e.data.get("message") for e in progress} == {"half of 0", "half of 1"}
     assert sorted(e.data["value"] for e in previews) == [0, 1]
+    logged = [r for r in caplog.records if r.name == "segue.node"]
+    assert sorted(r.getMessage() for r in logged) == ["chatty says 0", "chatty says 1"]
+    assert {r.process for r in logged} - {os.getpid()}  # logged in the children
 
 
 def test_process_children_open_the_artifacts_url_the_engine_uses(

@@ -65,7 +65,7 @@ class Misbehave(Node):
 
 
 class Chatty(Node):
-    """Reports progress and a preview, writes an artifact, returns its uri."""
+    """Reports progress, logs, sends a preview, writes an artifact, returns its uri."""
 
     class Inputs(Ports):
         value: Any = None
@@ -75,6 +75,7 @@ class Chatty(Node):
 
     def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
         ctx.progress(0.5, f"half of {inputs.value}")
+        ctx.logger.warning("chatty says %s", inputs.value)
         ctx.emit("preview", {"label": "chatty", "value": inputs.value})
         artifact = ctx.artifacts.put(f"value {inputs.value}".encode(), "text/plain")
         return self.Outputs(uri=artifact.uri)
