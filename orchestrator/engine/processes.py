@@ -365,7 +365,9 @@ def _init_child(
         events.put(("event", run_id, kind, data))
 
     store = open_artifacts(artifacts or ".segue/artifacts")
-    runner = NodeRunner(registry, store, on_event=send, worker=f"process-{os.getpid()}")
+    runner = NodeRunner(
+        registry, store, on_event=send, worker=f"process-{os.getpid()}", host_stops=False
+    )
     _child = _Child(runner, events)
     events.put(("ready", generation))
 

@@ -91,6 +91,10 @@ class NodeRunner:
         threshold: Outputs whose JSON is larger become artifacts.
         on_event: Receives node events (progress, previews).
         worker: The name recorded for runs executed here.
+        host_stops: Whether a node's KeyboardInterrupt on the main thread or
+            SystemExit subclass stops this process (as the host's own stop
+            would), rather than failing the run (``False`` in a process-pool
+            child, where Ctrl-C never lands).
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class NodeRunner:
         threshold: int = DEFAULT_THRESHOLD,
         on_event: NodeEvent = _ignore,
         worker: str | None = None,
+        host_stops: bool = True,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
@@ -110,6 +115,7 @@ class NodeRunner:
         self.threshold = threshold
         self.on_event = on_event
         self.worker = worker
+        self.host_stops = host_stops
         self._nodes: dict[int, tuple[Any, Node]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -318,7 +324,7 @@ class NodeRunner:
         # sys.exit(), KeyboardInterrupt and other BaseExceptions a node raises fail
         # its run like any error: re-raised, they would end the pool thread (or the
         # child) that runs it and lose the other runs handed over with it.
-        if _host_stop(exc):
+        if self.host_stops and _host_stop(exc):
             raise exc
         error = RunError.of(exc, _node_traceback(exc))
         if not isinstance(exc, Exception):

@@ -67,6 +67,7 @@ def _odd_runs(client: Client, job: str) -> dict[int, Any]:
         ("asyncio", "base", "BaseException: node 'odd' (Misbehave) raised BaseException"),
         ("process", "exit", "SystemExit: node 'odd' (Misbehave) called sys.exit(3)"),
         ("process", "base", "BaseException: node 'odd' (Misbehave) raised BaseException"),
+        ("process", "keyboard", "KeyboardInterrupt: node 'odd' (Misbehave) raised"),
     ],
 )
 def test_a_node_that_exits_or_raises_a_base_exception_fails_only_its_own_run(
