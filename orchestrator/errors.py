@@ -153,3 +153,22 @@ class BrokerUnavailable(BrokerError):
     for later (the message says what and how much waits already)."""
 
     retryable = True
+
+
+class ChildProcessDied(SegueError):
+    """The process-pool child running a node run died under it (a segfault, an OOM
+    kill): the run failed, and its retry policy decides whether it runs again."""
+
+    retryable = True
+
+
+class MainGuardMissing(SegueError):
+    """A process-pool child re-ran a script's top level, which started Segue again:
+    the script must start Segue under ``if __name__ == "__main__":``."""
+
+
+MAIN_GUARD_HELP = (
+    "a process-pool child re-ran the main script's top level, which starts Segue "
+    "again; put the code that starts Segue (Client.embedded, submit, wait) under "
+    'if __name__ == "__main__": in that script'
+)

@@ -112,8 +112,10 @@ class Client:
             settings: Explicit settings instead of ``SEGUE_*`` variables.
         """
         from orchestrator.engine.engine import Engine
+        from orchestrator.engine.processes import refuse_in_starting_child
         from orchestrator.store import open_store
 
+        refuse_in_starting_child()
         settings = settings or Settings()
         if home is not None:
             settings = settings.model_copy(update={"home": Path(home)})

@@ -21,6 +21,7 @@ from orchestrator.driver.jobs import DrivenJob
 from orchestrator.driver.steward import EMBEDDED
 from orchestrator.engine.executor import LocalExecutor
 from orchestrator.engine.gctune import gc_tuning
+from orchestrator.engine.processes import refuse_in_starting_child
 from orchestrator.errors import UnknownJobError
 from orchestrator.liveness import (
     HEARTBEAT_INTERVAL_S,
@@ -74,6 +75,8 @@ class Engine:
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
         worker_timeout_s: float = WORKER_TIMEOUT_S,
     ) -> None:
+        refuse_in_starting_child()
+
         def local(runner: NodeRunner, sink: Callable[..., None]) -> LocalExecutor:
             return LocalExecutor(runner, sink, threads, processes, artifacts_root)
 

@@ -5,8 +5,9 @@
 * ``asyncio``: one event loop in its own thread; async nodes run on it,
   sync nodes in its default thread pool.
 * ``process``: a process pool (spawned, so CUDA is never touched in a forked
-  parent); a child receives the node's type name, JSON config and JSON
-  inputs - never a pickled node - and builds the node from its own registry.
+  parent; see :mod:`orchestrator.engine.processes`); a child receives the
+  node's type name, JSON config and JSON inputs - never a pickled node - and
+  builds the node from its own registry.
 * GPU runs (``route.gpu > 0``) go through one thread, one at a time, in
   submission order (a FIFO lock).
 """
@@ -15,19 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import contextlib
-import multiprocessing
 import os
-import signal
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from nodes.artifacts import ArtifactStore, LocalArtifactStore
 from nodes.base import Node
-from nodes.registry import NodeRegistry
 from orchestrator.driver.executor import ResultSink
-from orchestrator.messages import RunRequest
+from orchestrator.engine.processes import ProcessPool
 from orchestrator.results import RunError, RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
@@ -43,7 +38,7 @@ class LocalExecutor:
         on_results: Receives finished runs (called from pool threads).
         threads: Size of the thread pool.
         processes: Size of the process pool (started on first use).
-        artifacts_root: Folder the process pool's children use for artifacts.
+        artifacts_root: Artifacts folder or URL the process pool's children open.
     """
 
     def __init__(
@@ -61,9 +56,13 @@ class LocalExecutor:
             max_workers=self._workers, thread_name_prefix="segue-thread"
         )
         self._gpu = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="segue-gpu")
-        self._process_size = processes or (os.cpu_count() or 2)
-        self._processes: cf.ProcessPoolExecutor | None = None
-        self._artifacts_root = artifacts_root
+        self._processes = ProcessPool(
+            processes or (os.cpu_count() or 2),
+            runner.registry,
+            artifacts_root,
+            on_results,
+            runner.on_event,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -114,20 +113,23 @@ class LocalExecutor:
             self._threads.submit(self._run_chunk, dispatches[start : start + size])
 
     def _run_chunk(self, dispatches: list[Dispatch]) -> None:
-        run = self.runner.run
-        self.on_results([run(d) for d in dispatches])
+        results: list[RunResult] = []
+        try:
+            for dispatch in dispatches:
+                results.append(self.runner.run(dispatch))
+        finally:
+            # The runner turns every outcome into a result; should it ever raise,
+            # the chunk's other runs are still reported.
+            failed = [_lost(d) for d in dispatches[len(results) :]]
+            self.on_results(results + failed)
 
     def _submit_async(self, dispatch: Dispatch) -> None:
         loop = self._event_loop()
         future = asyncio.run_coroutine_threadsafe(self.runner.run_async(dispatch), loop)
-        future.add_done_callback(lambda f: self.on_results([f.result()]))
+        future.add_done_callback(lambda f: self.on_results([_outcome(dispatch, f)]))
 
     def _submit_process(self, dispatch: Dispatch) -> None:
-        pool = self._process_pool()
-        request = dispatch.to_request(dispatch.job_id, {}).model_dump(mode="json")
-        with _sigint_blocked():  # a child the submit starts inherits the mask
-            future = pool.submit(_run_in_child, request)
-        future.add_done_callback(lambda f: self.on_results([_from_child(dispatch, f)]))
+        self._processes.submit(dispatch)
 
     # pools ----------------------------------------------------------------------------
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -141,17 +143,6 @@ class LocalExecutor:
                 self._loop, self._loop_thread = loop, thread
             return self._loop
 
-    def _process_pool(self) -> cf.ProcessPoolExecutor:
-        with self._lock:
-            if self._processes is None:
-                self._processes = cf.ProcessPoolExecutor(
-                    max_workers=self._process_size,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init_child,
-                    initargs=(self._artifacts_root,),
-                )
-            return self._processes
-
     def close(self, wait: bool = True) -> None:
         """Stop the pools; with ``wait``, let running nodes finish first."""
         if self._closed:
@@ -159,61 +150,20 @@ class LocalExecutor:
         self._closed = True
         self._threads.shutdown(wait=wait, cancel_futures=True)
         self._gpu.shutdown(wait=wait, cancel_futures=True)
-        if self._processes is not None:
-            if not wait:
-                # Abandoned runs: stop them, or the interpreter waits for them at exit.
-                for child in (getattr(self._processes, "_processes", None) or {}).values():
-                    child.terminate()
-            # With the children gone this returns at once, and releases the pool's
-            # semaphores now rather than at an exit that may skip cleanup.
-            self._processes.shutdown(wait=True, cancel_futures=True)
-            self._processes = None
+        self._processes.close(wait)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._loop_thread is not None and wait:
                 self._loop_thread.join(timeout=5)
 
 
-# the process pool's side ---------------------------------------------------------------
-_child_runner: NodeRunner | None = None
+def _lost(dispatch: Dispatch) -> RunResult:
+    error = RunError("RuntimeError", f"run {dispatch.run_id} was lost: the runner raised")
+    return RunResult(dispatch.run_id, dispatch.attempt, "failed", error=error)
 
 
-@contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """Block SIGINT in this thread for the duration (POSIX; elsewhere a no-op)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+def _outcome(dispatch: Dispatch, future: cf.Future[RunResult]) -> RunResult:
     try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _init_child(artifacts_root: str | None) -> None:
-    global _child_runner
-    # Ctrl-C at a terminal reaches the whole process group. The parent owns it:
-    # it cancels the job and ends the pool, so a child must not die of it with
-    # a traceback. The child started with SIGINT blocked (_sigint_blocked):
-    # ignoring it drops one that arrived since, then it can be unblocked.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    from nodes.library import default_registry
-
-    registry: NodeRegistry = default_registry()
-    artifacts: ArtifactStore = LocalArtifactStore(artifacts_root or ".segue/artifacts")
-    _child_runner = NodeRunner(registry, artifacts, worker=f"process-{os.getpid()}")
-
-
-def _run_in_child(request: dict[str, Any]) -> dict[str, Any]:
-    assert _child_runner is not None
-    return _child_runner.run(RunRequest.model_validate(request)).to_json()
-
-
-def _from_child(dispatch: Dispatch, future: cf.Future[dict[str, Any]]) -> RunResult:
-    try:
-        return RunResult.from_json(future.result())
-    except BaseException as exc:  # the child died, or sent back no result
+        return future.result()
+    except BaseException as exc:  # the runner turns every outcome into a result; if not
         return RunResult(dispatch.run_id, dispatch.attempt, "failed", error=RunError.of(exc))

@@ -91,6 +91,10 @@ class NodeRunner:
         threshold: Outputs whose JSON is larger become artifacts.
         on_event: Receives node events (progress, previews).
         worker: The name recorded for runs executed here.
+        host_stops: Whether a node's KeyboardInterrupt on the main thread or
+            SystemExit subclass stops this process (as the host's own stop
+            would), rather than failing the run (``False`` in a process-pool
+            child, where Ctrl-C never lands).
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class NodeRunner:
         threshold: int = DEFAULT_THRESHOLD,
         on_event: NodeEvent = _ignore,
         worker: str | None = None,
+        host_stops: bool = True,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
@@ -110,6 +115,7 @@ class NodeRunner:
         self.threshold = threshold
         self.on_event = on_event
         self.worker = worker
+        self.host_stops = host_stops
         self._nodes: dict[int, tuple[Any, Node]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -315,14 +321,20 @@ class NodeRunner:
         )
 
     def _failure(self, spec: RunSpec, exc: BaseException, started: float) -> RunResult:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
+        # sys.exit(), KeyboardInterrupt and other BaseExceptions a node raises fail
+        # its run like any error: re-raised, they would end the pool thread (or the
+        # child) that runs it and lose the other runs handed over with it.
+        if self.host_stops and _host_stop(exc):
             raise exc
+        error = RunError.of(exc, _node_traceback(exc))
+        if not isinstance(exc, Exception):
+            error = error._replace(message=_base_exception_message(spec, exc))
         return RunResult(
             spec.run_id,
             spec.attempt,
             "failed",
             None,
-            RunError.of(exc, _node_traceback(exc)),
+            error,
             started_at=started,
             finished_at=time.time(),
             worker=self.worker,
@@ -345,3 +357,28 @@ def _node_traceback(exc: BaseException) -> str:
     if first is None or first is exc.__traceback__:
         return format_exception(exc)
     return format_exception(exc.with_traceback(first))
+
+
+def _host_stop(exc: BaseException) -> bool:
+    """Whether ``exc`` stops the process running the node rather than the node:
+    a SystemExit subclass (Celery's WorkerShutdown and WorkerTerminate, raised by
+    its signal handlers), or a KeyboardInterrupt on the main thread, where Ctrl-C
+    lands. The run is then left to the host's redelivery, as before."""
+    if isinstance(exc, SystemExit):
+        return type(exc) is not SystemExit
+    return isinstance(exc, KeyboardInterrupt) and (
+        threading.current_thread() is threading.main_thread()
+    )
+
+
+def _base_exception_message(spec: RunSpec, exc: BaseException) -> str:
+    """What a run that raised a ``BaseException`` (not an ``Exception``) failed of."""
+    if isinstance(exc, SystemExit):
+        what = f"called sys.exit({exc.code!r})"
+    else:
+        detail = f": {exc}" if str(exc) else ""
+        what = f"raised {type(exc).__name__}{detail}"
+    return (
+        f"node {spec.node_id!r} ({spec.type_name}) {what}; a node must return its "
+        "outputs or raise an Exception, never end the process"
+    )

@@ -7,6 +7,7 @@ built-in registry; they are engine tests, not part of the conformance suite.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
 import itertools
 import json
 import os
@@ -31,7 +32,6 @@ from orchestrator import (
     Workflow,
     WorkflowBuilder,
 )
-from orchestrator.engine.executor import LocalExecutor
 from orchestrator.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,25 +123,30 @@ class PooledWhere(Node):
         return self.Outputs(thread=threading.current_thread().name)
 
 
-class OnlyInThisProcess(Node):
-    """Registered in the test's registry only: a process-pool child cannot build it."""
+def _only_in_this_process() -> type[Node]:
+    """A type defined in a function: a process-pool child cannot import it."""
 
-    class Config(NodeConfig):
-        label: str = Field(default="x")
+    class OnlyInThisProcess(Node):
+        """Registered in the test's registry only: a process-pool child cannot build it."""
 
-    class Inputs(Ports):
-        value: Any = None
+        class Config(NodeConfig):
+            label: str = Field(default="x")
 
-    class Outputs(Ports):
-        value: Any
+        class Inputs(Ports):
+            value: Any = None
 
-    def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
-        return self.Outputs(value=inputs.value)
+        class Outputs(Ports):
+            value: Any
+
+        def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
+            return self.Outputs(value=inputs.value)
+
+    return OnlyInThisProcess
 
 
 def _registry() -> NodeRegistry:
     registry = builtin_registry().copy()
-    for node_type in (FakeGpu, AsyncNap, InlineWhere, PooledWhere, OnlyInThisProcess):
+    for node_type in (FakeGpu, AsyncNap, InlineWhere, PooledWhere, _only_in_this_process()):
         registry.register(node_type)
     return registry
 
@@ -241,17 +246,13 @@ def test_the_process_pool_hands_children_json_requests(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[Any] = []
-    original = LocalExecutor._process_pool
+    original = cf.ProcessPoolExecutor.submit
 
-    class Spy:
-        def __init__(self, pool: Any) -> None:
-            self.pool = pool
+    def spy(pool: cf.ProcessPoolExecutor, fn: Any, request: Any) -> Any:
+        sent.append(request)
+        return original(pool, fn, request)
 
-        def submit(self, fn: Any, request: Any) -> Any:
-            sent.append(request)
-            return self.pool.submit(fn, request)
-
-    monkeypatch.setattr(LocalExecutor, "_process_pool", lambda self: Spy(original(self)))
+    monkeypatch.setattr(cf.ProcessPoolExecutor, "submit", spy)
     b = WorkflowBuilder("json-only")
     ticks = b.node("ticks", "Items", config={"items": [{"k": [1, 2.5, None]}, "two"]})
     fmt = b.node("fmt", "Format", config={"template": "{value}"})

@@ -1,0 +1,389 @@
+"""The embedded engine's process pool, and what happens when a child dies.
+
+Children are spawned (CUDA is never touched in a forked parent). A child gets a
+run's JSON request - never a pickled node - and builds the node from its own
+registry: the built-ins and entry points, plus the parent registry's other
+types that it can import by module and name. It opens the same artifact store
+as the parent (``open_artifacts``), and sends node events (progress, previews,
+logs) and the run ids it starts over a queue the parent drains.
+
+When a child dies (a segfault, an OOM kill), ``concurrent.futures`` breaks the
+whole pool. The run that child was running fails with a retryable
+:class:`~orchestrator.errors.ChildProcessDied`; the other runs the pool held are
+submitted again to a new pool. A pool whose children die before any of them
+is ready failed to start: most often a script without an ``if __name__ ==
+"__main__":`` guard, and its runs fail with an error that says to add it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import importlib
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from nodes.base import Node
+from nodes.library import default_registry
+from nodes.registry import NodeRegistry
+from orchestrator.artifacts import open_artifacts
+from orchestrator.errors import MAIN_GUARD_HELP, ChildProcessDied, MainGuardMissing
+from orchestrator.messages import RunRequest
+from orchestrator.results import RunError, RunResult
+from orchestrator.runner import NodeRunner
+from orchestrator.runner.runner import NodeEvent
+from orchestrator.scheduler.commands import Dispatch
+
+MAX_BREAKS = 3
+"""A run in flight in this many broken pools fails, even if no child is known to
+have died running it (so a run that kills its child unseen cannot loop forever)."""
+DRAIN_POLL_S = 0.1
+CHILD_EXIT_WAIT_S = 5.0
+
+ResultsSink = Callable[[list[RunResult]], None]
+
+
+@dataclass
+class _Generation:
+    """One process pool, from its start to its shutdown or break."""
+
+    number: int
+    pool: cf.ProcessPoolExecutor
+    events: Any  # a multiprocessing SimpleQueue (children -> parent)
+    drain: threading.Thread | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    ready: bool = False  # a child finished starting
+    started: dict[str, int] = field(default_factory=dict)  # run id -> child pid
+    broken: bool = False
+
+
+class ProcessPool:
+    """Runs dispatches in spawned children, and survives children that die.
+
+    Args:
+        size: How many children.
+        registry: The parent's node types (the importable ones reach the children).
+        artifacts: The artifacts folder or URL the children open.
+        on_results: Receives finished runs.
+        on_event: Receives node events (run id, kind, data) the children send.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        registry: NodeRegistry,
+        artifacts: str | None,
+        on_results: ResultsSink,
+        on_event: NodeEvent,
+    ) -> None:
+        self._size = size
+        self._registry = registry
+        self._artifacts = artifacts
+        self._on_results = on_results
+        self._on_event = on_event
+        self._lock = threading.Lock()
+        self._current: _Generation | None = None
+        self._count = 0
+        self._inflight: dict[str, tuple[Dispatch, _Generation]] = {}
+        self._breaks: dict[str, int] = {}
+        self._closed = False
+
+    def submit(self, dispatch: Dispatch) -> None:
+        """Run ``dispatch`` in a child; its result goes to ``on_results``."""
+        request = dispatch.to_request(dispatch.job_id, {}).model_dump(mode="json")
+        with self._lock:
+            if self._closed:
+                return
+            generation = self._generation()
+            self._inflight[dispatch.run_id] = (dispatch, generation)
+        try:
+            with _sigint_blocked():  # a child the submit starts inherits the mask
+                future = generation.pool.submit(_run_in_child, request)
+        except BrokenProcessPool:
+            self._broke(generation)
+            return
+        future.add_done_callback(partial(self._finished, dispatch, generation))
+
+    def _generation(self) -> _Generation:
+        if self._current is None:
+            self._count += 1
+            context = multiprocessing.get_context("spawn")
+            events = context.SimpleQueue()
+            pool = cf.ProcessPoolExecutor(
+                max_workers=self._size,
+                mp_context=context,
+                initializer=_init_child,
+                initargs=(
+                    self._artifacts,
+                    _importable(self._registry),
+                    events,
+                    self._count,
+                    logging.getLogger().getEffectiveLevel(),
+                ),
+            )
+            generation = _Generation(self._count, pool, events)
+            generation.drain = threading.Thread(
+                target=self._drain, args=(generation,), name="segue-process-events", daemon=True
+            )
+            generation.drain.start()
+            self._current = generation
+        return self._current
+
+    # results --------------------------------------------------------------------------
+    def _finished(
+        self, dispatch: Dispatch, generation: _Generation, future: cf.Future[dict[str, Any]]
+    ) -> None:
+        try:
+            result = RunResult.from_json(future.result())
+        except BrokenProcessPool:
+            self._broke(generation)
+            return
+        except BaseException as exc:  # the child sent back no result
+            result = _failed(dispatch, RunError.of(exc))
+        with self._lock:
+            self._inflight.pop(dispatch.run_id, None)
+            self._breaks.pop(dispatch.run_id, None)
+        self._on_results([result])
+
+    def _broke(self, generation: _Generation) -> None:
+        # Called for every future of the broken pool, before concurrent.futures
+        # terminates the surviving children: the first call notes which died.
+        with self._lock:
+            if generation.broken:
+                return
+            generation.broken = True
+            if self._current is generation:
+                self._current = None
+            children = dict(getattr(generation.pool, "_processes", None) or {})
+            exits = {pid: child.exitcode for pid, child in children.items()}
+        threading.Thread(
+            target=self._recover,
+            args=(generation, children, exits),
+            name="segue-process-recovery",
+            daemon=True,
+        ).start()
+
+    def _recover(
+        self, generation: _Generation, children: dict[int, Any], exits: dict[int, int | None]
+    ) -> None:
+        for child in children.values():  # then the queue holds all they sent
+            child.join(CHILD_EXIT_WAIT_S)
+        # A child seen alive when the pool broke may have been dying already
+        # (its pipe closes before it can be reaped); one the pool terminated
+        # exits of SIGTERM and ran nothing wrong.
+        for pid, code in exits.items():
+            late = children[pid].exitcode
+            if code is None and late != -signal.SIGTERM:
+                exits[pid] = late
+        generation.stop.set()
+        if generation.drain is not None:
+            generation.drain.join(CHILD_EXIT_WAIT_S)
+        generation.pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            mine = [d for d, g in self._inflight.values() if g is generation]
+            for dispatch in mine:
+                del self._inflight[dispatch.run_id]
+        failed: list[RunResult] = []
+        again: list[Dispatch] = []
+        for dispatch in mine:
+            error = self._verdict(dispatch, generation, exits)
+            if error is None:
+                again.append(dispatch)
+            else:
+                self._breaks.pop(dispatch.run_id, None)
+                failed.append(_failed(dispatch, error))
+        if failed:
+            self._on_results(failed)
+        for dispatch in again:
+            self.submit(dispatch)
+
+    def _verdict(
+        self, dispatch: Dispatch, generation: _Generation, exits: dict[int, int | None]
+    ) -> RunError | None:
+        """Why the run fails, or ``None`` when it is submitted again."""
+        if not generation.ready:
+            codes = sorted({code for code in exits.values() if code is not None})
+            return RunError.of(
+                MainGuardMissing(
+                    f"the process pool's children exited while starting (exit codes "
+                    f"{codes}; their errors are on stderr); most often {MAIN_GUARD_HELP}"
+                )
+            )
+        pid = generation.started.get(dispatch.run_id)
+        code = exits.get(pid) if pid is not None else None
+        breaks = self._breaks[dispatch.run_id] = self._breaks.get(dispatch.run_id, 0) + 1
+        if code is None and breaks < MAX_BREAKS:
+            return None
+        how = _death(code) if code is not None else f"in {breaks} pools that broke"
+        return RunError.of(
+            ChildProcessDied(
+                f"the process running node {dispatch.node_id!r} ({dispatch.type_name}) "
+                f"died {how}: a crash or the out-of-memory killer; the run may be retried"
+            )
+        )
+
+    # events ---------------------------------------------------------------------------
+    def _drain(self, generation: _Generation) -> None:
+        events, reader = generation.events, generation.events._reader
+        while True:
+            try:
+                if not reader.poll(DRAIN_POLL_S):
+                    if generation.stop.is_set():
+                        return
+                    continue
+                message = events.get()
+            except (EOFError, OSError, ValueError):  # a child died mid-message
+                return
+            match message:
+                case ("ready", _):
+                    generation.ready = True
+                case ("start", run_id, pid):
+                    generation.started[run_id] = pid
+                case ("event", run_id, kind, data):
+                    with contextlib.suppress(Exception):
+                        self._on_event(run_id, kind, data)
+                case ("log", logging.LogRecord() as record):
+                    # Handled here as if logged here: the parent's handlers and levels.
+                    logging.getLogger(record.name).handle(record)
+
+    def close(self, wait: bool = True) -> None:
+        """End the pool; without ``wait``, stop running children first."""
+        with self._lock:
+            self._closed = True
+            generation, self._current = self._current, None
+        if generation is None:
+            return
+        if not wait:
+            # Abandoned runs: stop them, or the interpreter waits for them at exit.
+            for child in (getattr(generation.pool, "_processes", None) or {}).values():
+                child.terminate()
+        # With the children gone this returns at once, and releases the pool's
+        # semaphores now rather than at an exit that may skip cleanup.
+        generation.pool.shutdown(wait=True, cancel_futures=True)
+        generation.stop.set()
+
+
+def refuse_in_starting_child() -> None:
+    """Raise when called while a spawned child imports the main script.
+
+    A script without an ``if __name__ == "__main__":`` guard starts Segue again
+    in every process-pool child; stopping it here keeps that child from opening
+    the store, taking jobs over or spawning children of its own.
+
+    Raises:
+        MainGuardMissing: in such a child.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise MainGuardMissing(MAIN_GUARD_HELP)
+
+
+def _failed(dispatch: Dispatch, error: RunError) -> RunResult:
+    return RunResult(dispatch.run_id, dispatch.attempt, "failed", error=error)
+
+
+def _death(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"of {signal.Signals(-code).name}"
+    return f"with exit code {code}"
+
+
+def _importable(registry: NodeRegistry) -> list[str]:
+    """``module:name`` of the registry's types a child's default registry lacks."""
+    defaults = set(default_registry().names())
+    return [
+        f"{t.__module__}:{t.__qualname__}"
+        for t in registry
+        if t.type_name not in defaults and "<locals>" not in t.__qualname__
+    ]
+
+
+# the children's side ------------------------------------------------------------------
+@dataclass
+class _Child:
+    runner: NodeRunner
+    events: Any
+
+
+_child: _Child | None = None
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread for the duration (POSIX; elsewhere a no-op)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _LogsToParent(logging.handlers.QueueHandler):
+    """Sends a child's log records (formatted, so they pickle) to the parent."""
+
+    def __init__(self, events: Any) -> None:
+        super().__init__(events)
+        self._events = events  # a SimpleQueue: put, no put_nowait
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self._events.put(("log", record))
+
+
+def _init_child(
+    artifacts: str | None, types: list[str], events: Any, generation: int, level: int
+) -> None:
+    global _child
+    # Ctrl-C at a terminal reaches the whole process group. The parent owns it:
+    # it cancels the job and ends the pool, so a child must not die of it with
+    # a traceback. The child started with SIGINT blocked (_sigint_blocked):
+    # ignoring it drops one that arrived since, then it can be unblocked.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    root = logging.getLogger()
+    root.handlers = [_LogsToParent(events)]
+    root.setLevel(level)
+    registry = default_registry().copy()
+    for path in types:
+        node_type = _import(path)
+        if node_type is not None:  # else its runs fail as an unknown type, by name
+            registry.register(node_type)
+
+    def send(run_id: str, kind: str, data: Any) -> None:
+        events.put(("event", run_id, kind, data))
+
+    store = open_artifacts(artifacts or ".segue/artifacts")
+    runner = NodeRunner(
+        registry, store, on_event=send, worker=f"process-{os.getpid()}", host_stops=False
+    )
+    _child = _Child(runner, events)
+    events.put(("ready", generation))
+
+
+def _import(path: str) -> type[Node] | None:
+    module, _, name = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module)
+        for part in name.split("."):
+            target = getattr(target, part)
+    except Exception:
+        return None
+    return target if isinstance(target, type) and issubclass(target, Node) else None
+
+
+def _run_in_child(request: dict[str, Any]) -> dict[str, Any]:
+    assert _child is not None
+    _child.events.put(("start", request["run_id"], os.getpid()))
+    return _child.runner.run(RunRequest.model_validate(request)).to_json()
