@@ -76,13 +76,14 @@ class Coordinator:
         self.channels = channels if channels is not None else Channels(settings.broker_url)
         if executor is None:
             executor = partial(CeleryExecutor, make_celery(settings))
+        self._probe: KombuQueueBackend | None = None
         if queues is None:
             # What a dead coordinator held unacknowledged is settled when its jobs
             # are taken over (orchestrator.driver.orphans), not restored wholesale
             # here (KombuQueueBackend.recover): other coordinators may be alive and
             # holding messages, and a message whose iteration the journal of its
             # job holds must not come back.
-            queues = KombuQueueBackend(
+            queues = self._probe = KombuQueueBackend(
                 settings.broker_url, visibility_timeout_s=settings.visibility_timeout_s
             )
         self._gc = gc_tuning(settings.gc_threshold)
@@ -167,8 +168,12 @@ class Coordinator:
                 raise DriverFailed(str(self.driver.failure)) from self.driver.failure
 
     def _start(self) -> None:
-        """The first call to the broker (where a wrong URL shows): consume wake-ups."""
+        """The first calls to the broker (where a wrong URL shows): list the queue-node
+        queues, consume wake-ups."""
         try:
+            if self._probe is not None:
+                self._probe.probe()  # a broker that refuses us says so here
+                self._probe = None
             self.channels.consume(self._on_results, self._on_control)
         except Exception as exc:
             if self.channels.transient(exc):

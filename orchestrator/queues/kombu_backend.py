@@ -198,6 +198,12 @@ class KombuQueueBackend:
 
         return self._call(depth)
 
+    def probe(self) -> None:
+        """Open the broker channel now: a broker that refuses us (a wrong URL, database
+        or password) says so here rather than at the first queue node's run."""
+        with self._session.lock:
+            self._call(self._session.channel)
+
     def queues(self) -> dict[str, dict[str, int]]:
         names = self._names
 
