@@ -26,25 +26,30 @@ CUT_S = 20.0
 
 
 @pytest.fixture
-def split_cluster(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
-) -> Iterator[tuple[Cluster, TcpProxy]]:
-    """A coordinator on the broker, and a thread worker on it through a proxy."""
+def split_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, TcpProxy]]:
+    """A coordinator on a broker of its own, and a thread worker on it through a
+    proxy (the package's broker serves other clusters' workers, which would take
+    the job's runs)."""
+    redis_server = RedisServer(tmp_path_factory.mktemp("split-redis"))
+    redis_server.start()
     proxy = TcpProxy(redis_server.port)
     root = tmp_path_factory.mktemp("split")
-    with postgres_database() as database:
-        direct = Cluster(root, redis_server.url, database)
-        through = Cluster(root, f"redis://127.0.0.1:{proxy.port}/0", database)
-        try:
-            direct.start("coordinator")
-            through.start("thread")
-            direct.wait_ready("coordinator")
-            through.wait_ready("thread")
-            yield direct, proxy
-        finally:
-            through.stop()
-            direct.stop()
-            proxy.close()
+    try:
+        with postgres_database() as database:
+            direct = Cluster(root, redis_server.url, database)
+            through = Cluster(root, f"redis://127.0.0.1:{proxy.port}/0", database)
+            try:
+                direct.start("coordinator")
+                through.start("thread")
+                direct.wait_ready("coordinator")
+                through.wait_ready("thread")
+                yield direct, proxy
+            finally:
+                through.stop()
+                direct.stop()
+    finally:
+        proxy.close()
+        redis_server.stop()
     assert through.processes["thread"].returncode == 0, through.log("thread")
 
 

@@ -6,7 +6,8 @@ building a parameter dict per row and going through SQLAlchemy's execution
 costs more than the write itself - the embedded engine records tens of
 thousands of runs a second, and a worker writes two records per run. Events
 go to PostgreSQL with ``COPY``, a fraction of an executemany's cost per row
-(the coordinator journals every scheduler input).
+(every driver journals every scheduler input), and elsewhere with one
+``INSERT`` compiled once, on tuples.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, literal_column
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Dialect
 
 from orchestrator.store import rules
 from orchestrator.store.base import EventRecord, RunRecord
-from orchestrator.store.sql.models import RUNS
+from orchestrator.store.sql.models import EVENTS, RUNS
 
 RUN_COLUMNS = (
     "run_id",
@@ -97,6 +98,31 @@ def run_tuple(r: RunRecord) -> tuple[Any, ...]:
         r.error,
         r.traceback,
     )
+
+
+EVENT_COLUMNS = ("job_id", "kind", "at", "loop", "iteration", "node", "run_id", "status", "data")
+
+
+class EventWriter:
+    """Appends events with one ``INSERT``, compiled once to positional SQL (the
+    dialects other than PostgreSQL, which takes :func:`copy_events`)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        insert = EVENTS.insert().values({c: bindparam(c) for c in EVENT_COLUMNS})
+        compiled = insert.compile(dialect=dialect)
+        bound = list(compiled.positiontup or ())
+        if bound != list(EVENT_COLUMNS):
+            raise RuntimeError(f"the event insert binds {bound}, not {EVENT_COLUMNS}")
+        self.text = str(compiled)
+
+    def write(self, conn: Connection, events: Sequence[EventRecord]) -> None:
+        """Append ``events`` in order."""
+        dumps = json.dumps
+        tuples = [
+            (e.job_id, e.kind, e.at, e.loop, e.iteration, e.node, e.run_id, e.status, dumps(e.data))
+            for e in events
+        ]
+        conn.exec_driver_sql(self.text, tuples[0] if len(tuples) == 1 else tuples)
 
 
 _COPY_EVENTS = (

@@ -47,7 +47,7 @@ from orchestrator.store.base import (
 )
 from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
 from orchestrator.store.sql import convert, processes, tallies
-from orchestrator.store.sql.bulk import RunWriter, copy_events, not_in
+from orchestrator.store.sql.bulk import EventWriter, RunWriter, copy_events, not_in
 from orchestrator.store.sql.connection import make_engine, upgrade
 from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, PROCESSES, RUNS, WORKFLOWS
 from orchestrator.store.sql.retry import Retry
@@ -83,6 +83,7 @@ class SqlStore:
             else None
         )
         self._runs = RunWriter(engine.dialect, self._insert(RUNS))
+        self._events = EventWriter(engine.dialect) if self._dialect != "postgresql" else None
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, retry: Retry | None = None) -> SqlStore:
@@ -391,9 +392,9 @@ class SqlStore:
             # journals every scheduler input.
             self._write(what, lambda conn: copy_events(conn, events), idempotent=False)
             return
-        rows = [convert.params(event, drop=("seq",)) for event in events]
-        stmt = EVENTS.insert()
-        self._write(what, lambda conn: conn.execute(stmt, rows), idempotent=False)
+        writer = self._events
+        assert writer is not None
+        self._write(what, lambda conn: writer.write(conn, events), idempotent=False)
 
     def read_events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         """A job's events with ``seq > after``, oldest first."""
