@@ -13,9 +13,11 @@ from nodes.registry import NodeRegistry
 from orchestrator.broker import REDIS_SCHEMES, scheme
 from orchestrator.celery import make_celery, task_name
 from orchestrator.settings import Settings
+from workers import lost
 from workers import runtime as runtimes
 from workers.deadletter import DeadLetterConsumer, DeadLetterTransport, dead_letter, publish_with
 from workers.liveness import Liveness, announce_child
+from workers.lost import NodeRequest
 from workers.task import execute, parse_request
 
 
@@ -35,6 +37,7 @@ def create_app(
     settings = settings or Settings()
     registry = registry or default_registry()
     runtimes.configure(settings, registry)
+    lost.configure(settings)
     app = make_celery(settings)
     app.conf.worker_consumer = DeadLetterConsumer
     if scheme(settings.broker_url) in REDIS_SCHEMES:
@@ -62,7 +65,9 @@ def _register(app: Celery, name: str) -> None:
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         return execute(runtimes.runtime(self.request.hostname), request, redelivered)
 
-    app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)(run_node)
+    app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True, Request=NodeRequest)(
+        run_node
+    )
 
 
 def _fresh_process(**_: Any) -> None:

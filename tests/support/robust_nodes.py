@@ -87,3 +87,10 @@ def registry() -> NodeRegistry:
     types.register(Misbehave)
     types.register(Chatty)
     return types
+
+
+def register(types: NodeRegistry) -> None:
+    """Add :class:`Misbehave` and :class:`Chatty` to ``types`` (the ``segue.nodes``
+    entry point the cluster tests publish them under)."""
+    types.register(Misbehave)
+    types.register(Chatty)
