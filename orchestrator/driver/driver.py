@@ -394,20 +394,16 @@ class Driver:
         """Hand runs to the executor; decide at once on runs it ran inline (cheap
         ones), up to ``INLINE_ROUNDS`` in a row."""
         rounds = 0
-        decided: list[list[RunResult]] = []  # journaled as one entry, in order
-        try:
-            while dispatches:
-                inline = self.executor.submit(dispatches)
-                rounds += 1
-                dispatches = []
-                if inline and rounds < INLINE_ROUNDS:
-                    decided.append(inline)
-                    commands = job.scheduler.handle_many(inline, now)
-                    dispatches = self.applier.apply(job, commands, now)
-                elif inline:
-                    self._inbox.put(Results(inline))  # let requests and other jobs in first
-        finally:
-            self.journal.record_rounds(job.id, decided, now)
+        while dispatches:
+            inline = self.executor.submit(dispatches)
+            rounds += 1
+            dispatches = []
+            if inline and rounds < INLINE_ROUNDS:
+                self.journal.record_many(job.id, inline, now)
+                commands = job.scheduler.handle_many(inline, now)
+                dispatches = self.applier.apply(job, commands, now)
+            elif inline:
+                self._inbox.put(Results(inline))  # let requests and other jobs in first
 
     @staticmethod
     def _still_owed(job: DrivenJob, dispatches: tuple[Dispatch, ...]) -> list[Dispatch]:

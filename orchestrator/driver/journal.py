@@ -86,32 +86,18 @@ def entry(job_id: str, event: Event, now: float) -> EventRecord | None:
     return None if data is None else EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=data)
 
 
-def rounds_of(record: EventRecord) -> list[list[Event]]:
-    """The scheduler inputs a journal entry holds, in order, grouped as they were
-    given: an entry of type ``inputs`` holds those given at one instant (one
-    group), one of type ``rounds`` the results of cheap runs decided on in a row
-    (a group per round).
+def events_of(record: EventRecord) -> list[Event]:
+    """The scheduler inputs a journal entry holds, in order (an entry of kind
+    ``inputs`` holds those given at one instant).
 
     Raises:
         ValueError: the entry holds something else.
     """
     where = f"journal entry {record.seq} of job {record.job_id}"
     data: dict[str, Any] = dict(record.data)
-    match data.get("type"):
-        case "inputs":
-            return [[parse(item, where) for item in data.get("inputs") or ()]]
-        case "rounds":
-            return [[parse(item, where) for item in group] for group in data.get("rounds") or ()]
-    return [[parse(data, where)]]
-
-
-def events_of(record: EventRecord) -> list[Event]:
-    """The scheduler inputs a journal entry holds, in order (see :func:`rounds_of`).
-
-    Raises:
-        ValueError: the entry holds something else.
-    """
-    return [event for group in rounds_of(record) for event in group]
+    if data.get("type") == "inputs":
+        return [parse(item, where) for item in data.get("inputs") or ()]
+    return [parse(data, where)]
 
 
 def event_of(record: EventRecord) -> Event:
@@ -147,16 +133,6 @@ class Journal:
         elif items:
             batch: dict[str, Any] = {"type": "inputs", "inputs": items}
             self._append([EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=batch)])
-
-    def record_rounds(self, job_id: str, rounds: list[list[RunResult]], now: float) -> None:
-        """Journal the results of cheap runs decided on in a row (each round given
-        to the scheduler as one batch, after the round before) as one entry."""
-        if len(rounds) == 1:
-            self.record_many(job_id, rounds[0], now)
-        elif rounds:
-            items = [[{"type": "finished", **r.to_json()} for r in group] for group in rounds]
-            data: dict[str, Any] = {"type": "rounds", "rounds": items}
-            self._append([EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=data)])
 
 
 @dataclass
@@ -196,15 +172,14 @@ def replay(
     for record in journal:
         if record.kind != INPUT_KIND:
             continue
-        commands = []
-        for events in rounds_of(record):
-            replayed.inputs += len(events)
-            results = [e for e in events if isinstance(e, RunResult)]
-            if len(results) > 1 and len(results) == len(events):
-                # Results given at one instant were decided on as one batch.
-                commands += scheduler.handle_many(results, record.at)
-            else:
-                commands += [c for event in events for c in scheduler.handle(event, record.at)]
+        events = events_of(record)
+        replayed.inputs += len(events)
+        results = [e for e in events if isinstance(e, RunResult)]
+        if len(results) > 1 and len(results) == len(events):
+            # Results given at one instant were decided on as one batch.
+            commands = scheduler.handle_many(results, record.at)
+        else:
+            commands = [c for event in events for c in scheduler.handle(event, record.at)]
         if keep_decisions:
             replayed.decisions.extend(commands)
         for command in commands:
