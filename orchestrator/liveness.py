@@ -32,6 +32,9 @@ WORKER_TIMEOUT_S = 15.0
 """Default silence after which a process is dead."""
 ALIVE = "alive"
 STOPPED = "stopped"
+DEAD = "dead"
+"""A process a coordinator found dead (silent, or gone from its host): no claim
+waits on it any longer."""
 
 
 def process_name(kind: str) -> str:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from orchestrator.driver import Driver
-from orchestrator.liveness import Announcer, Flight, Holding, lost_runs
+from orchestrator.liveness import ALIVE, Announcer, Flight, Holding, alive, lost_runs
 from orchestrator.scheduler import Scheduler
 from orchestrator.settings import Settings
 from orchestrator.store import Store
@@ -78,6 +78,11 @@ class Watch:
         """Chase the runs no live worker will report; returns how many."""
         now = self.clock()
         processes = self.store.list_processes()
+        for process in processes:
+            # Found dead here, dead for claims too: a run sent again is claimed at
+            # once, not once the dead holder's heartbeat is worker_timeout_s old.
+            if process.state == ALIVE and not alive(process, now, self.settings.worker_timeout_s):
+                self.store.bury(process)
         awaited = [f for flights in self.driver.inspect(_awaited).values() for f in flights]
         lost = lost_runs(
             awaited,

@@ -336,6 +336,11 @@ class Store(Protocol):
         """Delete processes whose last heartbeat is older than ``before``."""
         ...
 
+    def bury(self, process: ProcessRecord) -> bool:
+        """Mark ``process`` found dead (state ``dead``), so claims stop waiting on
+        it; not if it announced itself since ``process.beat_at``. Whether it was marked."""
+        ...
+
     # metrics --------------------------------------------------------------
     def tallies(self, bounds: Sequence[float]) -> Tallies:
         """Jobs, loops and finished runs counted over the whole store.

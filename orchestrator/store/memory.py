@@ -271,6 +271,15 @@ class MemoryStore:
                 del self._processes[name]
             return len(old)
 
+    def bury(self, process: ProcessRecord) -> bool:
+        """Mark ``process`` dead unless it announced itself since (see :class:`Store`)."""
+        with self._lock:
+            stored = self._processes.get(process.name)
+            if stored is None or stored.beat_at != process.beat_at or stored.state != "alive":
+                return False
+            self._processes[process.name] = replace(stored, state="dead")
+            return True
+
     # metrics ----------------------------------------------------------------
     def tallies(self, bounds: Sequence[float]) -> Tallies:
         """Jobs, loops and finished runs counted over the whole store."""

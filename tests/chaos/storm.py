@@ -13,10 +13,10 @@ import re
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from orchestrator import Client, Workflow
-from orchestrator.driver import INPUT_KIND
 from orchestrator.store import Store
 from tests.support.cluster import Cluster
 
@@ -70,6 +70,7 @@ class Storm:
     """The kills of one run and what they cost."""
 
     kills: list[Kill] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
 
     def resume_times(self) -> list[float]:
         """Seconds from each kill until the last run its worker held finished."""
@@ -115,7 +116,7 @@ def storm(
     """Kill ``kills`` workers that hold runs of the job (``any_worker``: any worker,
     holding runs or not), one every ``every_s``, each replaced at once."""
     rng = random.Random(seed)
-    result = Storm()
+    result = Storm(logs=[cluster.root / f"{name}.log" for name in workers])
     began = {name: 0 for name in workers}
     while len(result.kills) < kills:
         time.sleep(every_s)
@@ -140,25 +141,53 @@ def storm(
 
 
 def settle(store: Store, storm: Storm, job_id: str) -> None:
-    """Fill in, once the job ended, when each kill's held runs were back: sent again
-    by the coordinator (its journal says when) or, if sooner, finished. A resent run
-    may then wait its turn in a busy queue: that is the backlog, not the recovery."""
-    resent: dict[str, list[float]] = {}
-    for event in store.read_events(job_id, limit=1_000_000):
-        if event.kind == INPUT_KIND and event.data.get("type") == "resend":
-            for run_id in event.data.get("runs") or ():
-                resent.setdefault(str(run_id), []).append(event.at)
+    """Fill in, once the job ended, when each kill's held runs were back: taken by
+    a live worker that ran them (a delivery the claim refused does not count), or
+    finished, whichever came first."""
+    del job_id  # the held runs name their job
     for kill in storm.kills:
         back = []
         for run_id in kill.held:
-            times = [at for at in resent.get(run_id, ()) if at >= kill.at]
+            times = [at for at in [taken_again(storm, run_id, kill.at)] if at is not None]
             run = store.get_run(run_id)
-            if run is not None and run.finished_at is not None:
+            if run is not None and run.finished_at is not None and run.finished_at >= kill.at:
                 times.append(run.finished_at)
             if times:
                 back.append(min(times))
         if back:
             kill.returned_after = max(back) - kill.at
+
+
+_TAKEN = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}):[^\]]*\] Task segue\.node\.\w+"
+    r"\[([^\]]+)\] (?:(received)|succeeded in [^:]*: '(\w+))",
+    re.MULTILINE,
+)
+
+
+def taken_again(storm: Storm, run_id: str, after: float) -> float | None:
+    """When a worker's log first shows it took ``run_id`` after ``after`` and ran it
+    (finished it, or still held it when it died), not skipped it."""
+    first: float | None = None
+    for path in storm.logs:
+        if not path.exists():
+            continue
+        taken: float | None = None
+        for stamp, run, received, outcome in _TAKEN.findall(path.read_text(errors="replace")):
+            if run != run_id:
+                continue
+            at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if received:
+                if taken is not None:  # the one before was never finished: it ran
+                    first = taken if first is None else min(first, taken)
+                taken = at if at >= after else None
+            elif taken is not None:
+                if outcome != "skipped":
+                    first = taken if first is None else min(first, taken)
+                taken = None
+        if taken is not None:
+            first = taken if first is None else min(first, taken)
+    return first
 
 
 def sink_lines(sink: Path) -> list[str]:

@@ -6,6 +6,7 @@ over a memory store with an executor that loses dispatches."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from nodes import MemoryArtifactStore
 from nodes.library import builtin_registry
@@ -97,3 +98,23 @@ def test_the_watch_announces_its_coordinator_with_the_jobs_it_drives() -> None:
         assert me.state == "stopped"
     finally:
         driver.close()
+
+
+def test_a_worker_found_dead_is_marked_dead_so_its_run_sent_again_can_be_claimed() -> None:
+    store = MemoryStore()
+    driver, _ = _driver(store)
+    watch = Watch(driver, store, "coordinator-x@here:1", Settings())
+    try:
+        job_id = driver.submit(FLOW)
+        held = f"{job_id}:main:0:nap"
+        time.sleep(1.2)
+        silent = _worker((held,), idle_since=None)
+        silent = replace(silent, beat_at=silent.beat_at - Settings().worker_timeout_s - 1)
+        store.announce(silent)
+        store.announce(replace(_worker((), idle_since=None), name="w-2@elsewhere:8"))
+
+        watch.check()
+        states = {p.name: p.state for p in store.list_processes()}
+    finally:
+        driver.close()
+    assert states == {"w-1@elsewhere:7": "dead", "w-2@elsewhere:8": "alive"}

@@ -83,3 +83,27 @@ def test_the_liveness_of_one_run_s_holder_decides_its_claim_not_another_s(store:
 
     assert store.claim_run(replace(mine, worker="w2"), live_after=90.0)
     assert store.claim_run(replace(other, worker="w2"), live_after=90.0) is False
+
+
+def test_a_process_found_dead_stops_holding_its_run_at_once(store: Store) -> None:
+    seen = a_process("w1", beat_at=100.0)
+    store.announce(seen)
+    assert store.claim_run(a_run(worker="w1"), live_after=90.0)
+
+    assert store.bury(seen)
+    assert store.bury(seen) is False  # marked once
+    (buried,) = store.list_processes()
+    assert buried.state == "dead"
+    # Its heartbeat is still fresh, but a coordinator found it dead: w2 may run it.
+    assert store.claim_run(a_run(worker="w2"), live_after=90.0)
+    run = store.get_run("j1:main:0:a")
+    assert run is not None and run.worker == "w2"
+
+
+def test_a_process_that_announced_itself_since_it_was_seen_is_not_buried(store: Store) -> None:
+    seen = a_process("w1", beat_at=100.0)
+    store.announce(seen)
+    store.announce(a_process("w1", beat_at=102.0))
+
+    assert store.bury(seen) is False
+    assert [p.state for p in store.list_processes()] == ["alive"]

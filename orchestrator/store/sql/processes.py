@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, not_, or_, select, text
+from sqlalchemy import Connection, and_, delete, func, not_, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator.states import RunStatus
@@ -62,6 +62,20 @@ def list_processes(conn: Connection) -> list[ProcessRecord]:
         )
         for row in rows
     ]
+
+
+def bury(conn: Connection, name: str, beat_at: float) -> bool:
+    """Mark an ``alive`` row ``dead``, unless its heartbeat changed since ``beat_at``."""
+    stmt = (
+        update(PROCESSES)
+        .where(
+            PROCESSES.c.name == name,
+            PROCESSES.c.beat_at == beat_at,
+            PROCESSES.c.state == "alive",
+        )
+        .values(state="dead")
+    )
+    return bool(conn.execute(stmt).rowcount)
 
 
 def forget(conn: Connection, before: float) -> int:

@@ -122,6 +122,13 @@ class SqlStore:
         what = "deleting old rows of table processes"
         return self._write(what, lambda conn: processes.forget(conn, before), single=True)
 
+    def bury(self, process: ProcessRecord) -> bool:
+        """Mark ``process`` dead unless it announced itself since (see :class:`Store`)."""
+        what = f"marking process {process.name!r} dead in table processes"
+        return self._write(
+            what, lambda conn: processes.bury(conn, process.name, process.beat_at), single=True
+        )
+
     def tallies(self, bounds: Sequence[float]) -> Tallies:
         """Jobs, loops and finished runs counted in aggregate queries (metrics)."""
         return self._read("counting jobs, loops and node_runs", lambda c: tallies.tally(c, bounds))
