@@ -108,7 +108,9 @@ def create_app(
         view = reads.job(job_id, clock())
         if view is None:
             raise _NotFound(f"no job {job_id!r} in the store")
-        stopped = [row.name for row in view.loops if row.steerable and not LoopStatus(row.status).terminal]
+        stopped = [
+            row.name for row in view.loops if row.steerable and not LoopStatus(row.status).terminal
+        ]
         for name in stopped:
             sources.client.stop_loop(job_id, name)
         return JSONResponse({"ok": True, "job": job_id, "stopped": stopped})
@@ -136,7 +138,7 @@ def create_app(
         UnknownLoopError: lambda request, exc: _error(404, str(exc)),
         LoopEndedError: lambda request, exc: _error(409, str(exc)),
     }
-    app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, exception_handlers=handlers)
     app.add_middleware(TokenGuard, token=token, guard_reads=guard_reads)
     return app
 

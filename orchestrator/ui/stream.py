@@ -47,7 +47,7 @@ async def job_events(
     idle = 0.0
     yield "retry: 2000\n\n"
     while True:
-        batch = await to_thread.run_sync(lambda: store.read_events(job_id, after, BATCH))
+        batch = await to_thread.run_sync(store.read_events, job_id, after, BATCH)
         for record in batch:
             after = record.seq
             if record.kind == INPUT_KIND:

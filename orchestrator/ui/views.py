@@ -24,9 +24,7 @@ RATE_WINDOW_S = 10.0
 """Iterations per second are counted over this many recent seconds."""
 
 
-def iteration_rate(
-    runs: Iterable[RunRecord], loop: str, producer: str | None, now: float
-) -> float:
+def iteration_rate(runs: Iterable[RunRecord], loop: str, producer: str | None, now: float) -> float:
     """Iterations per second of ``loop`` over the last :data:`RATE_WINDOW_S`:
     its producer's runs that finished then (one run makes one item)."""
     if producer is None:
@@ -177,10 +175,8 @@ class Reads:
         queues: list[tuple[str, int | None]] = []
         if plan is not None and (record.name == plan.main.name or record.name in plan.loops):
             producer = plan.loop(record.name).producer
-            queues = [
-                (name, None if depths is None else depths.get(name))
-                for name in loop_queues(plan, record.name)
-            ]
+        if plan is not None and producer is not None and depths is not None:
+            queues = [(name, depths.get(name)) for name in loop_queues(plan, record.name)]
         running = record.status == LoopStatus.RUNNING.value
         return LoopRow(
             name=record.name,

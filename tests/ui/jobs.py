@@ -15,12 +15,17 @@ TOKEN = "test-token-0123456789"
 
 
 def ticker(stop: int = 100_000, interval_s: float = 0.08) -> Workflow:
-    """A slow loop: ``ticks`` -> ``scaled`` -> ``nap`` (Sleep) -> ``picky`` (fails on 2) -> ``out``."""
+    """A slow loop: ``ticks`` -> ``scaled`` -> ``nap`` (Sleep) -> ``picky`` (fails on 2)
+    -> ``out``."""
     return Workflow.from_dict(
         {
             "name": "ticker",
             "nodes": [
-                {"id": "ticks", "type": "Range", "config": {"stop": stop, "interval_s": interval_s}},
+                {
+                    "id": "ticks",
+                    "type": "Range",
+                    "config": {"stop": stop, "interval_s": interval_s},
+                },
                 {"id": "gain", "type": "Constant", "config": {"value": 2}},
                 {"id": "scaled", "type": "Math", "config": {"op": "mul"}},
                 {"id": "nap", "type": "Sleep", "config": {"seconds": 0.01}},

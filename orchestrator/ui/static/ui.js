@@ -83,6 +83,10 @@
     var text = (where ? where + " " : "") + (ev.status || "");
     if (ev.kind === "progress" && ev.data) text += " " + Math.round((ev.data.fraction || 0) * 100) + "% " + (ev.data.message || "");
     if (ev.kind === "preview" && ev.data) text += " " + JSON.stringify(ev.data.value !== undefined ? ev.data.value : ev.data);
+    if (ev.kind === "loop" && ev.data && ev.data.iterations !== undefined) {
+      text += " · " + ev.data.iterations + " iterations";
+      if (ev.data.failed_iterations) text += ", " + ev.data.failed_iterations + " failed";
+    }
     if (ev.data && ev.data.error) text += " - " + ev.data.error;
     return text;
   }
