@@ -141,3 +141,26 @@ def test_iterations_per_second_count_the_producer_runs_of_the_last_ten_seconds()
     runs = [run(i, now - 20 + i) for i in range(20)]
     assert iteration_rate(runs, "ticks", "ticks", now) == pytest.approx(1.0)
     assert iteration_rate(runs, "ticks", None, now) == 0.0
+
+
+def test_segue_run_ui_serves_the_page_while_the_job_runs_and_prints_its_address(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    flow = tmp_path / "flow.json"
+    flow.write_text(ticker(stop=3, interval_s=0).to_json())
+    env = {**os.environ, "SEGUE_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(flow), "--ui", "--ui-port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(
+        r"operations page: http://127\.0\.0\.1:\d+/jobs/[0-9a-f]+\?token=", done.stderr
+    )
