@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 EXAMPLE ?= examples/quickstart.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench services install dev chart clean
+.PHONY: run test lint format bench services chromium install dev chart clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Segue needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -39,7 +39,10 @@ chart: $(VENV)/.chart-installed
 services:
 	scripts/ensure-services.sh
 
-test: $(VENV)/.dev-installed services
+chromium:
+	scripts/ensure-chromium.sh
+
+test: $(VENV)/.dev-installed services chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed

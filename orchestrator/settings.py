@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         metrics_port: The port of the coordinator's Prometheus ``/metrics``
             (0: not served); ``segue coordinator --metrics-port`` overrides it.
         metrics_host: The address ``/metrics`` listens on.
+        ui_token: The operations page's token (``SEGUE_UI_TOKEN``): every control
+            action needs it in a header, and every read too when ``segue ui`` is
+            bound to a non-loopback address (it refuses to start there without
+            one). Unset on loopback: ``segue ui`` makes one up and prints it.
         gc_threshold: While an embedded engine runs, the garbage collector's
             first threshold is raised to at least this (0 leaves it alone):
             a job's state is many small objects, and Python's default of 700
@@ -70,6 +74,7 @@ class Settings(BaseSettings):
     claim_after_s: float = Field(0.25, ge=0)
     metrics_port: int = Field(9464, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"
+    ui_token: str | None = None
 
     def artifacts_location(self) -> str:
         """The artifacts folder or URL in effect."""

@@ -222,6 +222,8 @@ PUBLIC_API: dict[str, list[str]] = {
         "SegueCollector",
         "Snapshot",
         "coordinator_registry",
+        "prometheus_registry",
+        "segue_collector",
         "serve_metrics",
     ],
     "orchestrator.celery": [

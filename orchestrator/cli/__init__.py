@@ -19,6 +19,7 @@ from orchestrator.cli import (
     queues,
     run,
     submit,
+    ui,
     validate,
 )
 from orchestrator.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, err
@@ -41,6 +42,7 @@ app.add_typer(loops.app, name="loops")
 app.command("queues")(queues.queues)
 app.command("events")(events.events)
 app.add_typer(db.app, name="db")
+app.command("ui")(ui.ui)
 
 
 def _load_plugins() -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
-from orchestrator.cli.common import FileArg
+from orchestrator.cli.common import FileArg, settings_from
 from orchestrator.cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
+    err,
     fail,
     out,
     plural,
@@ -28,6 +31,7 @@ from orchestrator.errors import Issue, WorkflowError
 from orchestrator.model.limits import MAX_NESTING_DEPTH, int_literal
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import MAIN
+from orchestrator.settings import Settings
 
 InputOpt = Annotated[
     list[str] | None,
@@ -65,6 +69,12 @@ def run(
     json_: Annotated[
         bool, typer.Option("--json", help="Print one JSON object for scripts")
     ] = False,
+    ui: Annotated[
+        bool, typer.Option("--ui", help="Serve the operations page for the job while it runs")
+    ] = False,
+    ui_port: Annotated[
+        int, typer.Option("--ui-port", min=0, max=65535, help="Port of the page (0: any free)")
+    ] = 8484,
 ) -> None:
     """Run a workflow in this process: exit 0 completed, 1 failed, 2 invalid, 130 interrupted."""
     try:
@@ -78,11 +88,14 @@ def run(
     except WorkflowError as exc:
         _invalid(exc, file, json_)
     interrupted = False
-    with Client.embedded() as client:
+    settings = settings_from(None, None)
+    with Client.embedded(settings=settings) as client, ExitStack() as page:
         try:
             job = client.submit(workflow, values)
         except WorkflowError as exc:
             _invalid(exc, file, json_)
+        if ui:
+            page.callback(serve_page(client, settings, job.id, ui_port))
         try:
             if json_ or not sys.stderr.isatty():
                 result = job.wait()
@@ -97,6 +110,28 @@ def run(
     if interrupted:
         _exit_abandoning_runs(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.status == "completed" else EXIT_FAILED)
+
+
+def serve_page(client: Client, settings: Settings, job: str, port: int) -> Callable[[], None]:
+    """Serve the operations page of ``job`` on loopback and print its address on
+    stderr; returns what stops it. Exit 1 when the port cannot be bound."""
+    from orchestrator.ui import UiServer, create_app, embedded_sources, new_token
+
+    token = settings.ui_token or new_token()
+    sources, release = embedded_sources(client, settings)
+    try:
+        server = UiServer(create_app(sources, token, guard_reads=False), "127.0.0.1", port)
+    except OSError as exc:
+        release()
+        client.cancel(job)
+        fail(f"cannot serve the page on 127.0.0.1:{port} ({exc}); choose another --ui-port")
+    err.print(f"operations page: {server.url}/jobs/{job}?token={token}", markup=False)
+
+    def close() -> None:
+        server.close()
+        release()
+
+    return close
 
 
 def _exit_abandoning_runs(code: int) -> NoReturn:

@@ -9,7 +9,13 @@ process-local series are in :mod:`workers.metrics`.
 """
 
 from orchestrator.metrics.collector import SegueCollector
-from orchestrator.metrics.server import MetricsServer, coordinator_registry, serve_metrics
+from orchestrator.metrics.server import (
+    MetricsServer,
+    coordinator_registry,
+    prometheus_registry,
+    segue_collector,
+    serve_metrics,
+)
 from orchestrator.metrics.snapshot import DURATION_BUCKETS, Snapshot
 
 __all__ = [
@@ -18,5 +24,7 @@ __all__ = [
     "SegueCollector",
     "Snapshot",
     "coordinator_registry",
+    "prometheus_registry",
+    "segue_collector",
     "serve_metrics",
 ]

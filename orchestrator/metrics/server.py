@@ -56,6 +56,40 @@ class MetricsServer:
             self._on_close()
 
 
+def segue_collector(
+    store: Store,
+    settings: Settings,
+    registry: NodeRegistry | None = None,
+    max_age_s: float = MAX_AGE_S,
+    broker: bool = True,
+) -> tuple[SegueCollector, BrokerDepths | None]:
+    """The collector of the Segue series over ``store`` and (with ``broker``)
+    ``settings.broker_url``, and the queue-depth readers it holds (``None``: no
+    queue depths, when ``broker`` is false or the URL is not Redis or RabbitMQ)."""
+    depths: BrokerDepths | None = None
+    if broker:
+        try:
+            depths = BrokerDepths.open(settings.broker_url, settings.visibility_timeout_s)
+        except ValueError as exc:
+            log.warning("metrics leave segue_queue_depth empty: %s", exc)
+    collector = SegueCollector(
+        store,
+        registry or default_registry(),
+        depths,
+        worker_timeout_s=settings.worker_timeout_s,
+        max_age_s=max_age_s,
+    )
+    return collector, depths
+
+
+def prometheus_registry(collector: Collector) -> CollectorRegistry:
+    """A registry with ``collector`` and the process's own ``process_*`` series."""
+    out = CollectorRegistry(auto_describe=True)
+    out.register(collector)
+    ProcessCollector(registry=out)
+    return out
+
+
 def coordinator_registry(
     store: Store,
     settings: Settings,
@@ -65,24 +99,8 @@ def coordinator_registry(
     """A registry with the Segue series over ``store`` and ``settings.broker_url``
     (no queue depths when that is not a Redis or RabbitMQ URL), and the
     process's own ``process_*`` series."""
-    try:
-        depths: BrokerDepths | None = BrokerDepths.open(
-            settings.broker_url, settings.visibility_timeout_s
-        )
-    except ValueError as exc:
-        log.warning("metrics leave segue_queue_depth empty: %s", exc)
-        depths = None
-    collector: Collector = SegueCollector(
-        store,
-        registry or default_registry(),
-        depths,
-        worker_timeout_s=settings.worker_timeout_s,
-        max_age_s=max_age_s,
-    )
-    out = CollectorRegistry(auto_describe=True)
-    out.register(collector)
-    ProcessCollector(registry=out)
-    return out, depths
+    collector, depths = segue_collector(store, settings, registry, max_age_s)
+    return prometheus_registry(collector), depths
 
 
 def serve_metrics(
