@@ -39,16 +39,7 @@ def client(tmp_path: Path) -> Iterator[Client]:
         yield embedded
 
 
-def _misbehaving(pool: str, how: str, count: int = 6, bad: int = 2, **options: Any) -> Workflow:
-    """``ticks`` (Range 0..count, on_error continue) -> ``odd`` (Misbehave) -> ``out``."""
-    b = WorkflowBuilder(f"misbehave-{pool}-{how}")
-    ticks = b.node("ticks", "Range", config={"stop": count})
-    config = {"how": how, "bad": bad} | options.pop("config", {})
-    odd = b.node("odd", "Misbehave", config=config, **options)
-    out = b.node("out", "Output", config={"name": "values"})
-    b.edge(ticks["value"], odd["value"]).edge(odd["value"], out["value"])
-    b.loop("ticks", pool=pool, on_error="continue")
-    return b.build()
+_misbehaving = robust_nodes.misbehaving
 
 
 def _odd_runs(client: Client, job: str) -> dict[int, Any]:

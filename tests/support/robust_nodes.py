@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from nodes import Node, NodeConfig, NodeRegistry, Ports, RunContext
 from nodes.library import builtin_registry
+from orchestrator import Workflow, WorkflowBuilder
 
 
 class Misbehave(Node):
@@ -94,3 +95,16 @@ def register(types: NodeRegistry) -> None:
     entry point the cluster tests publish them under)."""
     types.register(Misbehave)
     types.register(Chatty)
+
+
+def misbehaving(pool: str, how: str, count: int = 6, bad: int = 2, **options: Any) -> Workflow:
+    """``ticks`` (Range 0..count, on ``pool``, on_error continue) -> ``odd``
+    (Misbehave) -> ``out``."""
+    b = WorkflowBuilder(f"misbehave-{pool}-{how}")
+    ticks = b.node("ticks", "Range", config={"stop": count})
+    config = {"how": how, "bad": bad} | options.pop("config", {})
+    odd = b.node("odd", "Misbehave", config=config, **options)
+    out = b.node("out", "Output", config={"name": "values"})
+    b.edge(ticks["value"], odd["value"]).edge(odd["value"], out["value"])
+    b.loop("ticks", pool=pool, on_error="continue")
+    return b.build()

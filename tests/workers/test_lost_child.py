@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import Client, Workflow, WorkflowBuilder
+from orchestrator import Client, Workflow
 from tests.support import robust_nodes
 from tests.support.cluster import Cluster
 from tests.support.services import postgres_database, redis_database
@@ -55,15 +55,7 @@ def _client(cluster: Cluster) -> Client:
 
 
 def _misbehaving(how: str, count: int = 6, bad: int = 2, **options: Any) -> Workflow:
-    """``ticks`` (Range 0..count, on_error continue) -> ``odd`` (Misbehave) -> ``out``."""
-    b = WorkflowBuilder(f"lost-{how}")
-    ticks = b.node("ticks", "Range", config={"stop": count})
-    config = {"how": how, "bad": bad} | options.pop("config", {})
-    odd = b.node("odd", "Misbehave", config=config, **options)
-    out = b.node("out", "Output", config={"name": "values"})
-    b.edge(ticks["value"], odd["value"]).edge(odd["value"], out["value"])
-    b.loop("ticks", pool="process", on_error="continue")
-    return b.build()
+    return robust_nodes.misbehaving("process", how, count, bad, **options)
 
 
 @pytest.mark.parametrize(("how", "signal_name"), [("segv", "SIGSEGV"), ("kill", "SIGKILL")])
