@@ -15,6 +15,7 @@ coordinator's consumers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Protocol, Self
 
@@ -52,6 +53,30 @@ class TaskQueueCounter:
         with session.lock:
             return retry_call(lambda: session.count(name) or 0, session.errors, self._reset)
 
+    def waiting(self, name: str) -> set[str] | None:
+        """The ids of the tasks waiting in queue ``name`` (a Segue task's id is its
+        run id); ``None`` on RabbitMQ, whose queues are not read without taking,
+        or when the broker is away."""
+        session = self._session
+        if not session.virtual:
+            return None
+
+        def read() -> set[str]:
+            channel = session.probe()
+            ids: set[str] = set()
+            for pri in channel.priority_steps:
+                for raw in channel.client.lrange(channel._q_for_pri(name, pri), 0, -1):
+                    if (task := _task_id(raw)) is not None:
+                        ids.add(task)
+            return ids
+
+        with session.lock:
+            try:
+                return read()
+            except session.errors as exc:  # asked again at the next check, not retried here
+                self._reset(exc)
+                return None
+
     def _reset(self, error: BaseException) -> None:
         self._session.reset()
 
@@ -59,6 +84,16 @@ class TaskQueueCounter:
         """Close the connection."""
         with self._session.lock:
             self._session.close()
+
+
+def _task_id(raw: bytes | str) -> str | None:
+    """The id in a Celery task message's headers, ``None`` for anything else."""
+    try:
+        message = json.loads(raw)
+        task = message["headers"]["id"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return task if isinstance(task, str) else None
 
 
 class BrokerDepths:

@@ -23,8 +23,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
+from kombu.transport import redis as kombu_redis
 
 from nodes.base import Role
 from orchestrator.broker import redact
@@ -109,6 +111,15 @@ class CeleryExecutor:
         return []
 
     def _publish(self, remote: list[Dispatch]) -> None:
+        resent = [d for d in remote if d.resent]
+        if resent:
+            remote = [d for d in remote if not d.resent]
+            with self._lock, self.app.producer_or_acquire() as producer:
+                for dispatch in resent:
+                    self._send(producer, [dispatch])
+                    _to_head(producer, dispatch.node.route.queue)
+        if not remote:
+            return
         with self._lock, self.app.producer_or_acquire() as producer:
             batch = getattr(producer, "batch", None)  # kombu >= 5.7
             if batch is not None and len(remote) > 1:
@@ -172,3 +183,19 @@ class CeleryExecutor:
                 "their jobs sends them again",
                 left,
             )
+
+
+def _to_head(producer: Any, queue: str) -> None:
+    """Move the task just sent to ``queue`` to its head (Redis; RabbitMQ gives a
+    dead consumer's tasks back in place by itself): a run sent again was sent
+    before the backlog behind it, and its job waits for it."""
+    channel = producer.channel
+    if not isinstance(channel, kombu_redis.Channel):
+        return
+    key = channel._q_for_pri(queue, 0)
+    try:
+        # kombu pushes on the left and workers pop on the right. Another task
+        # pushed in between would be moved instead: harmless, and rare.
+        channel.client.lmove(key, key, "LEFT", "RIGHT")
+    except redis.ResponseError as exc:  # Redis before 6.2: the task waits its turn
+        log.debug("could not move a task sent again to the head of %s: %s", queue, exc)

@@ -30,9 +30,11 @@ from nodes.errors import SegueError
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
+from orchestrator.broker import REDIS_SCHEMES, scheme
 from orchestrator.celery import CeleryExecutor, make_celery
 from orchestrator.channels import Channels, Delivery
 from orchestrator.coordinator.watch import Watch
+from orchestrator.depths import TaskQueueCounter
 from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.engine.gctune import gc_tuning
@@ -74,8 +76,11 @@ class Coordinator:
             store if store is not None else open_store(settings.database_url, settings.home)
         )
         self.channels = channels if channels is not None else Channels(settings.broker_url)
+        self._tasks: TaskQueueCounter | None = None
         if executor is None:
             executor = partial(CeleryExecutor, make_celery(settings))
+            if scheme(settings.broker_url) in REDIS_SCHEMES:
+                self._tasks = TaskQueueCounter(settings.broker_url)
         self._probe: KombuQueueBackend | None = None
         if queues is None:
             # What a dead coordinator held unacknowledged is settled when its jobs
@@ -109,7 +114,8 @@ class Coordinator:
             clock=time.time,
             owner_timeout_s=settings.worker_timeout_s,
         )
-        self.watch = Watch(self.driver, self.store, self.name, settings)
+        waiting = self._tasks.waiting if self._tasks is not None else None
+        self.watch = Watch(self.driver, self.store, self.name, settings, waiting=waiting)
         self._followed: set[str] = set()  # jobs whose results queue this coordinator reads
         self._stop = threading.Event()
 
@@ -230,6 +236,8 @@ class Coordinator:
         except Exception as exc:  # the broker is away: the next reader skips them as journaled
             log.warning("could not take journaled results off the broker: %s", exc)
         self.channels.close()
+        if self._tasks is not None:
+            self._tasks.close()
 
     # intake ---------------------------------------------------------------------------
     def _on_results(self, job_id: str, deliveries: list[Delivery]) -> None:

@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
+from orchestrator.coordinator.prefetch import Prefetch, Waiting
 from orchestrator.driver import Driver
 from orchestrator.liveness import ALIVE, Announcer, Flight, Holding, alive, lost_runs
 from orchestrator.scheduler import Scheduler
@@ -41,6 +42,8 @@ class Watch:
         store: Where heartbeats are.
         name: The coordinator's name (its leases' owner).
         settings: ``heartbeat_interval_s``, ``worker_timeout_s``, ``heartbeat_path``.
+        waiting: Reads the task ids waiting in a worker queue, to find runs a dead
+            worker took before it announced them (see :mod:`.prefetch`).
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class Watch:
         name: str,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        waiting: Waiting | None = None,
     ) -> None:
         self.driver = driver
         self.store = store
@@ -65,6 +69,11 @@ class Watch:
             clock,
         )
         self._next_forget = 0.0
+        self.prefetch = (
+            Prefetch(waiting, settings.heartbeat_interval_s, settings.worker_timeout_s)
+            if waiting is not None
+            else None
+        )
 
     def start(self) -> None:
         """Announce now and on a thread from now on."""
@@ -91,6 +100,10 @@ class Watch:
             self.settings.worker_timeout_s,
             slack_s=self.settings.heartbeat_interval_s / 2,
         )
+        if self.prefetch is not None:
+            chased = {item.flight.run_id for item in lost}
+            rest = [f for f in awaited if f.run_id not in chased]
+            lost += self.prefetch.lost(rest, processes, now)
         by_job: dict[tuple[str, str], set[str]] = defaultdict(set)
         for flight, reason in lost:
             by_job[(flight.job_id, reason)].add(flight.run_id)

@@ -12,7 +12,7 @@ from kombu import Exchange, Queue
 from orchestrator.broker import kombu_connection
 from orchestrator.celery import make_celery, task_name
 from orchestrator.channels import Channels
-from orchestrator.depths import BrokerDepths, task_queue_names
+from orchestrator.depths import BrokerDepths, TaskQueueCounter, task_queue_names
 from orchestrator.queues import KombuQueueBackend
 from orchestrator.settings import Settings
 from orchestrator.store import ProcessRecord
@@ -93,3 +93,24 @@ def test_the_task_queues_measured_are_the_pools_those_workers_serve_and_routes()
         "process",
         "thread",
     ]
+
+
+def test_the_ids_of_tasks_waiting_are_read_on_redis_and_unknown_on_rabbitmq(
+    broker: str,
+) -> None:
+    queue = f"q{uuid.uuid4().hex[:8]}"
+    app = make_celery(Settings(broker_url=broker))
+    for n in range(3):
+        app.send_task(task_name("Constant"), args=[{}], queue=queue, task_id=f"j:main:0:n{n}")
+    app.send_task(task_name("Constant"), args=[{}], queue=queue, task_id="j:main:0:p", priority=9)
+    counter = TaskQueueCounter(broker)
+    try:
+        waiting = counter.waiting(queue)
+        if broker.startswith("redis"):
+            assert waiting == {"j:main:0:n0", "j:main:0:n1", "j:main:0:n2", "j:main:0:p"}
+            assert counter.waiting("never-used") == set()
+        else:
+            assert waiting is None
+    finally:
+        counter.close()
+        app.close()
