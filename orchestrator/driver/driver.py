@@ -115,7 +115,7 @@ class Driver:
         self.alone = alone or (lambda: False)
         self.clock = clock
         self.recorder = BatchingRecorder(store)
-        self.journal = Journal(self.recorder.submit_events)
+        self.journal = Journal(self.recorder)
         self.plans = PlanCache(store, registry)
         self.runner = NodeRunner(
             registry,

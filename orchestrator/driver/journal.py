@@ -1,6 +1,10 @@
 """The input journal: every event a job's scheduler was given, in order, with its time.
 
-A driver journals each job's inputs in the event log (kind ``input``).
+A driver journals each job's inputs in the event log (kind ``input``). The
+inputs given between two writes of the driver's recorder are gathered into
+one entry per job (``"type": "steps"``: each step one input, or the results
+decided on as one batch, with its time), written in the same transaction as
+what was decided on them, or before it.
 Because the scheduler is deterministic, :func:`replay` rebuilds a job's state
 from its plan and journal alone; a driver that takes the job over (its last
 driver died) replays it, carries out what the replayed decisions still owe,
@@ -9,7 +13,8 @@ and sends again the runs that were in flight.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +32,7 @@ from orchestrator.scheduler.events import (
 )
 from orchestrator.states import DesiredLoopState
 from orchestrator.store.base import EventRecord
+from orchestrator.store.batching import BatchingRecorder
 
 INPUT_KIND = "input"
 
@@ -86,18 +92,38 @@ def entry(job_id: str, event: Event, now: float) -> EventRecord | None:
     return None if data is None else EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=data)
 
 
-def events_of(record: EventRecord) -> list[Event]:
-    """The scheduler inputs a journal entry holds, in order (an entry of kind
-    ``inputs`` holds those given at one instant).
+Step = tuple[float, list[Event]]
+"""Inputs the scheduler was given in one call, and when (``now``)."""
+
+
+def steps_of(record: EventRecord) -> list[Step]:
+    """The scheduler inputs a journal entry holds, grouped as they were given, in
+    order: an entry of type ``steps`` holds the steps gathered for one write; one
+    of type ``inputs`` the results decided on at one instant; any other, one input.
 
     Raises:
         ValueError: the entry holds something else.
     """
     where = f"journal entry {record.seq} of job {record.job_id}"
     data: dict[str, Any] = dict(record.data)
-    if data.get("type") == "inputs":
-        return [parse(item, where) for item in data.get("inputs") or ()]
-    return [parse(data, where)]
+    match data.get("type"):
+        case "steps":
+            return [
+                (float(step["at"]), [parse(item, where) for item in step["inputs"]])
+                for step in data.get("steps") or ()
+            ]
+        case "inputs":
+            return [(record.at, [parse(item, where) for item in data.get("inputs") or ()])]
+    return [(record.at, [parse(data, where)])]
+
+
+def events_of(record: EventRecord) -> list[Event]:
+    """The scheduler inputs a journal entry holds, in order (see :func:`steps_of`).
+
+    Raises:
+        ValueError: the entry holds something else.
+    """
+    return [event for _, events in steps_of(record) for event in events]
 
 
 def event_of(record: EventRecord) -> Event:
@@ -113,26 +139,53 @@ def event_of(record: EventRecord) -> Event:
 
 
 class Journal:
-    """Writes a job's scheduler inputs to the event log, through ``append``."""
+    """Gathers a job's scheduler inputs for its driver's recorder.
 
-    def __init__(self, append: Callable[[list[EventRecord]], None]) -> None:
-        self._append = append
+    Each :meth:`record` is one step. The recorder takes what was gathered (one
+    entry per job) as it takes each batch (:meth:`BatchingRecorder.gather`),
+    ahead of that batch's records: an input is never written after a record
+    decided on it.
+    """
+
+    def __init__(self, recorder: BatchingRecorder) -> None:
+        self._recorder = recorder
+        self._lock = threading.Lock()
+        self._steps: dict[str, list[dict[str, Any]]] = {}
+        recorder.gather(self._take)
 
     def record(self, job_id: str, event: Event, now: float) -> None:
         """Journal one input."""
-        record = entry(job_id, event, now)
-        if record is not None:
-            self._append([record])
+        item = body(event)
+        if item is not None:
+            self._add(job_id, {"at": now, "inputs": [item]})
 
     def record_many(self, job_id: str, events: Iterable[Event], now: float) -> None:
-        """Journal inputs given at the same instant, in order, as one entry (the
+        """Journal inputs given at the same instant, in order, as one step (the
         driver passes results it decides on as one batch)."""
         items = [item for e in events if (item := body(e)) is not None]
-        if len(items) == 1:
-            self._append([EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=items[0])])
-        elif items:
-            batch: dict[str, Any] = {"type": "inputs", "inputs": items}
-            self._append([EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=batch)])
+        if items:
+            self._add(job_id, {"at": now, "inputs": items})
+
+    def _add(self, job_id: str, step: dict[str, Any]) -> None:
+        with self._lock:
+            first = not self._steps
+            self._steps.setdefault(job_id, []).append(step)
+        # One submission per entry: while steps wait, the recorder has one counted
+        # that the batch taking them answers. Not under the lock: the recorder
+        # calls _take under its own.
+        if first:
+            self._recorder.touch()
+
+    def _take(self) -> list[EventRecord]:
+        with self._lock:
+            taken, self._steps = self._steps, {}
+        records = []
+        for job_id, steps in taken.items():
+            data: dict[str, Any] = {"type": "steps", "steps": steps}
+            records.append(
+                EventRecord(job_id=job_id, kind=INPUT_KIND, at=steps[-1]["at"], data=data)
+            )
+        return records
 
 
 @dataclass
@@ -172,14 +225,15 @@ def replay(
     for record in journal:
         if record.kind != INPUT_KIND:
             continue
-        events = events_of(record)
-        replayed.inputs += len(events)
-        results = [e for e in events if isinstance(e, RunResult)]
-        if len(results) > 1 and len(results) == len(events):
-            # Results given at one instant were decided on as one batch.
-            commands = scheduler.handle_many(results, record.at)
-        else:
-            commands = [c for event in events for c in scheduler.handle(event, record.at)]
+        commands: list[Command] = []
+        for at, events in steps_of(record):
+            replayed.inputs += len(events)
+            results = [e for e in events if isinstance(e, RunResult)]
+            if len(results) > 1 and len(results) == len(events):
+                # Results given at one instant were decided on as one batch.
+                commands += scheduler.handle_many(results, at)
+            else:
+                commands += [c for event in events for c in scheduler.handle(event, at)]
         if keep_decisions:
             replayed.decisions.extend(commands)
         for command in commands:

@@ -305,6 +305,10 @@ class Store(Protocol):
         """A job's runs, by loop, iteration and node."""
         ...
 
+    def record(self, runs: Sequence[RunRecord], events: Sequence[EventRecord]) -> None:
+        """:meth:`record_runs` then :meth:`append_events`, in one transaction."""
+        ...
+
     # events ---------------------------------------------------------------
     def append_events(self, events: Sequence[EventRecord]) -> None:
         """Append events in order (``seq`` assigned by the store)."""

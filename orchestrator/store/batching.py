@@ -3,10 +3,11 @@
 One transaction per node-run update caps SQLite at a few thousand writes per
 second; the embedded engine records far more. :class:`BatchingRecorder`
 buffers what it is given and a background thread writes it with
-:meth:`Store.record_runs` / :meth:`Store.append_events`, one transaction per
-batch. Runs are written before the events submitted with them, and batches in
-submission order, so the store's first-completion-wins rules see records in
-the order they were submitted.
+:meth:`Store.record`, one transaction per batch. Runs are written before the
+events submitted with them, and batches in submission order, so the store's
+first-completion-wins rules see records in the order they were submitted.
+Sources registered with :meth:`BatchingRecorder.gather` (the driver's journal)
+are asked for their records as each batch is taken: they lead its events.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class BatchingRecorder:
         self._closing = False
         self._error: BaseException | None = None
         self._callbacks: list[tuple[int, Callable[[], None], bool]] = []
+        self._sources: list[Callable[[], list[EventRecord]]] = []
+        self._touched = 0  # submissions a source holds, not yet taken
         self._thread = threading.Thread(target=self._run, name="segue-recorder", daemon=True)
         self._thread.start()
 
@@ -88,8 +91,23 @@ class BatchingRecorder:
         """Queue events for :meth:`Store.append_events`; thread-safe."""
         self._submit([], list(events))
 
-    def _submit(self, runs: list[RunRecord], events: list[EventRecord]) -> None:
-        if not runs and not events:
+    def gather(self, source: Callable[[], list[EventRecord]]) -> None:
+        """Call ``source`` (under the recorder's lock: it must not wait on the
+        recorder) as each batch is taken; what it returns leads the batch's events,
+        in the same transaction. Its owner calls :meth:`touch` for each record it
+        holds for the next batch."""
+        with self._lock:
+            self._sources.append(source)
+
+    def touch(self) -> None:
+        """Count one submission a gathered source holds: :meth:`flush` and
+        :meth:`when_written` wait for it, and it is written within ``max_delay_s``."""
+        self._submit([], [], touched=True)
+
+    def _submit(
+        self, runs: list[RunRecord], events: list[EventRecord], touched: bool = False
+    ) -> None:
+        if not runs and not events and not touched:
             return
         with self._lock:
             while self._pending() >= self._max_pending and self._writer_alive():
@@ -101,6 +119,7 @@ class BatchingRecorder:
                 )
             self._runs.extend(runs)
             self._events.extend(events)
+            self._touched += touched
             self._submitted += 1
             if self._first_at is None:
                 self._first_at = time.monotonic()
@@ -166,7 +185,7 @@ class BatchingRecorder:
 
     # the writer -------------------------------------------------------------
     def _pending(self) -> int:
-        return len(self._runs) + len(self._events)
+        return len(self._runs) + len(self._events) + self._touched
 
     def _writer_alive(self) -> bool:
         return self._thread.is_alive() and not self._closing
@@ -193,6 +212,9 @@ class BatchingRecorder:
                         self._work.wait()
                 runs, self._runs = self._runs, []
                 events, self._events = self._events, []
+                if self._sources:
+                    events[:0] = [r for source in self._sources for r in source()]
+                self._touched = 0
                 ticket, self._first_at = self._submitted, None
                 self._done.notify_all()
             error = self._write(runs, events)
@@ -216,6 +238,14 @@ class BatchingRecorder:
     def _write(self, runs: list[RunRecord], events: list[EventRecord]) -> BaseException | None:
         errors: list[BaseException] = []
         size = self._max_batch
+        if len(runs) <= size and len(events) <= size:
+            try:
+                self._store.record(runs, events)
+            except Exception as exc:
+                counts = ((len(runs), "runs"), (len(events), "events"))
+                what = " and ".join(f"{n} {kind}" for n, kind in counts if n)
+                return _noted(exc, f"a batch of {what}")
+            return None
         for i in range(0, len(runs), size):
             chunk = runs[i : i + size]
             try:

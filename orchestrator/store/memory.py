@@ -62,7 +62,7 @@ class MemoryStore:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # record() holds it around record_runs and append_events
         self._workflows: dict[str, WorkflowRecord] = {}
         self._jobs: dict[str, JobRecord] = {}
         self._loops: dict[tuple[str, str], LoopRecord] = {}
@@ -223,6 +223,14 @@ class MemoryStore:
             ]
             runs.sort(key=lambda r: (r.loop, r.iteration, r.node_id))
             return [_copy(r) for r in runs]
+
+    def record(self, runs: Sequence[RunRecord], events: Sequence[EventRecord]) -> None:
+        """:meth:`record_runs` then :meth:`append_events`, under one lock."""
+        with self._lock:
+            if runs:
+                self.record_runs(runs)
+            if events:
+                self.append_events(events)
 
     # events -----------------------------------------------------------------
     def append_events(self, events: Sequence[EventRecord]) -> None:

@@ -83,6 +83,24 @@ def dead_letters(broker_url: str, count: int, timeout: float = 60) -> list[dict[
     return found
 
 
+def queue_declared(connection: Connection, name: str, timeout: float = 60) -> None:
+    """Wait until queue ``name`` exists on the broker (a passive declaration passes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        channel = connection.channel()
+        try:
+            channel.queue_declare(queue=name, passive=True)
+            return
+        except connection.channel_errors:
+            assert time.monotonic() < deadline, f"no consumer declared queue {name!r}"
+            time.sleep(0.2)
+        finally:
+            try:
+                channel.close()
+            except connection.connection_errors + connection.channel_errors:
+                pass  # the broker closed it after the failed declaration
+
+
 def still_serving(cluster: Cluster) -> None:
     assert cluster.processes["thread"].poll() is None, cluster.log("thread")
     with cluster.client() as client:
@@ -187,6 +205,9 @@ def test_a_worker_on_rabbitmq_dead_letters_what_it_cannot_run(
             cluster.wait_ready("coordinator", "thread")
             marker = cluster.root / "pickled-ran"
             with Connection(broker) as connection:
+                # RabbitMQ drops what is published to a queue no one declared yet:
+                # wait for the worker's consumer to declare its queue.
+                queue_declared(connection, "thread")
                 producer = Producer(connection.default_channel)
                 producer.publish(b"\xff raw bytes", exchange="", routing_key="thread")
                 task(producer, Evil(marker), serializer="pickle")

@@ -15,7 +15,7 @@ from orchestrator.results import RunError, RunResult
 from orchestrator.scheduler import CancelJob, LoopControl, Resend, Start, Tick
 from orchestrator.states import DesiredLoopState
 from orchestrator.store.base import EventRecord
-from tests.driver.journals import HERE, RECORDED, decisions
+from tests.driver.journals import HERE, RECORDED, decisions, record
 
 FIXTURES = sorted(HERE.glob("*.json"))
 
@@ -95,3 +95,20 @@ def test_a_result_journaled_before_errors_were_structured_replays_as_one() -> No
         RunError("NodeError", "fails attempt 1", retryable=False),
         worker="embedded",
     )
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_a_journal_written_now_gathers_its_steps_and_replays_to_the_job_s_end(
+    name: str, tmp_path: Path
+) -> None:
+    """The driver gathers the inputs given between two writes into one entry per
+    job; replaying such entries ends the job as it ended."""
+    fixture = record(name, tmp_path)
+
+    entries = [e["data"] for e in fixture["journal"]]
+    steps = sum(len(e["steps"]) for e in entries)
+    assert all(e["type"] == "steps" for e in entries)
+    assert steps > len(entries), f"{name}: {steps} steps in {len(entries)} entries"
+    ending = [d for d in fixture["decisions"] if "job" in d][-1]
+    assert ending["job"] == "completed"
+    assert ending["outputs"] == fixture["outputs"]

@@ -16,7 +16,7 @@ from nodes.library import builtin_registry
 from orchestrator import Workflow
 from orchestrator.driver import Driver
 from orchestrator.driver.executor import ResultSink
-from orchestrator.driver.journal import INPUT_KIND
+from orchestrator.driver.journal import INPUT_KIND, events_of
 from orchestrator.engine.executor import LocalExecutor
 from orchestrator.results import RunResult
 from orchestrator.runner import NodeRunner
@@ -63,7 +63,10 @@ class ReportingWorker:
         run = self.store.get_run(dispatch.run_id)
         journal = self.store.read_events(dispatch.job_id, after=0, limit=1000)
         journaled = any(
-            e.kind == INPUT_KIND and e.data.get("run_id") == dispatch.run_id for e in journal
+            isinstance(event, RunResult) and event.run_id == dispatch.run_id
+            for e in journal
+            if e.kind == INPUT_KIND
+            for event in events_of(e)
         )
         self.released[dispatch.node_id] = (run.status if run else None, journaled)
 

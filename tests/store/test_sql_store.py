@@ -421,3 +421,26 @@ def test_the_migrated_active_runs_index_is_partial_as_the_model_says(sql_store: 
         return re.findall(r"\b(status|queue)\b", predicate), re.findall(r"'(\w+)'", predicate)
 
     assert terms(where) == terms(ACTIVE_RUNS) == (["status"], ["queued", "running"]), found
+
+
+def test_record_is_one_transaction_an_event_that_fails_takes_its_runs_back(
+    sql_store: SqlStore,
+) -> None:
+    """The driver's journal entries and the runs decided on them land together or
+    not at all: a run row is never in the store without the input that made it."""
+    sql_store.create_job(a_job())
+    run = RunRecord(
+        run_id="j1:main:0:a",
+        job_id="j1",
+        loop="main",
+        iteration=0,
+        node_id="a",
+        type_name="Add",
+        status="succeeded",
+        outputs={"v": 1},
+    )
+    unwritable = EventRecord(job_id="j1", kind="input", at=1.0, data={"x": object()})  # type: ignore[dict-item]
+    with pytest.raises(Exception):  # noqa: B017 - whatever the encoder raises
+        sql_store.record([run], [unwritable])
+    assert sql_store.get_run("j1:main:0:a") is None
+    assert sql_store.read_events("j1") == []

@@ -281,6 +281,21 @@ def test_record_runs_applies_several_records_of_one_run_in_order(store: Store) -
     )
 
 
+def test_record_writes_runs_then_the_events_submitted_with_them(store: Store) -> None:
+    store.create_job(a_job())
+    store.record(
+        [a_run(status="queued"), a_run(status="succeeded", outputs={"v": 1})],
+        [EventRecord(job_id="j1", kind="input", at=1.0, data=RICH)],
+    )
+    run = store.get_run("j1:main:0:a")
+    assert run is not None and (run.status, run.outputs) == ("succeeded", {"v": 1})
+    events = store.read_events("j1")
+    assert [(e.kind, e.data) for e in events] == [("input", RICH)]
+    store.record([a_run(1)], [])
+    store.record([], [EventRecord(job_id="j1", kind="loop", at=2.0)])
+    assert len(store.list_runs("j1")) == 2 and len(store.read_events("j1")) == 2
+
+
 def test_run_fields_left_none_keep_their_stored_values(store: Store) -> None:
     store.record_runs([a_run(queue="gpu", queued_at=1.0)])
     store.claim_run(a_run(worker="w1", started_at=2.0))

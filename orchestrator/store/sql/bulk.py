@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
@@ -100,6 +101,12 @@ def run_tuple(r: RunRecord) -> tuple[Any, ...]:
     )
 
 
+def _dumps(data: object) -> str:
+    """An event's data as JSON text: orjson, a tenth of ``json.dumps``'s cost on
+    the journal's many times (a number that is not finite becomes ``null``)."""
+    return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 EVENT_COLUMNS = ("job_id", "kind", "at", "loop", "iteration", "node", "run_id", "status", "data")
 
 
@@ -117,7 +124,7 @@ class EventWriter:
 
     def write(self, conn: Connection, events: Sequence[EventRecord]) -> None:
         """Append ``events`` in order."""
-        dumps = json.dumps
+        dumps = _dumps
         tuples = [
             (e.job_id, e.kind, e.at, e.loop, e.iteration, e.node, e.run_id, e.status, dumps(e.data))
             for e in events
@@ -134,7 +141,7 @@ def copy_events(conn: Connection, events: Sequence[EventRecord]) -> None:
     """Append events on PostgreSQL with ``COPY``, in the caller's transaction."""
     driver = conn.connection.driver_connection
     assert driver is not None
-    dumps = json.dumps
+    dumps = _dumps
     with driver.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
         for e in events:
             row = (e.job_id, e.kind, e.at, e.loop, e.iteration, e.node, e.run_id, e.status)

@@ -388,20 +388,38 @@ class SqlStore:
         )
         return [convert.run_record(row) for row in rows]
 
+    def record(self, runs: Sequence[RunRecord], events: Sequence[EventRecord]) -> None:
+        """:meth:`record_runs` then :meth:`append_events`, in one transaction."""
+        if not events:
+            self.record_runs(runs)
+            return
+        batches = rules.rounds(list(runs))
+
+        def write(conn: Connection) -> None:
+            for batch in batches:
+                self._write_runs(conn, batch)
+            self._write_events(conn, events)
+
+        what = f"recording {len(runs)} runs and {len(events)} events of job {events[0].job_id!r}"
+        self._write(what, write, idempotent=False)
+
     # events -----------------------------------------------------------------
     def append_events(self, events: Sequence[EventRecord]) -> None:
         """Append events in order (``seq`` assigned by the store)."""
         if not events:
             return
         what = f"appending {len(events)} events of job {events[0].job_id!r} to table events"
+        self._write(what, lambda conn: self._write_events(conn, events), idempotent=False)
+
+    def _write_events(self, conn: Connection, events: Sequence[EventRecord]) -> None:
         if self._dialect == "postgresql":
             # COPY: a fraction of an executemany's cost per row; the coordinator
             # journals every scheduler input.
-            self._write(what, lambda conn: copy_events(conn, events), idempotent=False)
+            copy_events(conn, events)
             return
         writer = self._events
         assert writer is not None
-        self._write(what, lambda conn: writer.write(conn, events), idempotent=False)
+        writer.write(conn, events)
 
     def read_events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         """A job's events with ``seq > after``, oldest first."""
