@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orchestrator import Workflow
+from orchestrator import Workflow, WorkflowInvalid
 
 if TYPE_CHECKING:
     from tests.support.harness import Harness
@@ -30,10 +30,11 @@ def _count_until(executor: Harness, limit: int, **policy: object) -> Workflow:
     return b.build()
 
 
+@pytest.mark.parametrize("pool", ["thread", "asyncio", "process"])
 def test_a_loop_completes_after_the_first_iteration_whose_until_output_is_true(
-    executor: Harness,
+    executor: Harness, pool: str
 ) -> None:
-    job = executor.submit(_count_until(executor, 3, until="done.result"))
+    job = executor.submit(_count_until(executor, 3, until="done.result", pool=pool))
 
     result = job.wait(timeout=45)
 
@@ -50,6 +51,28 @@ def test_a_loop_completes_after_the_first_iteration_whose_until_output_is_true(
     ]
     ended = [e for e in job.events() if e.kind == "loop" and e.loop == "ticks"][-1]
     assert ended.status == "completed"
+
+
+def test_an_until_outside_its_loop_is_refused_at_submit_at_its_line(executor: Harness) -> None:
+    workflow = executor.load(
+        """
+        name: until-elsewhere
+        nodes:
+          - {id: limit, type: Constant, config: {value: 3}}
+          - {id: ticks, type: Count}
+          - {id: out, type: Output, config: {name: values}}
+        edges:
+          - {from: ticks.value, to: out.value}
+        loops:
+          ticks: {until: limit.value}
+        """
+    )
+    with pytest.raises(WorkflowInvalid) as caught:
+        executor.submit(workflow)
+
+    (issue,) = caught.value.issues
+    assert "until 'limit.value': node 'limit' (Constant) is in the main stage" in issue.message
+    assert issue.line == 10
 
 
 def test_max_iterations_is_the_generation_limit_of_an_unbounded_count(executor: Harness) -> None:
