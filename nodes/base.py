@@ -86,6 +86,8 @@ class Role(enum.StrEnum):
     """Runs in the driver's process, on its queue backend."""
     QUEUE_READER = "queue-reader"
     """A producer that runs in the driver's process, on its queue backend."""
+    COMMENT = "comment"
+    """A note: no ports, left out of the plan, never run."""
 
     @property
     def settled(self) -> bool:

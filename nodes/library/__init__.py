@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 
 from nodes.base import Node
+from nodes.library.comment import Comment
+from nodes.library.convergence import Compare, Count
 from nodes.library.files import ReadFile, ReadText, WriteFile, WriteText
 from nodes.library.group import Group
 from nodes.library.io import Constant, Input, Output, Preview
@@ -40,6 +42,9 @@ BUILTIN_TYPES: tuple[type[Node], ...] = (
     WriteFile,
     ReadText,
     WriteText,
+    Count,
+    Compare,
+    Comment,
 )
 """Every built-in node type, in the order DESIGN section 6 lists them."""
 
@@ -67,7 +72,10 @@ def default_registry() -> NodeRegistry:
 
 __all__ = [
     "BUILTIN_TYPES",
+    "Comment",
+    "Compare",
     "Constant",
+    "Count",
     "Flaky",
     "Format",
     "Group",

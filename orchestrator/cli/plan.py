@@ -7,6 +7,7 @@ import typer
 from orchestrator.cli.common import FileArg, JsonOpt
 from orchestrator.cli.output import EXIT_INVALID, out, print_issues, print_json
 from orchestrator.cli.validate import compile_file
+from orchestrator.model.spec import LoopPolicy
 from orchestrator.planner import MAIN
 
 
@@ -22,17 +23,17 @@ def plan(file: FileArg, json_: JsonOpt = False) -> None:
     if json_:
         print_json(compiled.to_json())
         return
+    from rich.markup import escape
     from rich.tree import Tree
 
     tree = Tree(f"[bold]{compiled.workflow}[/bold]")
     for loop in compiled.all_loops():
         if loop.name == MAIN and not loop.nodes:
             continue
-        policy = loop.policy
         title = (
             "main stage"
             if loop.producer is None
-            else (f"loop [bold]{loop.name}[/bold] (pool {policy.pool}, on_error {policy.on_error})")
+            else (f"loop [bold]{loop.name}[/bold] ({_policy_text(loop.policy)})")
         )
         branch = tree.add(title)
         for node_id in loop.nodes:
@@ -47,4 +48,15 @@ def plan(file: FileArg, json_: JsonOpt = False) -> None:
         writers = ", ".join(f"{w.loop}/{w.node}" for w in queue.writers) or "none"
         readers = ", ".join(f"{r.loop}/{r.node}" for r in queue.readers) or "none"
         tree.add(f"queue [bold]{queue.name}[/bold] ({queue.scope}): {writers} → {readers}")
+    for node_id, text in compiled.comments.items():
+        tree.add(f"[dim]note {node_id}:[/dim] {escape(text)}")
     out.print(tree)
+
+
+def _policy_text(policy: LoopPolicy) -> str:
+    parts = [f"pool {policy.pool}", f"on_error {policy.on_error}"]
+    if policy.until is not None:
+        parts.append(f"until {policy.until}")
+    if policy.max_iterations is not None:
+        parts.append(f"max_iterations {policy.max_iterations}")
+    return ", ".join(parts)

@@ -39,12 +39,35 @@ class RetryPolicy(_Spec):
 
 
 class LoopPolicy(_Spec):
-    """How one loop runs: pool, error policy and bounds."""
+    """How one loop runs: pool, error policy and bounds.
+
+    ``until`` (``node.port``) ends the loop, completed, after the first
+    iteration in which that output of a node of the loop is truthy;
+    ``max_iterations`` caps any loop (a generation limit).
+    """
 
     pool: Pool = "thread"
     on_error: OnError = "stop"
     max_iterations: int | None = Field(None, ge=0)
     max_inflight_nonblocking: int = Field(64, ge=1)
+    until: str | None = None
+
+    @field_validator("until")
+    @classmethod
+    def _until_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not ENDPOINT.match(value):
+            raise ValueError(f"{value!r} is not of the form node.port (an output of the loop)")
+        return value
+
+    @property
+    def until_node(self) -> str | None:
+        """The node ``until`` names, if any."""
+        return None if self.until is None else _split(self.until)[0]
+
+    @property
+    def until_port(self) -> str | None:
+        """The output port ``until`` names, if any."""
+        return None if self.until is None else _split(self.until)[1]
 
 
 class NodeSpec(_Spec):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from pydantic import JsonValue
@@ -161,6 +162,8 @@ class Plan:
     inputs: Mapping[str, InputPlan]
     outputs: Mapping[str, OutputPlan]
     subplans: Mapping[str, Plan]
+    comments: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """``Comment`` nodes (id to text): shown, never run, in no loop."""
 
     def loop(self, name: str) -> LoopPlan:
         """The loop called ``name`` (``main`` for the main stage).
@@ -207,6 +210,7 @@ class Plan:
                 o.name: {"node": o.node, "loop": o.loop, "collect": o.collect}
                 for o in self.outputs.values()
             },
+            "comments": [{"id": node, "text": text} for node, text in self.comments.items()],
         }
 
 

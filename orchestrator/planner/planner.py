@@ -65,8 +65,11 @@ def _build(validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits 
             policies[node.id] = workflow.loops.get(node.id, _DEFAULT_POLICY)
     members: dict[str, list[str]] = {name: [] for name in policies}
     nodes: dict[str, PlannedNode] = {}
+    comments = {n.id: _config(n, "text", "") for n in special if n.node_type.role is Role.COMMENT}
     for at in validated.order:
         node = graph.nodes[at]
+        if node.id in comments:
+            continue  # a note: in no loop, never run
         loop = names[at]
         nodes[node.id] = _planned(validated, at, loop, policies[loop].pool)
         if loop != node.id:  # a producer is put first below
@@ -85,6 +88,7 @@ def _build(validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits 
         inputs=MappingProxyType(_inputs(special, graph)),
         outputs=MappingProxyType(_outputs(special, names, graph.index)),
         subplans=MappingProxyType(_subplans(special, registry, limits)),
+        comments=MappingProxyType(comments),
     )
 
 

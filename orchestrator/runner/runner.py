@@ -25,6 +25,7 @@ from nodes.errors import FatalNodeError
 from nodes.registry import NodeRegistry
 from orchestrator.queues.base import QueueBackend, queue_key
 from orchestrator.results import RunError, RunResult, format_exception
+from orchestrator.runner.mime import check_inputs, check_outputs
 from orchestrator.runner.values import DEFAULT_THRESHOLD, cache_key, offload, restore
 
 QUEUE_POLL_S = 0.05
@@ -191,7 +192,7 @@ class NodeRunner:
                 return self._done(spec, "cached", hit, started)
         ctx = self._context(spec)
         if spec.kind == "produce":
-            return self._produced(spec, node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
+            return self._produced(spec, node, node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
         return self._finish(spec, node, node.run(inputs, ctx), key, started)
 
     async def _execute_async(self, node: Node, spec: RunSpec, started: float) -> RunResult:
@@ -202,7 +203,7 @@ class NodeRunner:
                 return self._done(spec, "cached", hit, started)
         ctx = self._context(spec)
         if spec.kind == "produce":
-            return self._produced(spec, await node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
+            return self._produced(spec, node, await node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
         return self._finish(spec, node, await node.run(inputs, ctx), key, started)
 
     def _prepare(self, node: Node, spec: RunSpec) -> tuple[Any, str | None]:
@@ -217,6 +218,7 @@ class NodeRunner:
             raise FatalNodeError(
                 f"input {port!r} of {spec.node_id!r}: {first['msg']}{got}"
             ) from None
+        check_inputs(node, spec.node_id, inputs)
         key = None
         if spec.cache and spec.kind == "run":
             key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)
@@ -225,10 +227,11 @@ class NodeRunner:
     def _finish(
         self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float
     ) -> RunResult:
+        if isinstance(result, Mapping):
+            result = node.Outputs.model_validate(result)
         if isinstance(result, node.Outputs):
+            check_outputs(node, spec.node_id, result)
             outputs = result.model_dump(mode="json")
-        elif isinstance(result, Mapping):
-            outputs = node.Outputs.model_validate(result).model_dump(mode="json")
         elif result is None and not node.Outputs.model_fields:
             outputs = {}
         else:
@@ -241,7 +244,7 @@ class NodeRunner:
             self.cache.cache_put(key, spec.type_name, outputs, time.time())
         return self._done(spec, "succeeded", outputs, started)
 
-    def _produced(self, spec: RunSpec, result: Any, started: float) -> RunResult:
+    def _produced(self, spec: RunSpec, node: Node, result: Any, started: float) -> RunResult:
         if isinstance(result, Exhausted):
             return RunResult(
                 spec.run_id,
@@ -258,6 +261,7 @@ class NodeRunner:
                 f"{spec.type_name}.produce returned {type(result).__name__}, "
                 "not Produced or EXHAUSTED"
             )
+        check_outputs(node, spec.node_id, result.outputs)
         outputs = offload(result.outputs.model_dump(mode="json"), self.artifacts, self.threshold)
         return RunResult(
             spec.run_id,

@@ -12,6 +12,26 @@ from orchestrator.scheduler.state import LoopState, RunState, Stage
 from orchestrator.states import DesiredLoopState, JobStatus, LoopStatus, RunStatus
 
 
+def until_met(loop: LoopState, stage: Stage) -> bool:
+    """Whether the loop's ``until`` output was truthy in the iteration ``stage``.
+
+    The ``until`` node is a blocking member of the loop (validation sees to
+    it), so it has finished when its iteration is done. A run that failed or
+    was skipped gave no value: the loop goes on. Truthiness is Python's over
+    the JSON value (``false``, ``0``, ``""``, ``[]``, ``{}`` and ``null`` are
+    falsy); an output moved into an artifact was over the size threshold, so
+    never empty, and its marker is rightly truthy.
+    """
+    policy = loop.plan.policy
+    node = policy.until_node
+    if node is None:
+        return False
+    run = stage.runs.get(node)
+    if run is None or not run.status.ok or run.outputs is None:
+        return False
+    return bool(run.outputs.get(policy.until_port or ""))
+
+
 class LoopMachine(StageMachine):
     """The part of the scheduler that moves loops and the job."""
 
@@ -46,8 +66,10 @@ class LoopMachine(StageMachine):
             self.end_loop(loop, LoopStatus.STOPPED)
         elif loop.desired is DesiredLoopState.PAUSED:
             self.set_status(loop, LoopStatus.PAUSED)
-        elif loop.exhausted or (
-            policy.max_iterations is not None and loop.next_iteration >= policy.max_iterations
+        elif (
+            loop.exhausted
+            or loop.until_met
+            or (policy.max_iterations is not None and loop.next_iteration >= policy.max_iterations)
         ):
             self.end_loop(loop, LoopStatus.COMPLETED)
         elif loop.backlog or loop.detached_inflight >= policy.max_inflight_nonblocking:
@@ -142,6 +164,8 @@ class LoopMachine(StageMachine):
             self._apply_error_policy(loop)
         else:
             loop.completed += 1
+        if until_met(loop, stage):
+            loop.until_met = True
         self.loop_changed(loop)
         self.advance(loop)
 

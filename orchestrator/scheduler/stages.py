@@ -11,7 +11,7 @@ from typing import Any
 
 from nodes.base import Role
 from nodes.ids import RunId
-from orchestrator.planner.plan import Plan
+from orchestrator.planner.plan import InputBinding, Plan
 from orchestrator.scheduler.commands import Command, Dispatch, RunChanged
 from orchestrator.scheduler.state import GroupState, JobState, LoopState, RunState, Stage
 from orchestrator.states import RunStatus
@@ -67,6 +67,8 @@ class StageMachine:
     def _wait_for_feedback(self, loop: LoopState, stage: Stage) -> None:
         previous, loop.previous = loop.previous, stage
         if previous is None:
+            if loop.feedback:  # the loop went on after a dropped iteration
+                stage.feedback.update(loop.feedback)
             return
         for target, binding in loop.plan.feedback:
             source = previous.runs.get(binding.source)
@@ -75,6 +77,23 @@ class StageMachine:
                 if source.waiters is None:
                     source.waiters = []
                 source.waiters.append(stage.runs[target])
+            else:
+                _carry_feedback(stage, previous, target, binding, source)
+
+    def _release_waiters(self, run: RunState) -> None:
+        """``run`` ended: the next iteration's feedback targets get its value and go on."""
+        waiters = run.waiters
+        if not waiters:
+            return
+        run.waiters = None
+        source = run.node.id
+        for waiter in waiters:
+            for binding in waiter.node.inputs:
+                if binding.feedback and binding.source == source:
+                    _carry_feedback(waiter.stage, run.stage, waiter.node.id, binding, run)
+            waiter.pending -= 1
+            if waiter.pending == 0 and waiter.attempt == 0:
+                self.ready(waiter)
 
     def start_ready(self, stage: Stage, skip: str | None = None) -> None:
         """Make ready every run of a fresh stage that waits for nothing."""
@@ -142,7 +161,7 @@ class StageMachine:
         for binding in node.inputs:
             if binding.feedback:
                 key = (node.id, binding.port)
-                feedback = stage.loop.feedback
+                feedback = stage.feedback
                 if key in feedback:
                     values[binding.port] = feedback[key]
                 elif binding.has_initial:
@@ -248,12 +267,7 @@ class StageMachine:
             self.run_failed(run)
             stage.failed = True
             self.skip_downstream(run)
-        if run.waiters:
-            for waiter in run.waiters:
-                waiter.pending -= 1
-                if waiter.pending == 0 and waiter.attempt == 0:
-                    self.ready(waiter)
-            run.waiters = None
+        self._release_waiters(run)
         self.close_in_stage(run)
 
     def _released(self, run: RunState) -> None:
@@ -307,12 +321,7 @@ class StageMachine:
                 continue
             consumer.status = RunStatus.SKIPPED
             self.record(consumer)
-            if consumer.waiters:
-                for waiter in consumer.waiters:
-                    waiter.pending -= 1
-                    if waiter.pending == 0 and waiter.attempt == 0:
-                        self.ready(waiter)
-                consumer.waiters = None
+            self._release_waiters(consumer)
             self.close_in_stage(consumer)
             todo.extend(consumer.node.consumers)
 
@@ -349,3 +358,21 @@ class StageMachine:
         loop = run.stage.loop
         loop.detached_inflight -= 1  # ready() counts it again
         self.ready(run)
+
+
+def _carry_feedback(
+    stage: Stage, previous: Stage, target: str, binding: InputBinding, source: RunState | None
+) -> None:
+    """Set the value ``binding`` carries into ``stage``: the source's output in the
+    ``previous`` iteration, or, when that run gave none (failed, skipped), what the
+    previous iteration itself received (DESIGN 3.4). Taken per iteration, so a
+    target that runs after its source in the same iteration still reads the value
+    of the iteration before."""
+    key = (target, binding.port)
+    outputs = source.outputs if source is not None and source.status.ok else None
+    if outputs is not None and binding.source_port in outputs:
+        stage.feedback[key] = outputs[binding.source_port]
+    elif key in previous.feedback:
+        stage.feedback[key] = previous.feedback[key]
+    elif key in stage.loop.feedback:
+        stage.feedback[key] = stage.loop.feedback[key]

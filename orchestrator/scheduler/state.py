@@ -64,6 +64,7 @@ class Stage:
     __slots__ = (
         "delivery",
         "failed",
+        "feedback",
         "index",
         "item",
         "loop",
@@ -97,6 +98,9 @@ class Stage:
         self.open_detached = 0
         self.failed = False
         self.delivery: str | None = None
+        # (target, port) -> the value its feedback edge carries into this iteration:
+        # the source's output in the latest earlier iteration that gave one.
+        self.feedback: dict[tuple[str, str], Any] = {}
 
 
 class GroupState:
@@ -136,6 +140,7 @@ class LoopState:
         "previous",
         "producing",
         "status",
+        "until_met",
     )
 
     def __init__(self, plan: LoopPlan) -> None:
@@ -158,6 +163,7 @@ class LoopState:
         self.outputs: dict[str, dict[int, Any]] = {}  # Output node -> iteration -> value
         self.idle_since: float | None = None
         self.ending: LoopStatus | None = None  # the end status, once no run is open
+        self.until_met = False  # an iteration's `until` output was truthy: no next one
 
     @property
     def is_main(self) -> bool:

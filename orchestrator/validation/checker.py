@@ -14,7 +14,9 @@ from orchestrator.model.spec import EdgeSpec, NodeSpec
 from orchestrator.model.workflow import Workflow
 
 INVALID = -1
-SPECIAL_ROLES = frozenset({Role.INPUT, Role.OUTPUT, Role.QUEUE_WRITER, Role.QUEUE_READER})
+SPECIAL_ROLES = frozenset(
+    {Role.INPUT, Role.OUTPUT, Role.QUEUE_WRITER, Role.QUEUE_READER, Role.COMMENT}
+)
 """Roles of the node types later validation steps look at."""
 
 

@@ -14,6 +14,8 @@ from orchestrator.errors import Issue, WorkflowError, WorkflowInvalid
 from orchestrator.graph import gc_paused
 from orchestrator.model.workflow import Workflow, shape_issues
 from orchestrator.validation.checker import Checker, Graph, Limits, ResolvedNode
+from orchestrator.validation.comments import check_comments
+from orchestrator.validation.loop_ends import check_until
 from orchestrator.validation.loops import (
     assign_loops,
     check_cycles,
@@ -98,6 +100,7 @@ def _run(
     check_required_inputs(checker, graph)
     check_loop_section(checker, graph)
     check_outputs_and_queues(checker, graph)
+    check_comments(checker, graph)
     if job_inputs is None:
         job_inputs = _required_inputs(graph)
     for at in graph.special:
@@ -110,6 +113,7 @@ def _run(
         loop_of = assign_loops(checker, graph, order)
         detached = detached_nodes(graph, order)
         check_feedback(checker, graph, loop_of)
+        check_until(checker, graph, loop_of, detached)
         validated = ValidatedWorkflow(workflow, graph, order, loop_of, detached)
     issues = sorted(checker.issues, key=lambda i: (i.line is None, i.line or 0))
     return issues, validated

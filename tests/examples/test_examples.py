@@ -28,8 +28,26 @@ def test_every_example_file_is_covered_by_a_test() -> None:
         "two-loops-queue",
         "group-map",
         "retries",
+        "converge",
     }
     assert {p.stem for p in EXAMPLES.glob("*.yaml")} == covered
+
+
+def test_converge_sums_the_series_of_e_until_the_estimate_stops_changing(
+    executor: Harness,
+) -> None:
+    job = executor.submit(executor.example("converge"))
+
+    result = job.wait(timeout=45)
+
+    assert result.status == "completed"
+    assert result.outputs["e"] == 2.7182818284590455  # math.e to the last bit but one
+    estimates = result.outputs["estimates"]
+    assert len(estimates) == 18 and estimates[-1] == estimates[-2] == result.outputs["e"]
+    assert estimates[:3] == [2.0, 2.5, 2.6666666666666665]
+    k = result.loops["k"]
+    assert (k.status, k.iterations, k.failed_iterations) == ("completed", 18, 0)
+    assert all(r.node != "about" for r in job.runs())  # the Comment never runs
 
 
 def test_quickstart_adds_the_square_and_the_double_of_the_default_input(

@@ -56,6 +56,9 @@ DESIGN_NAMES = {
     "Group",
     "Preview",
     "TorchMatmul",
+    "Count",
+    "Compare",
+    "Comment",
 }
 FILE_NODE_NAMES = {"ReadFile", "WriteFile", "ReadText", "WriteText"}
 

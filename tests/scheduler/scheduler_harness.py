@@ -48,6 +48,15 @@ _MATH: dict[str, Callable[[Any, Any], Any]] = {
     "max": max,
 }
 
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "eq": operator.eq,
+    "ne": operator.ne,
+}
+
 C = TypeVar("C")
 
 Behaviour = Callable[[Dispatch], "RunResult | dict[str, Any]"]
@@ -229,6 +238,8 @@ class Driver:
             )
         if type_name == "Constant":
             return self._ok(d, value=config["value"])
+        if type_name == "Compare":
+            return self._ok(d, result=bool(_COMPARE[config["op"]](inputs["a"], inputs["b"])))
         if type_name == "Flaky":
             value = inputs.get("value")
             if d.attempt <= config.get("fail_times", 0) or value in config.get("fail_on", []):
@@ -248,6 +259,9 @@ class Driver:
             current = config.get("start", 0) if d.cursor is None else d.cursor
             if current >= config["stop"]:
                 return RunResult(d.run_id, d.attempt, "succeeded", exhausted=True)
+            return self._ok(d, cursor=current + config.get("step", 1), value=current)
+        if type_name == "Count":
+            current = config.get("start", 0) if d.cursor is None else d.cursor
             return self._ok(d, cursor=current + config.get("step", 1), value=current)
         if type_name == "Items":
             index = d.cursor or 0

@@ -36,6 +36,7 @@ RECORDED = {  # fixture name -> (example, inputs)
     "two-loops-queue": ("two-loops-queue", {}),
     "group-map": ("group-map", {}),
     "quickstart": ("quickstart", {"n": 4}),
+    "converge": ("converge", {}),
 }
 
 
