@@ -1,9 +1,11 @@
 """Chaos figures at scale: worker SIGKILL storms against an undisturbed run.
 
-    python benchmarks/chaos.py [--items 1000] [--fanout 1000] [--kills 20] [--json]
+    python benchmarks/chaos.py [--items 1000] [--fanout 1000] [--kills 20]
+                               [--nap S] [--fanout-nap S] [--only loop|fan-out] [--json]
 
-For a paced loop (Range -> Sleep -> JsonlSink + Output) and a fan-out
-(non-blocking Sleeps, then a JsonlSink line each), on a coordinator and three
+For a paced loop (Range -> Sleep 0.1 s -> JsonlSink + Output) and a fan-out
+(non-blocking Sleeps of 0.5 s, then a JsonlSink line each; kills one a second),
+on a coordinator and three
 thread workers with the settings a user gets: one undisturbed run, then one
 with ``--kills`` random workers SIGKILLed (whole process group), each replaced
 at once. Reported: runs lost, outputs and sink lines doubled, how long the runs
@@ -97,13 +99,23 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1000, help="loop iterations")
     parser.add_argument("--fanout", type=int, default=1000, help="fan-out items")
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--nap", type=float, default=0.1, help="seconds each Sleep takes")
+    parser.add_argument("--nap", type=float, default=0.1, help="seconds each loop Sleep takes")
+    parser.add_argument(
+        "--fanout-nap",
+        type=float,
+        default=0.5,
+        help="seconds each fan-out Sleep takes (at 0.1 s the fan-out ends in ~9 s, "
+        "before a storm of one kill a second is over)",
+    )
+    parser.add_argument(
+        "--only", choices=["loop", "fan-out"], help="run one scenario (default: both)"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
     nap = args.nap
     loop_s = args.items * (nap + 0.02)
-    rows = [
-        scenario(
+    scenarios = {
+        "loop": lambda: scenario(
             "loop",
             lambda sink, n: loop_flow(sink, n, nap),
             args.items,
@@ -111,15 +123,16 @@ def main() -> None:
             args.kills,
             every_s=max(1.0, loop_s / (args.kills + 1)),
         ),
-        scenario(
+        "fan-out": lambda: scenario(
             "fan-out",
-            lambda sink, n: fanout_flow(sink, n, nap),
+            lambda sink, n: fanout_flow(sink, n, args.fanout_nap),
             args.fanout,
             args.fanout * 3,
             args.kills,
             every_s=1.0,
         ),
-    ]
+    }
+    rows = [run() for name, run in scenarios.items() if args.only in (None, name)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return
