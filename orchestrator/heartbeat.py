@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 
 
 def beat(path: Path) -> None:
-    """Write the current time to ``path`` atomically."""
+    """Write the current time to ``path`` atomically.
+
+    Each writer has its own temporary file: two beaters of one path (two processes
+    sharing a folder, or a beat from ``stop`` racing the beating thread) must not
+    rename each other's file away."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(f"{time.time():.3f}\n")
     tmp.replace(path)
 

@@ -147,7 +147,10 @@ class Announcer:
             info=dict(held.info),  # type: ignore[arg-type]
         )
         if self.path is not None and state == ALIVE:
-            beat(self.path)  # first: a store that is away must not make a probe kill us
+            try:  # first: a store that is away must not make a probe kill us
+                beat(self.path)
+            except OSError as exc:
+                log.warning("%s cannot write its heartbeat file %s (%s)", self.name, self.path, exc)
         try:
             self.store.announce(record)
         except Exception as exc:
