@@ -157,8 +157,12 @@ class RunResult(NamedTuple):
     def to_json(self) -> dict[str, Any]:
         """The result as JSON; fields at their defaults are left out (most results
         carry few), the error as :meth:`RunError.to_json`."""
-        data: dict[str, Any] = {}
-        for name, value, default in zip(_FIELDS, self, _DEFAULTS, strict=True):
+        data: dict[str, Any] = {
+            "run_id": self.run_id,
+            "attempt": self.attempt,
+            "status": self.status,
+        }
+        for name, value, default in zip(_OPTIONAL, self[3:], _OPTIONAL_DEFAULTS, strict=True):
             if value is not default and value != default:
                 data[name] = value
         if self.error is not None:
@@ -226,8 +230,8 @@ class RunResult(NamedTuple):
         )
 
 
-_REQUIRED = object()
-"""The default of a field without one: equal to no value, so the field is always written."""
 _FIELDS = RunResult._fields
 _FIELD_SET = frozenset(_FIELDS)
-_DEFAULTS = tuple(RunResult._field_defaults.get(name, _REQUIRED) for name in _FIELDS)
+_OPTIONAL = _FIELDS[3:]
+"""The fields after ``status`` (``run_id``, ``attempt`` and ``status`` have no default)."""
+_OPTIONAL_DEFAULTS = tuple(RunResult._field_defaults[name] for name in _OPTIONAL)

@@ -150,26 +150,30 @@ class Journal:
     def __init__(self, recorder: BatchingRecorder) -> None:
         self._recorder = recorder
         self._lock = threading.Lock()
-        self._steps: dict[str, list[dict[str, Any]]] = {}
+        # Events are kept as given (immutable) and turned into JSON as the recorder
+        # takes them: off the driver's thread, one pass per batch.
+        self._steps: dict[str, list[tuple[float, tuple[Event, ...]]]] = {}
         recorder.gather(self._take)
 
     def record(self, job_id: str, event: Event, now: float) -> None:
         """Journal one input."""
-        item = body(event)
-        if item is not None:
-            self._add(job_id, {"at": now, "inputs": [item]})
+        self._add(job_id, now, (event,))
 
     def record_many(self, job_id: str, events: Iterable[Event], now: float) -> None:
         """Journal inputs given at the same instant, in order, as one step (the
         driver passes results it decides on as one batch)."""
-        items = [item for e in events if (item := body(e)) is not None]
-        if items:
-            self._add(job_id, {"at": now, "inputs": items})
+        given = tuple(events)
+        if given:
+            self._add(job_id, now, given)
 
-    def _add(self, job_id: str, step: dict[str, Any]) -> None:
+    def _add(self, job_id: str, now: float, events: tuple[Event, ...]) -> None:
         with self._lock:
             first = not self._steps
-            self._steps.setdefault(job_id, []).append(step)
+            steps = self._steps.get(job_id)
+            if steps is None:
+                self._steps[job_id] = [(now, events)]
+            else:
+                steps.append((now, events))
         # One submission per entry: while steps wait, the recorder has one counted
         # that the batch taking them answers. Not under the lock: the recorder
         # calls _take under its own.
@@ -180,11 +184,17 @@ class Journal:
         with self._lock:
             taken, self._steps = self._steps, {}
         records = []
-        for job_id, steps in taken.items():
-            data: dict[str, Any] = {"type": "steps", "steps": steps}
-            records.append(
-                EventRecord(job_id=job_id, kind=INPUT_KIND, at=steps[-1]["at"], data=data)
-            )
+        for job_id, given in taken.items():
+            steps: list[dict[str, Any]] = []
+            last = 0.0
+            for at, events in given:
+                items = [item for e in events if (item := body(e)) is not None]
+                if items:
+                    steps.append({"at": at, "inputs": items})
+                    last = at
+            if steps:
+                data: dict[str, Any] = {"type": "steps", "steps": steps}
+                records.append(EventRecord(job_id=job_id, kind=INPUT_KIND, at=last, data=data))
         return records
 
 

@@ -10,7 +10,7 @@ retryable, naming the port, the expected and the actual type.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -24,30 +24,49 @@ class ArtifactTypeError(FatalNodeError):
     """An artifact's MIME type is not one its port declares (retrying cannot help)."""
 
 
-def check_inputs(node: Node, node_id: str, inputs: BaseModel) -> None:
+class _Named(Protocol):
+    @property
+    def node_id(self) -> str: ...
+
+
+def check_inputs(node: Node, spec: _Named, inputs: BaseModel) -> None:
     """Fail when an artifact input is not of a type its port accepts.
 
     Raises:
         ArtifactTypeError: naming the port, the accepted and the actual type.
     """
-    _check(input_ports(type(node)), inputs, f"node {node_id!r} ({node.type_name}) input", "accepts")
+    ports = _artifact_ports(type(node), "input")
+    if ports:
+        _check(ports, inputs, f"node {spec.node_id!r} ({node.type_name}) input", "accepts")
 
 
-def check_outputs(node: Node, node_id: str, outputs: BaseModel) -> None:
+def check_outputs(node: Node, spec: _Named, outputs: BaseModel) -> None:
     """Fail when an artifact output is not of a type its port promises.
 
     Raises:
         ArtifactTypeError: naming the port, the promised and the actual type.
     """
-    where = f"node {node_id!r} ({node.type_name}) output"
-    _check(output_ports(type(node)), outputs, where, "promises")
+    ports = _artifact_ports(type(node), "output")
+    if ports:
+        _check(ports, outputs, f"node {spec.node_id!r} ({node.type_name}) output", "promises")
 
 
-def _check(ports: Mapping[str, PortSpec], values: BaseModel, where: str, verb: str) -> None:
-    for port in ports.values():
-        patterns = port.mime
-        if not patterns:
-            continue
+_PORTS: dict[tuple[type[Node], str], tuple[PortSpec, ...]] = {}
+
+
+def _artifact_ports(cls: type[Node], side: str) -> tuple[PortSpec, ...]:
+    """The ports of one side of a node type that declare MIME types (most have none:
+    their runs skip the check). Ports are fixed per type, so they are found once."""
+    found = _PORTS.get((cls, side))
+    if found is None:
+        ports = input_ports(cls) if side == "input" else output_ports(cls)
+        found = _PORTS[(cls, side)] = tuple(port for port in ports.values() if port.mime)
+    return found
+
+
+def _check(ports: tuple[PortSpec, ...], values: BaseModel, where: str, verb: str) -> None:
+    for port in ports:
+        patterns = port.mime or ()
         value = getattr(values, port.name, None)
         if not isinstance(value, Artifact):
             continue

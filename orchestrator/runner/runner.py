@@ -218,7 +218,7 @@ class NodeRunner:
             raise FatalNodeError(
                 f"input {port!r} of {spec.node_id!r}: {first['msg']}{got}"
             ) from None
-        check_inputs(node, spec.node_id, inputs)
+        check_inputs(node, spec, inputs)
         key = None
         if spec.cache and spec.kind == "run":
             key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)
@@ -227,10 +227,10 @@ class NodeRunner:
     def _finish(
         self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float
     ) -> RunResult:
-        if isinstance(result, Mapping):
+        if not isinstance(result, node.Outputs) and isinstance(result, Mapping):
             result = node.Outputs.model_validate(result)
         if isinstance(result, node.Outputs):
-            check_outputs(node, spec.node_id, result)
+            check_outputs(node, spec, result)
             outputs = result.model_dump(mode="json")
         elif result is None and not node.Outputs.model_fields:
             outputs = {}
@@ -261,7 +261,7 @@ class NodeRunner:
                 f"{spec.type_name}.produce returned {type(result).__name__}, "
                 "not Produced or EXHAUSTED"
             )
-        check_outputs(node, spec.node_id, result.outputs)
+        check_outputs(node, spec, result.outputs)
         outputs = offload(result.outputs.model_dump(mode="json"), self.artifacts, self.threshold)
         return RunResult(
             spec.run_id,
