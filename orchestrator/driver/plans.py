@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from nodes.registry import NodeRegistry
@@ -9,7 +10,7 @@ from orchestrator.errors import WorkflowParseError
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan, compile_workflow
 from orchestrator.store.base import JobRecord, Store
-from orchestrator.submission import workflow_digest
+from orchestrator.submission import workflow_text
 
 PLAN_CACHE_SIZE = 64
 
@@ -29,12 +30,12 @@ class PlanCache:
         Raises:
             WorkflowInvalid: the workflow is invalid here (a node type unknown).
         """
-        digest, spec = workflow_digest(workflow)
+        digest, text = workflow_text(workflow)
         with self._lock:
             plan = self._plans.get(digest)
         if plan is None:
             plan = compile_workflow(workflow, self.registry)
-            self.store.save_workflow(workflow.name, digest, spec, now)
+            self.store.save_workflow(workflow.name, digest, json.loads(text), now)
             with self._lock:
                 if len(self._plans) >= PLAN_CACHE_SIZE:
                     self._plans.pop(next(iter(self._plans)))
