@@ -81,6 +81,9 @@ class Holding:
     holds: tuple[str, ...] = ()
     queues: tuple[str, ...] = ()
     info: dict[str, object] = field(default_factory=dict)
+    active_at: float | None = None
+    """When the process last took a run, if it knows: a worker that took and
+    finished runs between two beats, holding nothing at either, was not idle."""
 
 
 class Announcer:
@@ -131,8 +134,11 @@ class Announcer:
         held = self.holding()
         if held.holds:
             self._idle_since = None
-        elif self._idle_since is None:
-            self._idle_since = now
+        else:
+            if self._idle_since is None:
+                self._idle_since = now
+            if held.active_at is not None and held.active_at > self._idle_since:
+                self._idle_since = min(held.active_at, now)
         record = ProcessRecord(
             name=self.name,
             kind=self.kind,

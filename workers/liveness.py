@@ -12,6 +12,7 @@ at once. The heartbeat file for probes is touched at every beat.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import bootsteps
@@ -33,6 +34,21 @@ def _received() -> tuple[str, ...]:
     return tuple(request.id for request in list(worker_state.reserved_requests))
 
 
+class _Activity:
+    """Whether the worker accepted a task since the last beat (Celery counts every
+    task it starts, in every pool): then it was busy at some point up to now."""
+
+    def __init__(self) -> None:
+        self._seen = worker_state.all_total_count[0]
+
+    def active_at(self) -> float | None:
+        count = worker_state.all_total_count[0]
+        if count == self._seen:
+            return None
+        self._seen = count
+        return time.time()
+
+
 class Liveness(bootsteps.StartStopStep):  # type: ignore[misc]
     """Announces the worker process with the runs it holds, from start to shutdown."""
 
@@ -47,11 +63,14 @@ class Liveness(bootsteps.StartStopStep):  # type: ignore[misc]
             "pool": type(worker.pool).__module__.rsplit(".", 1)[-1],
             "concurrency": worker.concurrency,
         }
+        activity = _Activity()
         announcer = Announcer(
             rt.store,
             rt.name,
             "worker",
-            lambda: Holding(holds=_received(), queues=queues, info=info),
+            lambda: Holding(
+                holds=_received(), queues=queues, info=info, active_at=activity.active_at()
+            ),
             settings.heartbeat_interval_s,
             settings.heartbeat_path,
         )

@@ -51,6 +51,9 @@ from orchestrator.store.base import JobRecord
 
 log = logging.getLogger("segue.coordinator")
 SCAN_INTERVAL_S = 1.0
+CATCH_UP_ROUNDS = 50
+"""Reads of the broker before a liveness check, at most (each of up to a batch of results
+per job)."""
 
 
 class Coordinator:
@@ -115,7 +118,9 @@ class Coordinator:
             owner_timeout_s=settings.worker_timeout_s,
         )
         waiting = self._tasks.waiting if self._tasks is not None else None
-        self.watch = Watch(self.driver, self.store, self.name, settings, waiting=waiting)
+        self.watch = Watch(
+            self.driver, self.store, self.name, settings, waiting=waiting, catch_up=self._catch_up
+        )
         self._followed: set[str] = set()  # jobs whose results queue this coordinator reads
         self._stop = threading.Event()
 
@@ -240,6 +245,13 @@ class Coordinator:
             self._tasks.close()
 
     # intake ---------------------------------------------------------------------------
+    def _catch_up(self) -> None:
+        """Deliver the results already waiting on the broker (for the watch); bounded,
+        so a stream of results that never pauses cannot hold this thread."""
+        for _ in range(CATCH_UP_ROUNDS):
+            if not self.channels.drain(timeout=0.001):
+                return
+
     def _on_results(self, job_id: str, deliveries: list[Delivery]) -> None:
         finished, tokens = self._results(job_id, deliveries)
         if finished:

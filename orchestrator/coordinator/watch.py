@@ -44,6 +44,10 @@ class Watch:
         settings: ``heartbeat_interval_s``, ``worker_timeout_s``, ``heartbeat_path``.
         waiting: Reads the task ids waiting in a worker queue, to find runs a dead
             worker took before it announced them (see :mod:`.prefetch`).
+        catch_up: Delivers the results already on the broker to the driver. Called
+            after the heartbeats are read and before the awaited runs are: a run a
+            worker finished before its last beat is then no longer awaited, however
+            far behind the coordinator's reading of results is.
     """
 
     def __init__(
@@ -54,8 +58,10 @@ class Watch:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         waiting: Waiting | None = None,
+        catch_up: Callable[[], object] | None = None,
     ) -> None:
         self.driver = driver
+        self.catch_up = catch_up
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -92,6 +98,8 @@ class Watch:
             # once, not once the dead holder's heartbeat is worker_timeout_s old.
             if process.state == ALIVE and not alive(process, now, self.settings.worker_timeout_s):
                 self.store.bury(process)
+        if self.catch_up is not None:
+            self.catch_up()
         awaited = [f for flights in self.driver.inspect(_awaited).values() for f in flights]
         lost = lost_runs(
             awaited,

@@ -323,6 +323,7 @@ class Driver:
         out: dict[str, list[Command]] = defaultdict(list)
         journaled: list[Callable[[], None]] = []
         held: set[str] = set()  # jobs whose dispatches wait for the journal
+        later: list[Reconcile | Chase | Inspect] = []
         for item in batch:
             match item:
                 case Release(job_id=job_id, dispatches=dispatches):
@@ -345,14 +346,8 @@ class Driver:
                     self._node_report(item, now)
                 case Adopt():
                     self.takeover.resume(item, now)
-                case Reconcile(older_than_s=age):
-                    self.takeover.reconcile(age, now)
-                case Chase(job_id=job_id, run_ids=run_ids, reason=reason):
-                    self.takeover.chase_lost(job_id, run_ids, reason, now)
-                case Inspect(read=read, reply=reply):
-                    reply.put(
-                        {j.id: read(j.scheduler) for j in jobs.values() if not j.done.is_set()}
-                    )
+                case Reconcile() | Chase() | Inspect():
+                    later.append(item)  # once this batch's results are decided on
                 case Flush(done=done):
                     self.applier.flush_loops(now, force=True)
                     done.set()
@@ -372,10 +367,26 @@ class Driver:
                 out[job.id].extend(job.scheduler.handle(Tick(), now))
         for job_id, commands in out.items():
             self.carry_out(jobs[job_id], commands, now, hold=job_id in held)
+        for request in later:
+            self._look(request, now)
         self.applier.flush_loops(now)
         for callback in journaled:
             self.recorder.when_written(callback)
         return True
+
+    def _look(self, request: Reconcile | Chase | Inspect, now: float) -> None:
+        """Requests that read which runs are in flight: answered after the results that
+        came with them (a result read from the broker with a chase of its run must
+        not see the run sent again)."""
+        match request:
+            case Reconcile(older_than_s=age):
+                self.takeover.reconcile(age, now)
+            case Chase(job_id=job_id, run_ids=run_ids, reason=reason):
+                self.takeover.chase_lost(job_id, run_ids, reason, now)
+            case Inspect(read=read, reply=reply):
+                reply.put(
+                    {j.id: read(j.scheduler) for j in self._jobs.values() if not j.done.is_set()}
+                )
 
     def carry_out(
         self, job: DrivenJob, commands: list[Command], now: float, hold: bool = False
