@@ -178,6 +178,9 @@ class Steward:
         lost = []
         for job_id in self.driver.driving():
             if not self.lease(job_id):
+                record = self.store.get_job(job_id)
+                if record is not None and JobStatus(record.status).terminal:
+                    continue  # it ended (recorded before its driver let go of it)
                 log.warning("lost the lease of job %s to another driver", job_id)
                 self.driver.drop(job_id)
                 lost.append(job_id)
