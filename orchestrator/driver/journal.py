@@ -14,12 +14,13 @@ and sends again the runs that were in flight.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from orchestrator.planner import Plan
-from orchestrator.results import RunResult
+from orchestrator.results import RunError, RunResult
 from orchestrator.scheduler import Scheduler
 from orchestrator.scheduler.commands import Command, JobChanged, LoopChanged, RunChanged
 from orchestrator.scheduler.events import (
@@ -35,17 +36,25 @@ from orchestrator.store.base import EventRecord
 from orchestrator.store.batching import BatchingRecorder
 
 INPUT_KIND = "input"
+FINISHED = "finished"
+_ERROR = 1 + RunResult._fields.index("error")
 
 
-def body(event: Event) -> dict[str, Any] | None:
+def body(event: Event) -> dict[str, Any] | list[Any] | None:
     """One scheduler input as JSON (``None`` for inputs not worth replaying).
 
-    A run result is its own JSON (:meth:`RunResult.to_json`: fields at their
-    defaults left out, the error with its traceback) under ``"type": "finished"``.
+    A run result is an array: ``"finished"`` and its fields in order (the error
+    as :meth:`RunError.to_json`, with its traceback): one is journaled for every
+    run, and an array is built and encoded without a Python step per field.
+    Entries written before hold ``{"type": "finished", ...}``: both are read.
     """
     match event:
-        case RunResult():
-            return {"type": "finished", **event.to_json()}
+        case RunResult(error=None):
+            return [FINISHED, *event]
+        case RunResult(error=RunError() as error):
+            fields: list[Any] = [FINISHED, *event]
+            fields[_ERROR] = error.to_json()
+            return fields
         case Tick():
             return {"type": "tick"}
         case Start():
@@ -59,7 +68,7 @@ def body(event: Event) -> dict[str, Any] | None:
     return None
 
 
-def parse(data: dict[str, Any], where: str = "a journal entry") -> Event:
+def parse(data: dict[str, Any] | list[Any], where: str = "a journal entry") -> Event:
     """The scheduler input :func:`body` made JSON of.
 
     Results journaled before they had one shape (the error as ``Type: message``
@@ -68,6 +77,10 @@ def parse(data: dict[str, Any], where: str = "a journal entry") -> Event:
     Raises:
         ValueError: ``data`` is not a known input.
     """
+    if isinstance(data, list):
+        if len(data) != len(RunResult._fields) + 1 or data[0] != FINISHED:
+            raise ValueError(f"{where} holds no input: an array of {len(data)} items")
+        return RunResult.from_json(dict(zip(RunResult._fields, data[1:], strict=True)))
     fields = dict(data)
     kind = fields.pop("type", None)
     match kind:
@@ -88,8 +101,11 @@ def parse(data: dict[str, Any], where: str = "a journal entry") -> Event:
 
 def entry(job_id: str, event: Event, now: float) -> EventRecord | None:
     """The journal entry of one scheduler input (``None`` for inputs not worth replaying)."""
-    data = body(event)
-    return None if data is None else EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=data)
+    item = body(event)
+    if item is None:
+        return None
+    data: dict[str, Any] = {"type": "steps", "steps": [{"at": now, "inputs": [item]}]}
+    return EventRecord(job_id=job_id, kind=INPUT_KIND, at=now, data=data)
 
 
 Step = tuple[float, list[Event]]
@@ -180,22 +196,27 @@ class Journal:
         if first:
             self._recorder.touch()
 
-    def _take(self) -> list[EventRecord]:
+    def _take(self) -> Callable[[], list[EventRecord]]:
         with self._lock:
             taken, self._steps = self._steps, {}
-        records = []
-        for job_id, given in taken.items():
-            steps: list[dict[str, Any]] = []
-            last = 0.0
-            for at, events in given:
-                items = [item for e in events if (item := body(e)) is not None]
-                if items:
-                    steps.append({"at": at, "inputs": items})
-                    last = at
-            if steps:
-                data: dict[str, Any] = {"type": "steps", "steps": steps}
-                records.append(EventRecord(job_id=job_id, kind=INPUT_KIND, at=last, data=data))
-        return records
+        return partial(_entries, taken)
+
+
+def _entries(taken: dict[str, list[tuple[float, tuple[Event, ...]]]]) -> list[EventRecord]:
+    """One journal entry per job of the steps taken from a :class:`Journal`."""
+    records = []
+    for job_id, given in taken.items():
+        steps: list[dict[str, Any]] = []
+        last = 0.0
+        for at, events in given:
+            items = [item for e in events if (item := body(e)) is not None]
+            if items:
+                steps.append({"at": at, "inputs": items})
+                last = at
+        if steps:
+            data: dict[str, Any] = {"type": "steps", "steps": steps}
+            records.append(EventRecord(job_id=job_id, kind=INPUT_KIND, at=last, data=data))
+    return records
 
 
 @dataclass

@@ -65,7 +65,7 @@ class BatchingRecorder:
         self._closing = False
         self._error: BaseException | None = None
         self._callbacks: list[tuple[int, Callable[[], None], bool]] = []
-        self._sources: list[Callable[[], list[EventRecord]]] = []
+        self._sources: list[Callable[[], Callable[[], list[EventRecord]]]] = []
         self._touched = 0  # submissions a source holds, not yet taken
         self._thread = threading.Thread(target=self._run, name="segue-recorder", daemon=True)
         self._thread.start()
@@ -91,11 +91,12 @@ class BatchingRecorder:
         """Queue events for :meth:`Store.append_events`; thread-safe."""
         self._submit([], list(events))
 
-    def gather(self, source: Callable[[], list[EventRecord]]) -> None:
-        """Call ``source`` (under the recorder's lock: it must not wait on the
-        recorder) as each batch is taken; what it returns leads the batch's events,
-        in the same transaction. Its owner calls :meth:`touch` for each record it
-        holds for the next batch."""
+    def gather(self, source: Callable[[], Callable[[], list[EventRecord]]]) -> None:
+        """Call ``source`` (under the recorder's lock: it must be quick and not wait
+        on the recorder) as each batch is taken: it takes what it holds and returns
+        how to build its records, which the writer calls off the lock; they lead the
+        batch's events, in the same transaction. Its owner calls :meth:`touch` for
+        each record it holds for the next batch."""
         with self._lock:
             self._sources.append(source)
 
@@ -212,11 +213,12 @@ class BatchingRecorder:
                         self._work.wait()
                 runs, self._runs = self._runs, []
                 events, self._events = self._events, []
-                if self._sources:
-                    events[:0] = [r for source in self._sources for r in source()]
+                builds = [source() for source in self._sources]
                 self._touched = 0
                 ticket, self._first_at = self._submitted, None
                 self._done.notify_all()
+            if builds:  # built off the lock: submitters go on meanwhile
+                events[:0] = [r for build in builds for r in build()]
             error = self._write(runs, events)
             with self._lock:
                 if error is not None and self._error is None:
