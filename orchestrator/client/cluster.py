@@ -17,11 +17,13 @@ from nodes.registry import NodeRegistry
 from orchestrator import health
 from orchestrator.channels import Channels
 from orchestrator.driver import embedded_owner
+from orchestrator.driver.plans import PlanCache
+from orchestrator.gpufacts import gpu_waits, live_gpus
 from orchestrator.model.workflow import Workflow
 from orchestrator.reads import StoreReader
 from orchestrator.requests import request_cancel, request_loop
 from orchestrator.settings import Settings
-from orchestrator.states import DesiredLoopState
+from orchestrator.states import DesiredLoopState, RunStatus
 from orchestrator.store import Store, open_store
 from orchestrator.submission import prepare, record_submission
 from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
@@ -89,8 +91,20 @@ class ClusterBackend:
         self.channels.publish_control(body)
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
-        """Per node health of a job, from its recorded runs (:func:`node_health`)."""
-        return health.node_health(self.runs(job_id))
+        """Per node health of a job, from its recorded runs (:func:`node_health`);
+        a GPU node whose queued runs no live GPU worker can fit says why (``waits``)."""
+        runs = self.runs(job_id)
+        report = health.node_health(runs)
+        queued = {run.node for run in runs if run.status == RunStatus.QUEUED.value}
+        record = self.store.get_job(job_id) if queued else None
+        if record is not None:
+            now = time.time()
+            plan = PlanCache(self.store, self.registry).of_job(record, now)
+            vram = {n: plan.nodes[n].route.vram_mb for n in queued if n in plan.nodes}
+            gpus = live_gpus(self.store.list_processes(), now, self.settings.worker_timeout_s)
+            for node, reason in gpu_waits(vram, gpus).items():
+                report.setdefault(node, {})["waits"] = reason
+        return report
 
     def close(self) -> None:
         self.channels.close()

@@ -10,6 +10,7 @@ starts one worker process per GPU must never initialise CUDA itself), and
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -150,8 +151,17 @@ class FakeProbe:
         ]
 
 
+FAKE_GPUS_ENV = "SEGUE_FAKE_GPUS"
+"""Devices to pretend this machine has, as a JSON list of ``GpuDevice`` objects: how
+tests start real GPU worker processes on machines without a GPU."""
+
+
 def default_probe() -> DeviceProbe:
-    """NVML when ``nvidia-ml-py`` is installed, else torch in a child process."""
+    """NVML when ``nvidia-ml-py`` is installed, else torch in a child process
+    (``SEGUE_FAKE_GPUS``, when set: the devices it lists)."""
+    fake = os.environ.get(FAKE_GPUS_ENV)
+    if fake:
+        return FakeProbe([GpuDevice(**item) for item in json.loads(fake)])
     try:
         import pynvml  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
