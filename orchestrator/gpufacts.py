@@ -50,7 +50,7 @@ def live_gpus(
     for process in processes:
         gpu = process.info.get("gpu")
         if isinstance(gpu, dict) and alive(process, now, timeout_s):
-            found.append({**gpu, "worker": process.name})
+            found.append({**gpu, "worker": process.name, "host": process.host})
     return found
 
 
