@@ -45,6 +45,19 @@ class GpuDevice:
         return asdict(self)
 
 
+def visible_indexes() -> list[int] | None:
+    """The device indexes ``CUDA_VISIBLE_DEVICES`` lets this process use, in its
+    order; None when it is unset or names devices by UUID (then every device
+    NVML lists is taken, and torch's own numbering)."""
+    text = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not all(item.isdigit() for item in items):
+        return None
+    return [int(item) for item in items]
+
+
 class DeviceProbe(Protocol):
     """Lists the GPUs of this machine, or, inside a GPU worker, its own."""
 
@@ -54,14 +67,21 @@ class DeviceProbe(Protocol):
 
 
 class NvmlProbe:
-    """GPUs as the NVIDIA driver reports them (``pynvml`` from ``nvidia-ml-py``)."""
+    """GPUs as the NVIDIA driver reports them (``pynvml`` from ``nvidia-ml-py``).
 
-    def __init__(self, nvml: Any) -> None:
+    Where NVML cannot start (no NVIDIA driver, or its library missing), the
+    ``fallback`` probe answers instead."""
+
+    def __init__(self, nvml: Any, fallback: DeviceProbe | None = None) -> None:
         self._nvml = nvml
+        self._fallback = fallback
 
     def devices(self) -> list[GpuDevice]:
         nvml = self._nvml
-        nvml.nvmlInit()
+        try:
+            nvml.nvmlInit()
+        except nvml.NVMLError:
+            return self._fallback.devices() if self._fallback is not None else []
         try:
             found = []
             for index in range(nvml.nvmlDeviceGetCount()):
@@ -76,9 +96,13 @@ class NvmlProbe:
                         int(memory.free) // MB,
                     )
                 )
-            return found
         finally:
             nvml.nvmlShutdown()
+        visible = visible_indexes()  # NVML lists every device; a set variable narrows them
+        if visible is None:
+            return found
+        by_index = {d.index: d for d in found}
+        return [by_index[i] for i in visible if i in by_index]
 
 
 _TORCH_LISTING = """
@@ -113,7 +137,13 @@ class TorchProbe:
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise NoGpu(f"could not ask torch for GPUs: {last}")
-        return [GpuDevice(int(i), str(n), int(t), int(f)) for i, n, t, f in json.loads(done.stdout)]
+        # torch numbers the devices CUDA_VISIBLE_DEVICES lets it see from 0: the
+        # device's index on the machine is the variable's entry at that place.
+        visible = visible_indexes()
+        return [
+            GpuDevice(visible[int(i)] if visible else int(i), str(n), int(t), int(f))
+            for i, n, t, f in json.loads(done.stdout)
+        ]
 
 
 class InProcessTorchProbe:
@@ -163,10 +193,10 @@ def default_probe() -> DeviceProbe:
     if fake:
         return FakeProbe([GpuDevice(**item) for item in json.loads(fake)])
     try:
-        import pynvml  # type: ignore[import-not-found,unused-ignore]
+        import pynvml
     except ImportError:
         return TorchProbe()
-    return NvmlProbe(pynvml)
+    return NvmlProbe(pynvml, fallback=TorchProbe())
 
 
 def parse_selection(text: str) -> tuple[int, ...]:
