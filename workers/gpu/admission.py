@@ -102,8 +102,10 @@ class VramSemaphore:
             try:
                 while ticket not in self._admitted:
                     self._changed.wait()
-            except BaseException:
+            except BaseException:  # interrupted while waiting: leave the line
+                self._admitted.discard(ticket)
                 self._admitted.update(self.admission.release(ticket))
+                self._changed.notify_all()
                 raise
         try:
             yield

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,14 +119,19 @@ class GpuServing:
             f"offers {self.plan.capacity_mb} MiB; it waits for a larger GPU worker"
         )
 
-    def run(self, request: RunRequest, execute: Any, report: Any) -> RunResult:
+    def run(
+        self,
+        request: RunRequest,
+        execute: Callable[[RunRequest], RunResult],
+        report: Callable[[str, str, object], None],
+    ) -> RunResult:
         """Run ``request`` through ``execute`` once admitted; ``report(run_id, kind,
         data)`` receives the run's ``gpu`` event."""
         with self.semaphore.hold(request.vram_mb):
             self.memory.reset_peak()
             started = time.perf_counter()
             try:
-                finished: RunResult = execute(request)
+                finished = execute(request)
             finally:
                 peak = self.last_peak_mb = self.memory.peak_mb()
                 self.memory.free_cache()
