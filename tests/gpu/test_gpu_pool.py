@@ -105,6 +105,20 @@ def test_gpu_runs_record_their_device_and_peak_in_jobs_show(pool: Cluster) -> No
     assert "GPU runs" in text and "Fake GPU" in text
 
 
+def test_a_run_too_large_for_one_gpu_is_handed_back_until_the_larger_one_runs_it(
+    pool: Cluster,
+) -> None:
+    b = WorkflowBuilder("medium")
+    seeds = b.node("seeds", "Range", config={"stop": 3})
+    mm = b.node("mm", "TorchMatmul", config={"size": 8}, resources={"vram_mb": 5000})
+    b.edge(seeds["value"], mm["seed"])
+    with pool.client() as client:
+        job = client.submit(b.build())
+        assert job.wait(120).status == "completed"
+    shown = json.loads(segue(pool, "jobs", "show", job.id, "--json").stdout)
+    assert shown["gpu"]["mm"]["devices"] == ["Fake GPU B"]  # 5000 MiB: only B's 7168 fit
+
+
 def test_a_run_no_live_gpu_fits_waits_and_its_health_says_why(pool: Cluster) -> None:
     b = WorkflowBuilder("too-big")
     b.node("mm", "TorchMatmul", config={"size": 8}, resources={"vram_mb": 9000})
