@@ -111,9 +111,14 @@ class Resources:
     Attributes:
         gpu: GPUs a run holds; a node type with ``gpu > 0`` runs on the
             ``gpu`` queue, served by workers that take one task at a time.
+        vram_mb: GPU memory a run uses at most, in MiB (0: not declared; such
+            a run has its GPU to itself). A GPU worker with ``--gpu-share``
+            runs runs side by side while their ``vram_mb`` fits its device; a
+            workflow node may raise it (``resources: {vram_mb: N}``).
     """
 
     gpu: int = 0
+    vram_mb: int = 0
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,10 @@ def check_node_class(cls: object) -> type[Node]:
         raise NodeDefinitionError(f"{name}.version must be at least 1")
     if cls.resources.gpu < 0:
         raise NodeDefinitionError(f"{name}.resources.gpu must not be negative")
+    if cls.resources.vram_mb < 0 or (cls.resources.vram_mb and not cls.resources.gpu):
+        raise NodeDefinitionError(
+            f"{name}.resources.vram_mb must not be negative, and needs gpu >= 1"
+        )
     field = cls.subworkflow_field
     if field is not None and field not in cls.Config.model_fields:
         raise NodeDefinitionError(f"{name}.subworkflow_field names no Config field {field!r}")

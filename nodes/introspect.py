@@ -127,7 +127,7 @@ def describe(node_type: type[Node]) -> dict[str, Any]:
         "kind": node_type.kind.value,
         "blocking": node_type.blocking,
         "cacheable": node_type.cacheable,
-        "resources": {"gpu": node_type.resources.gpu},
+        "resources": {"gpu": node_type.resources.gpu, "vram_mb": node_type.resources.vram_mb},
         "summary": doc[0] if doc else "",
         "inputs": _ports_json(input_ports(node_type), with_defaults=True),
         "outputs": _ports_json(output_ports(node_type), with_defaults=False),

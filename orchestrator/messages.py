@@ -38,6 +38,7 @@ class RunRequest(_Message):
         cache: Whether to reuse stored outputs for identical type, version,
             config and inputs.
         queue: The broker queue the run is routed to.
+        vram_mb: GPU memory the run declares, in MiB (0: not declared).
         resent: The coordinator sent this attempt before (after a takeover, or
             reconciling): it may have run already.
     """
@@ -62,6 +63,7 @@ class RunRequest(_Message):
     queue: str = "thread"
     pool: str = "thread"
     gpu: int = 0
+    vram_mb: int = Field(0, ge=0)
     resent: bool = False
 
 

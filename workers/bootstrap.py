@@ -25,6 +25,8 @@ from nodes.registry import NodeRegistry
 from orchestrator.settings import Settings
 from workers import runtime as runtimes
 from workers.app import create_app
+from workers.gpu import serving
+from workers.gpu.serving import SHARE_RUNS, GpuPlan, GpuServing
 
 log = logging.getLogger("segue.worker")
 FLUSH_AT_EXIT_S = 10.0
@@ -41,9 +43,13 @@ class WorkerOptions:
         pool: The Segue pool it serves: ``thread``, ``asyncio`` or ``process``.
         queues: Queues to consume (default: the pool's name, or ``gpu``).
         concurrency: Parallel task slots (default: per pool; GPU: one per GPU).
-        gpu: A GPU worker: one task at a time per GPU, prefetch 1, no fork.
+        gpu: A GPU worker: one process per GPU (:mod:`workers.gpu`), one
+            task at a time per GPU unless ``gpu_share``, prefetch 1, no fork.
         metrics_port: Serve the worker's own series (:mod:`workers.metrics`)
             on this port; 0: not at all.
+        gpus: The device indexes to serve (``--gpus 0,2``); None: every GPU.
+        gpu_share: Run runs side by side on a GPU while their ``vram_mb`` fits.
+        gpu_reserve_mb: GPU memory kept out of admission (CUDA context, fragmentation).
     """
 
     pool: str = "thread"
@@ -51,13 +57,18 @@ class WorkerOptions:
     concurrency: int | None = None
     gpu: bool = False
     metrics_port: int = 0
+    gpus: tuple[int, ...] | None = None
+    gpu_share: bool = False
+    gpu_reserve_mb: int = 1024
 
 
 def worker_argv(options: WorkerOptions) -> list[str]:
     """The ``celery worker`` arguments for ``options``."""
     if options.gpu:
         # Threads, never prefork: CUDA must not be initialised in a parent that forks.
-        pool, slots = "threads", options.concurrency or _gpu_count()
+        # One process serves one GPU: one slot, or room for the runs it may pack.
+        pool = "threads"
+        slots = options.concurrency or (SHARE_RUNS if options.gpu_share else 1)
         queues = options.queues or ("gpu",)
     else:
         pool = CELERY_POOLS[options.pool]
@@ -92,6 +103,7 @@ def run_worker(
     registry = registry or default_registry()
     if options.gpu:
         settings = settings.model_copy(update={"worker_prefetch": 1})
+        serving.configure(GpuServing(gpu_plan(options)))
     if options.metrics_port:
         # Before the pool forks: its processes inherit the metrics folder.
         from workers import metrics  # prometheus_client, only when asked for
@@ -175,8 +187,10 @@ def _flush_results(**_: Any) -> None:
         )
 
 
-def _gpu_count() -> int:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return max(1, len([d for d in visible.split(",") if d.strip()]))
-    return 1  # counting devices would initialise CUDA in this (parent) process
+def gpu_plan(options: WorkerOptions) -> GpuPlan:
+    """How this GPU worker process shares the device its supervisor gave it
+    (none on a machine without GPUs: the gpu queue served on the CPU)."""
+    slots = options.concurrency or SHARE_RUNS
+    return GpuPlan(
+        serving.device_from_env(), options.gpu_share, options.gpu_reserve_mb, max_runs=slots
+    )

@@ -7,7 +7,9 @@ run it is executing: its claims carry its own name, so a child that dies
 frees its runs for another claim once it falls silent. The worker's beats
 go on until its pool has finished (``worker_shutdown``); then it announces
 itself stopped with what it still held, and the coordinator sends those again
-at once. The heartbeat file for probes is touched at every beat.
+at once. The heartbeat file for probes is touched at every beat. A GPU worker
+process announces its device too: index, name, total, free and usable memory,
+how many runs it ran and the last one's peak (``info["gpu"]``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from celery.worker import state as worker_state
 
 from orchestrator.liveness import Announcer, Holding
 from workers import runtime as runtimes
+from workers.gpu import serving
 
 _announcers: list[Announcer] = []
 
@@ -64,12 +67,16 @@ class Liveness(bootsteps.StartStopStep):  # type: ignore[misc]
             "concurrency": worker.concurrency,
         }
         activity = _Activity()
+        gpu = serving.current()
         announcer = Announcer(
             rt.store,
             rt.name,
             "worker",
             lambda: Holding(
-                holds=_received(), queues=queues, info=info, active_at=activity.active_at()
+                holds=_received(),
+                queues=queues,
+                info=info if gpu is None else {**info, "gpu": gpu.announce()},
+                active_at=activity.active_at(),
             ),
             settings.heartbeat_interval_s,
             settings.heartbeat_path,

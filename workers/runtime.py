@@ -57,6 +57,10 @@ class WorkerRuntime:
             DelayedClaims(self.store, settings.claim_after_s) if settings.claim_after_s else None
         )
 
+    def report(self, run_id: str, kind: str, data: object) -> None:
+        """Send a node event of ``run_id`` (progress, preview, gpu facts) to its coordinator."""
+        self._node_event(run_id, kind, data)
+
     def _node_event(self, run_id: str, kind: str, data: object) -> None:
         # Progress and previews reach the coordinator on the results queue.
         event = {"node_event": {"run_id": run_id, "kind": kind, "data": data}}

@@ -36,7 +36,11 @@ from orchestrator.states import RunStatus
 from orchestrator.store import StoreUnavailable
 from orchestrator.store.base import RunRecord
 from workers.claims import Claim
+from workers.gpu import serving
 from workers.runtime import WorkerRuntime
+
+MISFIT_PAUSE_S = 1.0
+"""How long a GPU worker holds a run too large for its device before handing it back."""
 
 
 def parse_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RunRequest | str:
@@ -64,6 +68,12 @@ def execute(
         Reject: The store or the broker is unreachable: the task goes back to
             the broker (``requeue``), never acknowledged as a failure.
     """
+    gpu = serving.current()
+    if gpu is not None and isinstance(payload, RunRequest) and (misfit := gpu.misfit(payload)):
+        # Back to the broker before any claim, for a GPU worker that can fit it;
+        # the pause keeps a lone worker from taking it again at once.
+        time.sleep(MISFIT_PAUSE_S)
+        raise Reject(misfit, requeue=True)
     try:
         return _execute(rt, payload, redelivered)
     except (BrokerUnavailable, StoreUnavailable) as exc:
@@ -92,7 +102,11 @@ def _execute(rt: WorkerRuntime, payload: RunRequest | dict[str, Any], redelivere
     rt.executing.add(request.run_id)
     try:
         try:
-            finished = rt.runner.run(request)
+            gpu = serving.current() if request.gpu else None
+            if gpu is None:
+                finished = rt.runner.run(request)
+            else:
+                finished = gpu.run(request, rt.runner.run, rt.report)
         finally:
             if pending is not None:
                 pending.settle()  # no claim may land after the coordinator records the end

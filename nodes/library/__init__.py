@@ -18,6 +18,7 @@ from nodes.library.io import Constant, Input, Output, Preview
 from nodes.library.producers import Items, Range
 from nodes.library.queues import QueueReader, QueueWriter
 from nodes.library.sinks import JsonlSink
+from nodes.library.torch_embed import TorchEmbed, TorchRandomBatch
 from nodes.library.torch_nodes import TorchMatmul
 from nodes.library.transform import Flaky, Format, Math, Sleep
 from nodes.registry import NodeRegistry
@@ -38,6 +39,8 @@ BUILTIN_TYPES: tuple[type[Node], ...] = (
     QueueReader,
     Group,
     TorchMatmul,
+    TorchRandomBatch,
+    TorchEmbed,
     ReadFile,
     WriteFile,
     ReadText,
@@ -91,7 +94,9 @@ __all__ = [
     "ReadFile",
     "ReadText",
     "Sleep",
+    "TorchEmbed",
     "TorchMatmul",
+    "TorchRandomBatch",
     "WriteFile",
     "WriteText",
     "builtin_registry",

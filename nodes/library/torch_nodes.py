@@ -15,15 +15,37 @@ from nodes.context import RunContext
 from nodes.errors import FatalNodeError
 
 
-def _import_torch(node_id: str) -> Any:
+def import_torch(node_id: str) -> Any:
+    """PyTorch, imported now.
+
+    Raises:
+        FatalNodeError: PyTorch is not installed on this worker.
+    """
     try:
         import torch
     except ImportError as exc:
         raise FatalNodeError(
-            f"node {node_id!r} (TorchMatmul) needs PyTorch, which is not installed "
+            f"node {node_id!r} needs PyTorch, which is not installed "
             f"on this worker; install it with `pip install 'segue[gpu]'`"
         ) from exc
     return torch
+
+
+def pick_device(torch: Any, wanted: str, node_id: str, type_name: str) -> str:
+    """``cuda`` or ``cpu`` for a node's ``device`` config (``auto``: cuda when available).
+
+    Raises:
+        FatalNodeError: ``cuda`` is asked for on a worker without a CUDA device.
+    """
+    available = bool(torch.cuda.is_available())
+    if wanted == "cuda" and not available:
+        raise FatalNodeError(
+            f"node {node_id!r} ({type_name}) asks for device 'cuda', but this worker "
+            f"has no CUDA device; use device 'auto' or 'cpu', or run a GPU worker"
+        )
+    if wanted == "auto":
+        return "cuda" if available else "cpu"
+    return wanted
 
 
 class TorchMatmul(Node):
@@ -58,8 +80,8 @@ class TorchMatmul(Node):
     config: Config
 
     def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
-        torch = _import_torch(ctx.node_id)
-        device = self._device(torch, ctx)
+        torch = import_torch(ctx.node_id)
+        device = pick_device(torch, self.config.device, ctx.node_id, "TorchMatmul")
         dtype = getattr(torch, self.config.dtype)
         size = self.config.size
         generator = torch.Generator(device=device)
@@ -78,15 +100,3 @@ class TorchMatmul(Node):
                 torch.cuda.empty_cache()
         ctx.progress(1.0, f"{size}x{size} {self.config.dtype} matmul on {device}")
         return self.Outputs(checksum=checksum, device=device)
-
-    def _device(self, torch: Any, ctx: RunContext) -> str:
-        wanted = self.config.device
-        available = bool(torch.cuda.is_available())
-        if wanted == "cuda" and not available:
-            raise FatalNodeError(
-                f"node {ctx.node_id!r} (TorchMatmul) asks for device 'cuda', but this worker "
-                f"has no CUDA device; use device 'auto' or 'cpu', or run a GPU worker"
-            )
-        if wanted == "auto":
-            return "cuda" if available else "cpu"
-        return wanted

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -45,8 +46,10 @@ from orchestrator.cli.output import (
 from orchestrator.cli.run import print_result
 from orchestrator.client import JobResult
 from orchestrator.driver import orphaned
+from orchestrator.gpufacts import gpu_summary
 from orchestrator.states import JobStatus
-from orchestrator.store import RunRecord
+from orchestrator.store import RunRecord, Store
+from orchestrator.store.base import EventRecord
 
 EXIT_TIMEOUT = 124
 """``segue jobs wait --timeout``: the job had not ended in time (as ``timeout(1)``)."""
@@ -116,6 +119,7 @@ def show(
         record = cluster.job(job)
         loops = cluster.store.list_loops(job)
         runs = cluster.store.list_runs(job)
+        gpu = gpu_summary(_events(cluster.store, job))
     nodes: dict[str, Counter[str]] = {}
     for run in runs:
         nodes.setdefault(run.node_id, Counter())[run.status] += 1
@@ -128,6 +132,7 @@ def show(
         "runs": dict(Counter(run.status for run in runs)),
         "nodes": {node: dict(counts) for node, counts in nodes.items()},
         "failed_runs": [_failure_json(run) for run in runs if run.status in FAILING],
+        "gpu": gpu,
     }
     if json_:
         print_json(data)
@@ -157,9 +162,34 @@ def _print_job(data: dict[str, Any]) -> None:
         nodes.add_row(node, *(str(counts.get(s, "")) for s in statuses))
     if data["nodes"]:
         out.print(nodes)
+    _print_gpu(data["gpu"])
     if data["error"]:
         out.print(f"[red]error:[/red] {_escape(data['error'])}")
     _print_failures(data["failed_runs"])
+
+
+def _events(store: Store, job: str) -> Iterator[EventRecord]:
+    after = 0
+    while batch := store.read_events(job, after):
+        yield from batch
+        after = batch[-1].seq
+
+
+def _print_gpu(gpu: dict[str, dict[str, Any]]) -> None:
+    if not gpu:
+        return
+    table = Table(title="GPU runs")
+    for column in ("node", "runs", "device", "peak MiB (max)", "peak MiB (last)"):
+        table.add_column(column, justify="left" if column in ("node", "device") else "right")
+    for node, facts in gpu.items():
+        peaks = [facts["peak_mb_max"], facts["peak_mb_last"]]
+        table.add_row(
+            node,
+            str(facts["runs"]),
+            _escape(", ".join(facts["devices"])),
+            *("-" if p is None else f"{p:.1f}" for p in peaks),
+        )
+    out.print(table)
 
 
 def _failure_json(run: RunRecord) -> dict[str, Any]:

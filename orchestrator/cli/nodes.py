@@ -44,6 +44,9 @@ def health(
             f"{float(info.get('error_rate', 0.0)):.0%}",
         )
     out.print(table if report_ else "[dim]no node has run yet[/dim]")
+    for node, info in report_.items():
+        if info.get("waits"):
+            out.print(f"[yellow]{node}[/yellow] {info['waits']}")
 
 
 @app.command("types")

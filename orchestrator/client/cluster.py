@@ -17,14 +17,18 @@ from nodes.registry import NodeRegistry
 from orchestrator import health
 from orchestrator.channels import Channels
 from orchestrator.driver import embedded_owner
+from orchestrator.driver.plans import PlanCache
+from orchestrator.gpufacts import gpu_waits, live_gpus
 from orchestrator.model.workflow import Workflow
 from orchestrator.reads import StoreReader
 from orchestrator.requests import request_cancel, request_loop
 from orchestrator.settings import Settings
-from orchestrator.states import DesiredLoopState
+from orchestrator.states import DesiredLoopState, JobStatus
 from orchestrator.store import Store, open_store
 from orchestrator.submission import prepare, record_submission
 from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
+
+_NO_RUNS: dict[str, Any] = {"health": "healthy", "succeeded": 0, "failed": 0, "error_rate": 0.0}
 
 
 class ClusterBackend:
@@ -89,8 +93,22 @@ class ClusterBackend:
         self.channels.publish_control(body)
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
-        """Per node health of a job, from its recorded runs (:func:`node_health`)."""
-        return health.node_health(self.runs(job_id))
+        """Per node health of a job, from its recorded runs (:func:`node_health`);
+        while the job runs, a GPU node no live GPU worker can fit says why (``waits``)."""
+        report = health.node_health(self.runs(job_id))
+        record = self.store.get_job(job_id)
+        if record is None or JobStatus(record.status).terminal:
+            return report
+        now = time.time()
+        plan = PlanCache(self.store, self.registry).of_job(record, now)
+        vram = {n: node.route.vram_mb for n, node in plan.nodes.items() if node.route.gpu}
+        if not any(vram.values()):
+            return report
+        gpus = live_gpus(self.store.list_processes(), now, self.settings.worker_timeout_s)
+        for node, reason in gpu_waits(vram, gpus).items():
+            entry = report.setdefault(node, dict(_NO_RUNS))
+            entry["waits"] = reason
+        return report
 
     def close(self) -> None:
         self.channels.close()

@@ -59,7 +59,7 @@ log = logging.getLogger("segue.driver")
 # the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
 # Previews go to the event log; progress is shown live only (a node may report it often).
-STORED_NODE_EVENTS = frozenset({"preview"})
+STORED_NODE_EVENTS = frozenset({"preview", "gpu"})  # gpu: a GPU run's device and peak memory
 INLINE_ROUNDS = 256  # cheap runs decided in a row before other work gets a turn
 BATCH = 512  # inputs taken from the inbox per step
 

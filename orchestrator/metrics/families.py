@@ -72,6 +72,44 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
     for source, ok in sorted(snapshot.sources.items()):
         up.add_metric([source], 1.0 if ok else 0.0)
     yield up
+    yield from _gpus(snapshot.gpus)
+
+
+def _gpus(gpus: Iterable[dict[str, object]]) -> Iterator[Metric]:
+    mib = 1024 * 1024
+    memory = GaugeMetricFamily(
+        "segue_gpu_memory_bytes",
+        "GPU memory of each device a live GPU worker serves: total, free (at its last "
+        "heartbeat) and usable (what runs may declare: total minus the reserve).",
+        labels=["host", "device", "kind"],
+    )
+    peak = GaugeMetricFamily(
+        "segue_gpu_run_peak_bytes",
+        "Peak GPU memory allocated by the latest run on each device "
+        "(torch.cuda.max_memory_allocated, reset per run).",
+        labels=["host", "device"],
+    )
+    runs = CounterMetricFamily(
+        "segue_gpu_runs",
+        "GPU runs each device's worker process ran since it started.",
+        labels=["host", "device"],
+    )
+    for gpu in gpus:
+        if "index" not in gpu:
+            continue  # serving the gpu queue on the CPU: no device
+        host = str(gpu.get("host", ""))
+        device = f"{gpu['index']}:{gpu.get('name', '')}"
+        for kind in ("total", "free", "usable"):
+            value = gpu.get(f"{kind}_mb")
+            if isinstance(value, int | float):
+                memory.add_metric([host, device, kind], value * mib)
+        last = gpu.get("last_peak_mb")
+        if isinstance(last, int | float):
+            peak.add_metric([host, device], last * mib)
+        count = gpu.get("runs")
+        if isinstance(count, int):
+            runs.add_metric([host, device], count)
+    yield from (memory, peak, runs)
 
 
 def _loops(tallies: Iterable[LoopTally]) -> Iterator[Metric]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from nodes.errors import SegueError
 from nodes.registry import NodeRegistry
 from orchestrator.depths import BrokerDepths, task_queue_names
+from orchestrator.gpufacts import live_gpus
 from orchestrator.health import node_health
 from orchestrator.liveness import STOPPED, alive
 from orchestrator.model.workflow import Workflow
@@ -55,6 +56,7 @@ class Snapshot:
         queues: Messages waiting per ``segue_queue_depth`` label (``None``:
             the broker was unreadable).
         sources: Whether each source (``store``, ``broker``) could be read.
+        gpus: The devices live GPU workers announce (:func:`~orchestrator.gpufacts.live_gpus`).
     """
 
     tallies: Tallies | None = None
@@ -62,6 +64,7 @@ class Snapshot:
     workers: Counter[tuple[str, ...]] = field(default_factory=Counter)
     queues: dict[str, int] | None = None
     sources: dict[str, bool] = field(default_factory=dict)
+    gpus: list[dict[str, object]] = field(default_factory=list)
 
 
 class Plans:
@@ -129,6 +132,7 @@ def read_store(
             snapshot.health[(job.workflow, node, report["health"])] += 1
     processes = store.list_processes()
     snapshot.workers = count_workers(processes, now, timeout_s)
+    snapshot.gpus = live_gpus(processes, now, timeout_s)
     return snapshot, running, processes
 
 

@@ -70,6 +70,14 @@ class LoopPolicy(_Spec):
         return None if self.until is None else _split(self.until)[1]
 
 
+class NodeResources(_Spec):
+    """A workflow node's ``resources``: what its runs need beyond its type's declaration."""
+
+    vram_mb: int = Field(
+        gt=0, le=16 * 1024 * 1024, description="GPU memory a run uses at most, in MiB"
+    )
+
+
 class NodeSpec(_Spec):
     """One node of a workflow: an id, a registered type, its config and options."""
 
@@ -82,6 +90,7 @@ class NodeSpec(_Spec):
     cache: bool | None = None
     queue: str | None = Field(None, pattern=QUEUE_NAME)
     blocking: bool | None = None
+    resources: NodeResources | None = None
 
 
 class EdgeSpec(_Spec):

@@ -23,11 +23,14 @@ class Route(NamedTuple):
         queue: The broker queue: the entry's ``queue``, else ``gpu`` for GPU
             types, else the pool's name.
         gpu: GPUs one run holds.
+        vram_mb: GPU memory one run declares (the type's, or the entry's when
+            it raises it); 0: not declared.
     """
 
     pool: Pool
     queue: str
     gpu: int
+    vram_mb: int = 0
 
 
 class InputBinding(NamedTuple):

@@ -97,6 +97,7 @@ def _planned(validated: ValidatedWorkflow, at: int, loop: str, pool: Pool) -> Pl
     node = graph.nodes[at]
     spec, node_type = node.spec, node.node_type
     gpu = node_type.resources.gpu
+    vram_mb = max(node_type.resources.vram_mb, spec.resources.vram_mb if spec.resources else 0)
     nodes = graph.nodes
     feeds = graph.feeds[at]  # filled in file order, so bindings keep the edges' order
     inputs = tuple([_binding(port, feed, nodes) for port, feed in feeds.items()]) if feeds else ()
@@ -116,7 +117,7 @@ def _planned(validated: ValidatedWorkflow, at: int, loop: str, pool: Pool) -> Pl
         validated.detached[at],
         inputs,
         consumers,
-        _ROUTES.get((pool, queue, gpu)) or _route(pool, queue, gpu),
+        _ROUTES.get((pool, queue, gpu, vram_mb)) or _route(pool, queue, gpu, vram_mb),
         spec.retry or _DEFAULT_RETRY,
         spec.timeout_s,
         spec.cache if spec.cache is not None else node_type.cacheable,
@@ -124,11 +125,11 @@ def _planned(validated: ValidatedWorkflow, at: int, loop: str, pool: Pool) -> Pl
     )
 
 
-_ROUTES: dict[tuple[str, str, int], Route] = {}
+_ROUTES: dict[tuple[str, str, int, int], Route] = {}
 
 
-def _route(pool: Pool, queue: str, gpu: int) -> Route:
-    route = _ROUTES[(pool, queue, gpu)] = Route(pool, queue, gpu)
+def _route(pool: Pool, queue: str, gpu: int, vram_mb: int) -> Route:
+    route = _ROUTES[(pool, queue, gpu, vram_mb)] = Route(pool, queue, gpu, vram_mb)
     return route
 
 

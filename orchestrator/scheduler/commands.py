@@ -102,6 +102,7 @@ class Dispatch(NamedTuple):
             queue=node.route.queue,
             pool=node.route.pool,
             gpu=node.route.gpu,
+            vram_mb=node.route.vram_mb,
             resent=self.resent,
         )
 

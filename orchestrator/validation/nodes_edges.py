@@ -55,6 +55,7 @@ def check_nodes(checker: Checker, registry: NodeRegistry) -> Graph:
             )
         if problems:
             continue
+        _check_resources(checker, position, spec, node_type)
         node = ResolvedNode.of(spec, position, node_type, config)
         index[spec.id] = len(nodes)
         if node.is_producer or node_type.role in SPECIAL_ROLES or node_type.subworkflow_field:
@@ -65,6 +66,31 @@ def check_nodes(checker: Checker, registry: NodeRegistry) -> Graph:
     graph = Graph.of(nodes, index)
     graph.special = special
     return graph
+
+
+def _check_resources(
+    checker: Checker, position: int, spec: NodeSpec, node_type: type[Node]
+) -> None:
+    if spec.resources is None:
+        return
+    declared = node_type.resources
+    if not declared.gpu:
+        checker.node_issue(
+            position,
+            f"node {spec.id!r} ({spec.type}): resources.vram_mb applies to GPU node types "
+            f"only, and {spec.type} runs on no GPU; remove `resources`",
+            "resources",
+            "vram_mb",
+        )
+    elif spec.resources.vram_mb < declared.vram_mb:
+        checker.node_issue(
+            position,
+            f"node {spec.id!r} ({spec.type}): resources.vram_mb {spec.resources.vram_mb} is "
+            f"below the {declared.vram_mb} MiB its type declares; a node may raise it, "
+            f"not lower it",
+            "resources",
+            "vram_mb",
+        )
 
 
 def _report_duplicate(checker: Checker, position: int, node_id: str) -> None:

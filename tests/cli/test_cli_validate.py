@@ -206,7 +206,7 @@ def test_nodes_types_json_lists_every_builtin_with_ports_config_kind_and_resourc
         assert name in types
     assert types["Range"]["kind"] == "producer"
     assert types["JsonlSink"]["blocking"] is False
-    assert types["TorchMatmul"]["resources"] == {"gpu": 1}
+    assert types["TorchMatmul"]["resources"] == {"gpu": 1, "vram_mb": 0}
     assert [p["name"] for p in types["Math"]["inputs"]] == ["a", "b"]
     assert types["Math"]["config_schema"]["properties"]["op"]["enum"] == [
         "add",

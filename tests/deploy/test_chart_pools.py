@@ -6,15 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.deploy.chart import (
+    CHART,
     GPU,
+    NAMESPACE,
     RELEASE,
     Rendering,
     argv_of,
     assert_heartbeat_probes,
     containers,
     env_of,
+    helm,
     option,
     parse_segue,
     pod_spec,
@@ -198,3 +202,25 @@ def test_the_redis_burst_trigger_finds_the_broker_of_broker_url() -> None:
                 assert trigger["metadata"]["address"] == "redis.internal:6380"
                 assert trigger["metadata"]["databaseIndex"] == "2"
                 assert trigger["authenticationRef"]["name"] == f"{RELEASE}-redis"
+
+
+def test_a_gpu_pool_with_gpu_share_packs_runs_within_its_reserve() -> None:
+    pool = {"enabled": True, "gpuShare": True, "gpuReserveMb": 2048, "concurrency": 6}
+    with helm.Chart.load(str(CHART)) as chart:
+        texts = chart.render(
+            {"workers": {"pools": {"gpu": pool}}}, name=RELEASE, namespace=NAMESPACE
+        )
+    manifests = [
+        d for name, text in texts.items() if not name.endswith("NOTES.txt")
+        for d in yaml.safe_load_all(text) if d
+    ]  # fmt: skip
+    (deployment,) = [
+        m for m in manifests
+        if m["kind"] == "Deployment" and m["metadata"]["name"] == f"{RELEASE}-worker-gpu"
+    ]  # fmt: skip
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    argv = argv_of(container)
+    path, params = parse_segue(argv)
+    assert path == ["segue", "worker"] and params["gpu"] is True, argv
+    assert params["gpu_share"] is True and params["concurrency"] == 6, argv
+    assert params["gpu_reserve_mb"] == 2048, argv

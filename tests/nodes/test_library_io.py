@@ -57,6 +57,7 @@ DESIGN_NAMES = {
     "TorchMatmul",
 }
 FILE_NODE_NAMES = {"ReadFile", "WriteFile", "ReadText", "WriteText"}
+TORCH_NODE_NAMES = {"TorchRandomBatch", "TorchEmbed"}
 
 
 def context(iteration: int = 0, node_id: str = "node", **kwargs: Any) -> RunContext:
