@@ -36,3 +36,15 @@ def chaos_cluster(
             yield cluster
         finally:
             cluster.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test on the shared chaos cluster shows what its processes last wrote."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    cluster = getattr(item, "funcargs", {}).get("chaos_cluster")
+    if report.when == "call" and report.failed and isinstance(cluster, Cluster):
+        for name, process in cluster.processes.items():
+            state = "running" if process.poll() is None else f"exited {process.returncode}"
+            report.sections.append((f"chaos cluster: {name} ({state})", cluster.log(name)))
