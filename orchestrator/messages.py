@@ -40,6 +40,7 @@ class RunRequest(_Message):
         queue: The broker queue the run is routed to.
         resent: The coordinator sent this attempt before (after a takeover, or
             reconciling): it may have run already.
+        streams: Live stream outlets, as (output port, consumer node id).
     """
 
     run_id: str
@@ -63,6 +64,7 @@ class RunRequest(_Message):
     pool: str = "thread"
     gpu: int = 0
     resent: bool = False
+    streams: list[tuple[str, str]] = Field(default_factory=list)
 
 
 class NodeEventMessage(_Message):

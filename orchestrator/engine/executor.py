@@ -80,8 +80,18 @@ class LocalExecutor:
         threads: list[Dispatch] = []
         inline: list[RunResult] = []
         for dispatch in dispatches:
-            route = dispatch.node.route
-            if route.pool != "process" and not route.gpu and self._is_inline(dispatch):
+            node = dispatch.node
+            route = node.route
+            streaming = bool(node.streams) or node.live
+            if streaming and not route.gpu and route.pool == "thread":
+                # alone on a thread: a stream's consumer must run beside its producer
+                self._threads.submit(self._run_chunk, [dispatch])
+            elif (
+                route.pool != "process"
+                and not route.gpu
+                and not streaming
+                and self._is_inline(dispatch)
+            ):
                 inline.append(self.runner.run(dispatch))
             elif dispatch.node.role.queue:
                 threads.append(dispatch)  # queue nodes use this process's queue backend

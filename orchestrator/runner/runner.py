@@ -10,6 +10,7 @@ cache when asked, and turns every outcome - exceptions included - into a
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import threading
 import time
@@ -26,7 +27,10 @@ from nodes.registry import NodeRegistry
 from orchestrator.queues.base import QueueBackend, queue_key
 from orchestrator.results import RunError, RunResult, format_exception
 from orchestrator.runner.mime import check_inputs, check_outputs
+from orchestrator.runner.streaming import adrive, afail, drive, fail, stream_output
 from orchestrator.runner.values import DEFAULT_THRESHOLD, cache_key, offload, restore
+from orchestrator.streams.channels import ChannelReader, StreamHub
+from orchestrator.streams.execute import StreamRestarted, close_readers, stream_inputs
 
 QUEUE_POLL_S = 0.05
 _MACHINERY = (__file__, os.path.dirname(asyncio.__file__) + os.sep)
@@ -96,6 +100,8 @@ class NodeRunner:
             SystemExit subclass stops this process (as the host's own stop
             would), rather than failing the run (``False`` in a process-pool
             child, where Ctrl-C never lands).
+        streams: Where the channels of live stream edges are (``None``: a run
+            with a live stream edge fails, naming the missing transport).
     """
 
     def __init__(
@@ -108,6 +114,7 @@ class NodeRunner:
         on_event: NodeEvent = _ignore,
         worker: str | None = None,
         host_stops: bool = True,
+        streams: StreamHub | None = None,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
@@ -117,6 +124,7 @@ class NodeRunner:
         self.on_event = on_event
         self.worker = worker
         self.host_stops = host_stops
+        self.streams = streams
         self._nodes: dict[int, tuple[Any, Node]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -185,29 +193,89 @@ class NodeRunner:
     def _execute(self, node: Node, spec: RunSpec, started: float) -> RunResult:
         if node.role.queue:
             return self._queue_node(node, spec, started)
-        inputs, key = self._prepare(node, spec)
-        if key is not None and self.cache is not None:
-            hit = self.cache.cache_get(key)
-            if hit is not None:
-                return self._done(spec, "cached", hit, started)
-        ctx = self._context(spec)
-        if spec.kind == "produce":
-            return self._produced(spec, node, node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
-        return self._finish(spec, node, node.run(inputs, ctx), key, started)
+        while True:
+            try:
+                return self._execute_once(node, spec, started)
+            except StreamRestarted as exc:  # its producer starts its stream again
+                self.on_event(spec.run_id, "restart", {"port": exc.port})
+
+    def _execute_once(self, node: Node, spec: RunSpec, started: float) -> RunResult:
+        out = stream_output(node, spec, self.streams, self.on_event)
+        readers: list[ChannelReader] = []
+        try:
+            inputs, key, readers = self._prepare(node, spec, False)
+            if key is not None and self.cache is not None:
+                hit = self.cache.cache_get(key)
+                if hit is not None:
+                    if out is not None:
+                        drive(out, _chunks_of(hit, out.stream_ports), spec.attempt)
+                    return self._done(spec, "cached", hit, started)
+            ctx = self._context(spec)
+            if spec.kind == "produce":
+                return self._produced(spec, node, node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
+            result = node.run(inputs, ctx)
+            if out is not None:
+                result = drive(out, result, spec.attempt)
+            elif inspect.isgenerator(result):
+                result.close()
+                raise FatalNodeError(_no_stream_ports(spec))
+            return self._finish(spec, node, result, key, started)
+        except StreamRestarted:
+            readers = []  # read on by the restarted run
+            raise
+        except BaseException as exc:
+            fail(out, exc, spec.attempt, getattr(spec, "attempts", 1))
+            raise
+        finally:
+            close_readers(readers)
 
     async def _execute_async(self, node: Node, spec: RunSpec, started: float) -> RunResult:
-        inputs, key = self._prepare(node, spec)
-        if key is not None and self.cache is not None:
-            hit = self.cache.cache_get(key)
-            if hit is not None:
-                return self._done(spec, "cached", hit, started)
-        ctx = self._context(spec)
-        if spec.kind == "produce":
-            return self._produced(spec, node, await node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
-        return self._finish(spec, node, await node.run(inputs, ctx), key, started)
+        while True:
+            try:
+                return await self._execute_async_once(node, spec, started)
+            except StreamRestarted as exc:
+                self.on_event(spec.run_id, "restart", {"port": exc.port})
 
-    def _prepare(self, node: Node, spec: RunSpec) -> tuple[Any, str | None]:
+    async def _execute_async_once(self, node: Node, spec: RunSpec, started: float) -> RunResult:
+        out = stream_output(node, spec, self.streams, self.on_event)
+        readers: list[ChannelReader] = []
+        try:
+            inputs, key, readers = self._prepare(node, spec, True)
+            if key is not None and self.cache is not None:
+                hit = self.cache.cache_get(key)
+                if hit is not None:
+                    if out is not None:
+                        await adrive(out, _chunks_of(hit, out.stream_ports), spec.attempt)
+                    return self._done(spec, "cached", hit, started)
+            ctx = self._context(spec)
+            if spec.kind == "produce":
+                produced = await node.produce(inputs, spec.cursor, ctx)  # type: ignore[attr-defined]
+                return self._produced(spec, node, produced, started)
+            result = node.run(inputs, ctx)
+            if out is not None:
+                result = await adrive(out, result, spec.attempt)
+            elif inspect.isasyncgen(result):
+                await result.aclose()
+                raise FatalNodeError(_no_stream_ports(spec))
+            else:
+                result = await result
+            return self._finish(spec, node, result, key, started)
+        except StreamRestarted:
+            readers = []
+            raise
+        except BaseException as exc:
+            await afail(out, exc, spec.attempt, getattr(spec, "attempts", 1))
+            raise
+        finally:
+            close_readers(readers)
+
+    def _prepare(
+        self, node: Node, spec: RunSpec, is_async: bool
+    ) -> tuple[Any, str | None, list[ChannelReader]]:
         raw = restore(spec.inputs, self.artifacts) if spec.inputs else spec.inputs
+        readers: list[ChannelReader] = []
+        if raw:
+            raw, readers = stream_inputs(node, raw, self.streams, is_async)
         try:
             inputs = node.Inputs.model_validate(raw)
         except ValidationError as exc:
@@ -220,9 +288,9 @@ class NodeRunner:
             ) from None
         check_inputs(node, spec, inputs)
         key = None
-        if spec.cache and spec.kind == "run":
+        if spec.cache and spec.kind == "run" and not readers:
             key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)
-        return inputs, key
+        return inputs, key, readers
 
     def _finish(
         self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float
@@ -349,6 +417,18 @@ class NodeRunner:
         if loop is None or loop.is_closed():
             loop = self._local.loop = asyncio.new_event_loop()
         return loop
+
+
+def _chunks_of(outputs: dict[str, Any], ports: tuple[str, ...]) -> dict[str, Any]:
+    """Cached outputs sent to live consumers: each stream's value as one chunk."""
+    return {port: outputs[port] for port in ports if port in outputs}
+
+
+def _no_stream_ports(spec: RunSpec) -> str:
+    return (
+        f"{spec.type_name}.run is a generator but declares no Stream output: "
+        "type an output port Stream[T] to yield chunks on it"
+    )
 
 
 def _node_traceback(exc: BaseException) -> str:
