@@ -26,6 +26,7 @@ from orchestrator.engine.processes import ProcessPool
 from orchestrator.results import RunError, RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
+from orchestrator.streams.channels import MemoryStreamHub
 
 CHUNK = 64
 
@@ -68,6 +69,8 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._closed = False
         self._types: dict[str, type[Node]] = {}
+        if isinstance(runner.streams, MemoryStreamHub):
+            runner.streams.also_end.append(self.end_job)  # the process pool's channels end too
 
     # submission ---------------------------------------------------------------------
     def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
@@ -152,6 +155,12 @@ class LocalExecutor:
                 thread.start()
                 self._loop, self._loop_thread = loop, thread
             return self._loop
+
+    def end_job(self, job_id: str) -> None:
+        """Drop a finished job's channels in the process pool's stream server."""
+        hub = self._processes.streams
+        if hub is not None:
+            hub.end_job(job_id)
 
     def close(self, wait: bool = True) -> None:
         """Stop the pools; with ``wait``, let running nodes finish first."""

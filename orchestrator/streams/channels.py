@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from orchestrator.streams.marker import job_of_channel
@@ -182,6 +183,8 @@ class MemoryStreamHub:
         self.bound = bound
         self._channels: dict[str, _Channel] = {}
         self._lock = threading.Lock()
+        self.also_end: list[Callable[[str], None]] = []
+        """Other hubs whose channels end with a job here (the process pool's)."""
 
     def _channel(self, key: str) -> _Channel:
         with self._lock:
@@ -200,6 +203,8 @@ class MemoryStreamHub:
         with self._lock:
             keys = [k for k in self._channels if job_of_channel(k) == job_id]
             dropped = [self._channels.pop(k) for k in keys]
+        for other in self.also_end:
+            other(job_id)
         for c in dropped:
             with c.cond:
                 c.gone = True

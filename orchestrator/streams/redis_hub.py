@@ -1,0 +1,194 @@
+"""Stream channels between Celery workers: a Redis stream per live edge.
+
+Each channel is a Redis stream ``segue:stream:{channel}`` (XADD by the
+producing worker, XREAD by the consuming one), so chunks pass through the
+broker, never through the store. The consumer reports how many messages it
+has taken (``segue:stream-ack:{channel}``) before each read; a producer
+``CLUSTER_BOUND`` messages ahead of that waits (backpressure). A consumer that
+stops sets ``segue:stream-closed:{channel}``, which the producer's next write
+reads. When the job ends the coordinator deletes its channels (listed in
+``segue:streams:{job}``) and marks the job ended, so a run still reading
+fails instead of waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import redis
+
+from nodes.errors import FatalNodeError
+from orchestrator.streams.channels import Message, StreamGone
+from orchestrator.streams.marker import job_of_channel
+
+CLUSTER_BOUND = 128
+"""Messages a producer may be ahead of its consumer (Celery mode)."""
+READ_BLOCK_MS = 1000
+WAIT_S = 0.0005
+KEEP_S = 24 * 3600  # a channel outlives no job by more (should its coordinator die)
+
+
+def _stream(key: str) -> str:
+    return f"segue:stream:{key}"
+
+
+def _ack(key: str) -> str:
+    return f"segue:stream-ack:{key}"
+
+
+def _closed(key: str) -> str:
+    return f"segue:stream-closed:{key}"
+
+
+def _registry(job: str) -> str:
+    return f"segue:streams:{job}"
+
+
+def _ended(job: str) -> str:
+    return f"segue:streams-ended:{job}"
+
+
+class RedisWriter:
+    """The producing run's end of a Redis channel."""
+
+    def __init__(self, client: redis.Redis, key: str, bound: int) -> None:
+        self._r = client
+        self._key = key
+        self._bound = bound
+        self._written = 0
+        self._acked = 0
+        self._registered = False
+
+    def put(self, message: Message) -> bool:
+        r, key = self._r, self._key
+        if self._written - self._acked >= self._bound and not self._wait_for_room():
+            return False
+        pipe = r.pipeline(transaction=False)
+        if not self._registered:
+            registry = _registry(job_of_channel(key))
+            pipe.sadd(registry, key)
+            pipe.expire(registry, KEEP_S)
+        pipe.xadd(_stream(key), {"m": json.dumps(message)})
+        pipe.get(_closed(key))
+        replies = pipe.execute()
+        if not self._registered:
+            self._registered = True
+            r.expire(_stream(key), KEEP_S)
+        self._written += 1
+        return replies[-1] is None
+
+    def _wait_for_room(self) -> bool:
+        r, key = self._r, self._key
+        while True:
+            ack, closed, ended = r.mget(_ack(key), _closed(key), _ended(job_of_channel(key)))
+            if closed is not None or ended is not None:
+                return False
+            self._acked = int(ack or 0)
+            if self._written - self._acked < self._bound:
+                return True
+            time.sleep(WAIT_S)
+
+    async def aput(self, message: Message) -> bool:
+        return await asyncio.to_thread(self.put, message)
+
+
+class RedisReader:
+    """The consuming run's end of a Redis channel."""
+
+    def __init__(self, client: redis.Redis, key: str, bound: int) -> None:
+        self._r = client
+        self._key = key
+        self._bound = bound
+        self._last = "0-0"
+        self._taken = 0
+        self._buffer: list[Message] = []
+
+    def get(self) -> Message:
+        while not self._buffer:
+            self._read()
+        self._taken += 1
+        return self._buffer.pop(0)
+
+    def _read(self) -> None:
+        r, key = self._r, self._key
+        pipe = r.pipeline(transaction=False)
+        pipe.set(_ack(key), self._taken, ex=KEEP_S)
+        pipe.xread({_stream(key): self._last}, count=self._bound, block=READ_BLOCK_MS)
+        replies = pipe.execute()
+        entries = replies[-1]
+        if not entries:
+            if r.exists(_ended(job_of_channel(key))):
+                raise StreamGone("the job ended while the stream was read")
+            return
+        for entry_id, fields in entries[0][1]:
+            self._last = entry_id
+            self._buffer.append(tuple(json.loads(fields[b"m"])))
+
+    async def aget(self) -> Message:
+        return await asyncio.to_thread(self.get)
+
+    def close(self) -> None:
+        self._r.set(_closed(self._key), 1, ex=KEEP_S)
+
+
+class RedisStreamHub:
+    """Channels as Redis streams on the broker.
+
+    Args:
+        url: The Redis broker URL.
+        bound: Messages a producer may be ahead of its consumer.
+    """
+
+    def __init__(self, url: str, bound: int = CLUSTER_BOUND) -> None:
+        self._r = redis.Redis.from_url(url)
+        self.bound = bound
+
+    def writer(self, key: str) -> RedisWriter:
+        return RedisWriter(self._r, key, self.bound)
+
+    def reader(self, key: str) -> RedisReader:
+        return RedisReader(self._r, key, self.bound)
+
+    def end_job(self, job_id: str) -> None:
+        r = self._r
+        registry = _registry(job_id)
+        keys = [k.decode() for k in r.smembers(registry)]
+        pipe = r.pipeline(transaction=False)
+        pipe.set(_ended(job_id), 1, ex=KEEP_S)
+        for key in keys:
+            pipe.delete(_stream(key), _ack(key), _closed(key))
+        pipe.delete(registry)
+        pipe.execute()
+
+    def channels_of(self, job_id: str) -> list[str]:
+        """The Redis keys a job's channels use now (none once it ended)."""
+        keys: list[Any] = self._r.keys(f"segue:stream*:{job_id}:*")
+        return [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
+
+
+class NoStreamTransport:
+    """The hub of a deployment whose broker cannot carry chunks (RabbitMQ):
+    a run with a live stream edge fails, saying so."""
+
+    def __init__(self, broker: str) -> None:
+        self.message = (
+            f"live Stream edges between workers pass through Redis, and this deployment's "
+            f"broker is {broker}://: use a Redis broker, or feed the stream into a "
+            "non-stream input (it then receives the accumulated value)"
+        )
+
+    def writer(self, key: str) -> Any:
+        raise _fatal(self.message)
+
+    def reader(self, key: str) -> Any:
+        raise _fatal(self.message)
+
+    def end_job(self, job_id: str) -> None:
+        """Nothing to drop."""
+
+
+def _fatal(message: str) -> Exception:
+    return FatalNodeError(message)
