@@ -155,7 +155,8 @@ class RedisStreamHub:
     def end_job(self, job_id: str) -> None:
         r = self._r
         registry = _registry(job_id)
-        keys = [k.decode() for k in r.smembers(registry)]
+        members: Any = r.smembers(registry)
+        keys = [k.decode() if isinstance(k, bytes) else str(k) for k in members]
         pipe = r.pipeline(transaction=False)
         pipe.set(_ended(job_id), 1, ex=KEEP_S)
         for key in keys:
