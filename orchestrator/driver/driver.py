@@ -59,8 +59,10 @@ log = logging.getLogger("segue.driver")
 # A run that simply succeeded is stored as its node_runs row; the event log keeps
 # the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
-# Previews go to the event log; progress is shown live only (a node may report it often).
-STORED_NODE_EVENTS = frozenset({"preview"})
+# Previews, stream chunks (reported in batches of 5 ms) and stream restarts go to the
+# event log, which cluster clients read; progress is shown live only (a node may
+# report it often).
+STORED_NODE_EVENTS = frozenset({"preview", "chunk", "restart"})
 INLINE_ROUNDS = 256  # cheap runs decided in a row before other work gets a turn
 BATCH = 512  # inputs taken from the inbox per step
 

@@ -220,8 +220,9 @@ class NodeRunner:
                 result.close()
                 raise FatalNodeError(_no_stream_ports(spec))
             return self._finish(spec, node, result, key, started)
-        except StreamRestarted:
+        except StreamRestarted as exc:
             readers = []  # read on by the restarted run
+            fail(out, exc, spec.attempt, 0)  # its own consumers restart too
             raise
         except BaseException as exc:
             fail(out, exc, spec.attempt, getattr(spec, "attempts", 1))
@@ -260,8 +261,9 @@ class NodeRunner:
             else:
                 result = await result
             return self._finish(spec, node, result, key, started)
-        except StreamRestarted:
+        except StreamRestarted as exc:
             readers = []
+            await afail(out, exc, spec.attempt, 0)
             raise
         except BaseException as exc:
             await afail(out, exc, spec.attempt, getattr(spec, "attempts", 1))

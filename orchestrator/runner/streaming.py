@@ -11,7 +11,7 @@ from typing import Any
 from nodes.base import Node
 from orchestrator.results import RunError
 from orchestrator.streams.channels import ChannelWriter, StreamHub
-from orchestrator.streams.execute import StreamOutput, streams_out
+from orchestrator.streams.execute import StreamOutput, StreamRestarted, streams_out
 
 Sends = list[tuple[ChannelWriter, tuple[Any, ...]]]
 
@@ -88,11 +88,12 @@ async def adrive(out: StreamOutput, result: Any, attempt: int) -> dict[str, Any]
 
 
 def fail(out: StreamOutput | None, exc: BaseException, attempt: int, attempts: int) -> None:
-    """The attempt failed: tell consumers whether the stream starts again."""
+    """The attempt failed: tell consumers whether the stream starts again (always
+    when it restarts because its own input stream did: they restart in turn)."""
     if out is None or not out.writers:
         return
     error = RunError.of(exc, "")
-    retry = error.retryable and attempt < attempts
+    retry = isinstance(exc, StreamRestarted) or (error.retryable and attempt < attempts)
     with contextlib.suppress(Exception):  # a transport down: consumers end with the job
         send(out, out.failed(f"{error.type}: {error.message}", retry))
 
@@ -102,6 +103,6 @@ async def afail(out: StreamOutput | None, exc: BaseException, attempt: int, atte
     if out is None or not out.writers:
         return
     error = RunError.of(exc, "")
-    retry = error.retryable and attempt < attempts
+    retry = isinstance(exc, StreamRestarted) or (error.retryable and attempt < attempts)
     with contextlib.suppress(Exception):  # a transport down: consumers end with the job
         await asend(out, out.failed(f"{error.type}: {error.message}", retry))
