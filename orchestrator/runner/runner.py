@@ -193,17 +193,20 @@ class NodeRunner:
     def _execute(self, node: Node, spec: RunSpec, started: float) -> RunResult:
         if node.role.queue:
             return self._queue_node(node, spec, started)
+        kept: dict[str, ChannelReader] = {}  # a restarted run reads on
         while True:
             try:
-                return self._execute_once(node, spec, started)
+                return self._execute_once(node, spec, started, kept)
             except StreamRestarted as exc:  # its producer starts its stream again
                 self.on_event(spec.run_id, "restart", {"port": exc.port})
 
-    def _execute_once(self, node: Node, spec: RunSpec, started: float) -> RunResult:
+    def _execute_once(
+        self, node: Node, spec: RunSpec, started: float, kept: dict[str, ChannelReader]
+    ) -> RunResult:
         out = stream_output(node, spec, self.streams, self.on_event)
         readers: list[ChannelReader] = []
         try:
-            inputs, key, readers = self._prepare(node, spec, False)
+            inputs, key, readers = self._prepare(node, spec, False, kept)
             if key is not None and self.cache is not None:
                 hit = self.cache.cache_get(key)
                 if hit is not None:
@@ -231,17 +234,20 @@ class NodeRunner:
             close_readers(readers)
 
     async def _execute_async(self, node: Node, spec: RunSpec, started: float) -> RunResult:
+        kept: dict[str, ChannelReader] = {}
         while True:
             try:
-                return await self._execute_async_once(node, spec, started)
+                return await self._execute_async_once(node, spec, started, kept)
             except StreamRestarted as exc:
                 self.on_event(spec.run_id, "restart", {"port": exc.port})
 
-    async def _execute_async_once(self, node: Node, spec: RunSpec, started: float) -> RunResult:
+    async def _execute_async_once(
+        self, node: Node, spec: RunSpec, started: float, kept: dict[str, ChannelReader]
+    ) -> RunResult:
         out = stream_output(node, spec, self.streams, self.on_event)
         readers: list[ChannelReader] = []
         try:
-            inputs, key, readers = self._prepare(node, spec, True)
+            inputs, key, readers = self._prepare(node, spec, True, kept)
             if key is not None and self.cache is not None:
                 hit = self.cache.cache_get(key)
                 if hit is not None:
@@ -272,12 +278,12 @@ class NodeRunner:
             close_readers(readers)
 
     def _prepare(
-        self, node: Node, spec: RunSpec, is_async: bool
+        self, node: Node, spec: RunSpec, is_async: bool, kept: dict[str, ChannelReader]
     ) -> tuple[Any, str | None, list[ChannelReader]]:
         raw = restore(spec.inputs, self.artifacts) if spec.inputs else spec.inputs
         readers: list[ChannelReader] = []
         if raw:
-            raw, readers = stream_inputs(node, raw, self.streams, is_async)
+            raw, readers = stream_inputs(node, raw, self.streams, is_async, kept)
         try:
             inputs = node.Inputs.model_validate(raw)
         except ValidationError as exc:

@@ -142,12 +142,18 @@ async def _aiter_values(values: list[Any]) -> AsyncIterator[Any]:
 
 
 def stream_inputs(
-    node: Node, raw: dict[str, Any], hub: StreamHub | None, is_async: bool
+    node: Node,
+    raw: dict[str, Any],
+    hub: StreamHub | None,
+    is_async: bool,
+    kept: dict[str, ChannelReader],
 ) -> tuple[dict[str, Any], list[ChannelReader]]:
     """``raw`` with each ``Stream`` input turned into an iterator, and the readers opened.
 
-    A live input reads its channel; a plain value (a stream's accumulated
-    value, or a non-stream output) is its chunks: a list's items, else itself.
+    A live input reads its channel (through the reader in ``kept``, if a run
+    restarted, so it reads on where it was); a plain value (a stream's
+    accumulated value, or a non-stream output) is its chunks: a list's items,
+    else itself.
     """
     ports = streams_in(type(node))
     if not ports:
@@ -165,7 +171,9 @@ def stream_inputs(
             continue
         if hub is None:
             raise FatalNodeError(f"stream input {port!r}: this runner has no stream transport")
-        reader = hub.reader(key)
+        reader = kept.get(key)
+        if reader is None:
+            reader = kept[key] = hub.reader(key)
         readers.append(reader)
         values[port] = AsyncChunkIterator(reader, port) if is_async else ChunkIterator(reader, port)
     return values, readers
