@@ -25,6 +25,8 @@ from orchestrator.streams.marker import job_of_channel
 
 EMBEDDED_BOUND = 64
 """Messages a channel holds before its producer waits (embedded engine)."""
+ENDED_KEPT = 10_000
+"""Ended jobs a hub remembers, so a run of theirs that starts late fails at once."""
 Message = tuple[Any, ...]
 
 
@@ -98,8 +100,9 @@ def _resolve(future: asyncio.Future[None]) -> None:
 class MemoryChannel:
     """Both ends of an in-process channel (thread-safe; async sides wait on futures)."""
 
-    def __init__(self, channel: _Channel) -> None:
+    def __init__(self, channel: _Channel, on_close: Callable[[], None] | None = None) -> None:
         self._c = channel
+        self._on_close = on_close
 
     # writer -------------------------------------------------------------------------
     def put(self, message: Message) -> bool:
@@ -170,6 +173,8 @@ class MemoryChannel:
             c.items.clear()
             c.cond.notify_all()
             _wake(c.writers)
+        if self._on_close is not None:
+            self._on_close()
 
 
 class MemoryStreamHub:
@@ -183,6 +188,7 @@ class MemoryStreamHub:
         self.bound = bound
         self._channels: dict[str, _Channel] = {}
         self._lock = threading.Lock()
+        self._ended: dict[str, None] = {}  # the latest ended jobs, oldest first
         self.also_end: list[Callable[[str], None]] = []
         """Other hubs whose channels end with a job here (the process pool's)."""
 
@@ -190,17 +196,31 @@ class MemoryStreamHub:
         with self._lock:
             channel = self._channels.get(key)
             if channel is None:
-                channel = self._channels[key] = _Channel(self.bound)
+                channel = _Channel(self.bound)
+                if job_of_channel(key) in self._ended:  # a run that started late
+                    channel.gone = True
+                else:
+                    self._channels[key] = channel
             return channel
 
     def writer(self, key: str) -> MemoryChannel:
         return MemoryChannel(self._channel(key))
 
     def reader(self, key: str) -> MemoryChannel:
-        return MemoryChannel(self._channel(key))
+        channel = self._channel(key)
+        return MemoryChannel(channel, lambda: self._forget(key, channel))
+
+    def _forget(self, key: str, channel: _Channel) -> None:
+        """The consumer ended: the channel is dropped (its producer keeps its end)."""
+        with self._lock:
+            if self._channels.get(key) is channel:
+                del self._channels[key]
 
     def end_job(self, job_id: str) -> None:
         with self._lock:
+            self._ended[job_id] = None
+            if len(self._ended) > ENDED_KEPT:
+                del self._ended[next(iter(self._ended))]
             keys = [k for k in self._channels if job_of_channel(k) == job_id]
             dropped = [self._channels.pop(k) for k in keys]
         for other in self.also_end:
@@ -212,6 +232,7 @@ class MemoryStreamHub:
                 _wake(c.readers)
                 _wake(c.writers)
 
-    def open_channels(self) -> int:
-        """How many channels are held (a finished job leaves none)."""
-        return len(self._channels)
+    def channels_of(self, job_id: str) -> list[str]:
+        """The channels a job holds now (none once it ended)."""
+        with self._lock:
+            return [k for k in self._channels if job_of_channel(k) == job_id]

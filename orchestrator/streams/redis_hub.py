@@ -72,13 +72,14 @@ class RedisWriter:
             pipe.sadd(registry, key)
             pipe.expire(registry, KEEP_S)
         pipe.xadd(_stream(key), {"m": json.dumps(message)})
-        pipe.get(_closed(key))
+        pipe.mget(_closed(key), _ended(job_of_channel(key)))
         replies = pipe.execute()
         if not self._registered:
             self._registered = True
             r.expire(_stream(key), KEEP_S)
         self._written += 1
-        return replies[-1] is None
+        closed, ended = replies[-1]
+        return closed is None and ended is None
 
     def _wait_for_room(self) -> bool:
         r, key = self._r, self._key
@@ -131,7 +132,12 @@ class RedisReader:
         return await asyncio.to_thread(self.get)
 
     def close(self) -> None:
-        self._r.set(_closed(self._key), 1, ex=KEEP_S)
+        """Stop reading: the producer stops at its next write; the stream is deleted."""
+        key = self._key
+        pipe = self._r.pipeline(transaction=False)
+        pipe.set(_closed(key), 1, ex=KEEP_S)
+        pipe.delete(_stream(key), _ack(key))
+        pipe.execute()
 
 
 class RedisStreamHub:

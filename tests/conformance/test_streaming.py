@@ -182,3 +182,41 @@ def test_cancelling_a_job_ends_its_streams(executor: Harness) -> None:
     result = job.wait(timeout=20)
 
     assert result.status == "cancelled"
+
+
+def test_a_stream_over_a_feedback_edge_carries_the_accumulated_value(executor: Harness) -> None:
+    workflow = executor.load(
+        """
+        name: stream-feedback
+        nodes:
+          - {id: texts, type: Items, config: {items: ["a b", "a b", "c"]}}
+          - {id: tok, type: Tokens}
+          - {id: join, type: Join}
+          - {id: same, type: Compare, config: {op: eq}}
+          - {id: out, type: Output, config: {name: same}}
+        edges:
+          - {from: texts.item, to: tok.text}
+          - {from: tok.token, to: join.tokens}
+          - {from: join.text, to: same.a}
+          - {from: tok.token, to: same.b, feedback: true, initial: ""}
+          - {from: same.result, to: out.value}
+        """
+    )
+
+    result = executor.run(workflow)
+
+    assert result.status == "completed", result.error
+    # each iteration compares its text with the previous iteration's whole stream
+    assert result.outputs == {"same": [False, True, False]}
+
+
+def test_the_stream_channels_of_a_job_are_gone_when_it_ends(executor: Harness) -> None:
+    result = executor.run(_pipeline(executor))
+    cancelled = executor.submit(_pipeline(executor, producer_config={"interval_s": 0.5}))
+    executor.await_event(cancelled, lambda e: e.kind == "chunk" and e.node == "take")
+    cancelled.cancel()
+
+    assert cancelled.wait(timeout=20).status == "cancelled"
+    assert result.status == "completed"
+    assert executor.open_stream_channels(result.job) == 0
+    assert executor.open_stream_channels(cancelled.id) == 0
