@@ -41,7 +41,7 @@ from nodes.ids import RunId
 from nodes.introspect import PortSpec, describe, input_ports, output_ports
 from nodes.library import builtin_registry, default_registry
 from nodes.registry import ENTRY_POINT_GROUP, NodeRegistry
-from nodes.streams import Stream, StreamOf, accumulate
+from nodes.streams import Stream
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -73,9 +73,7 @@ __all__ = [
     "SegueError",
     "Sink",
     "Stream",
-    "StreamOf",
     "UnknownNodeTypeError",
-    "accumulate",
     "builtin_registry",
     "default_registry",
     "describe",
