@@ -40,7 +40,7 @@ from orchestrator.errors import MAIN_GUARD_HELP, ChildProcessDied, MainGuardMiss
 from orchestrator.messages import RunRequest
 from orchestrator.results import RunError, RunResult
 from orchestrator.runner import NodeRunner
-from orchestrator.runner.runner import NodeEvent
+from orchestrator.runner.spec import NodeEvent
 from orchestrator.scheduler.commands import Dispatch
 from orchestrator.streams.managed import ManagedStreamHub
 

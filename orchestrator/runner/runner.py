@@ -10,14 +10,11 @@ cache when asked, and turns every outcome - exceptions included - into a
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
-
-from pydantic import ValidationError
+from collections.abc import Mapping
+from typing import Any
 
 from nodes.artifacts import ArtifactStore
 from nodes.base import Exhausted, Node, Produced, Role
@@ -26,66 +23,23 @@ from nodes.errors import FatalNodeError
 from nodes.registry import NodeRegistry
 from orchestrator.queues.base import QueueBackend, queue_key
 from orchestrator.results import RunError, RunResult, format_exception
-from orchestrator.runner.mime import check_inputs, check_outputs
-from orchestrator.runner.streaming import adrive, afail, drive, fail, stream_output
-from orchestrator.runner.values import DEFAULT_THRESHOLD, cache_key, offload, restore
-from orchestrator.streams.channels import ChannelReader, StreamHub
-from orchestrator.streams.execute import StreamRestarted, close_readers, stream_inputs
+from orchestrator.runner.executing import Executing
+from orchestrator.runner.mime import check_outputs
+from orchestrator.runner.spec import Cache, NodeEvent, RunSpec
+from orchestrator.runner.values import DEFAULT_THRESHOLD, offload, restore
+from orchestrator.streams.channels import StreamHub
 
 QUEUE_POLL_S = 0.05
 _MACHINERY = (__file__, os.path.dirname(asyncio.__file__) + os.sep)
 """Where the frames above a node's own code are: this module, and asyncio's loop."""
 NODE_CACHE_SIZE = 4096
-NodeEvent = Callable[[str, str, Any], None]  # (run id, kind, data)
-
-
-class RunSpec(Protocol):
-    """What the runner reads of a run (a scheduler ``Dispatch`` or a ``RunRequest``)."""
-
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def job_id(self) -> str: ...
-    @property
-    def loop(self) -> str: ...
-    @property
-    def iteration(self) -> int: ...
-    @property
-    def node_id(self) -> str: ...
-    @property
-    def type_name(self) -> str: ...
-    @property
-    def type_version(self) -> int: ...
-    @property
-    def config(self) -> Any: ...
-    @property
-    def inputs(self) -> dict[str, Any]: ...
-    @property
-    def attempt(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def cursor(self) -> Any: ...
-    @property
-    def writers_done(self) -> bool: ...
-    @property
-    def cache(self) -> bool: ...
-    @property
-    def job_inputs(self) -> dict[str, Any]: ...
-
-
-class Cache(Protocol):
-    """Where cached outputs live (the state store implements it)."""
-
-    def cache_get(self, key: str) -> dict[str, Any] | None: ...
-    def cache_put(self, key: str, type_name: str, outputs: dict[str, Any], at: float) -> None: ...
 
 
 def _ignore(run_id: str, kind: str, data: Any) -> None:
     """Default node-event sink."""
 
 
-class NodeRunner:
+class NodeRunner(Executing):
     """Executes node runs.
 
     Args:
@@ -190,116 +144,6 @@ class NodeRunner:
         )
 
     # executing ----------------------------------------------------------------------
-    def _execute(self, node: Node, spec: RunSpec, started: float) -> RunResult:
-        if node.role.queue:
-            return self._queue_node(node, spec, started)
-        kept: dict[str, ChannelReader] = {}  # a restarted run reads on
-        while True:
-            try:
-                return self._execute_once(node, spec, started, kept)
-            except StreamRestarted as exc:  # its producer starts its stream again
-                self.on_event(spec.run_id, "restart", {"port": exc.port})
-
-    def _execute_once(
-        self, node: Node, spec: RunSpec, started: float, kept: dict[str, ChannelReader]
-    ) -> RunResult:
-        out = stream_output(node, spec, self.streams, self.on_event)
-        readers: list[ChannelReader] = []
-        try:
-            inputs, key, readers = self._prepare(node, spec, False, kept)
-            if key is not None and self.cache is not None:
-                hit = self.cache.cache_get(key)
-                if hit is not None:
-                    if out is not None:
-                        drive(out, _chunks_of(hit, out.stream_ports), spec.attempt)
-                    return self._done(spec, "cached", hit, started)
-            ctx = self._context(spec)
-            if spec.kind == "produce":
-                return self._produced(spec, node, node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
-            result = node.run(inputs, ctx)
-            if out is not None:
-                result = drive(out, result, spec.attempt)
-            elif inspect.isgenerator(result):
-                result.close()
-                raise FatalNodeError(_no_stream_ports(spec))
-            return self._finish(spec, node, result, key, started)
-        except StreamRestarted as exc:
-            readers = []  # read on by the restarted run
-            fail(out, exc, spec.attempt, 0)  # its own consumers restart too
-            raise
-        except BaseException as exc:
-            fail(out, exc, spec.attempt, getattr(spec, "attempts", 1))
-            raise
-        finally:
-            close_readers(readers)
-
-    async def _execute_async(self, node: Node, spec: RunSpec, started: float) -> RunResult:
-        kept: dict[str, ChannelReader] = {}
-        while True:
-            try:
-                return await self._execute_async_once(node, spec, started, kept)
-            except StreamRestarted as exc:
-                self.on_event(spec.run_id, "restart", {"port": exc.port})
-
-    async def _execute_async_once(
-        self, node: Node, spec: RunSpec, started: float, kept: dict[str, ChannelReader]
-    ) -> RunResult:
-        out = stream_output(node, spec, self.streams, self.on_event)
-        readers: list[ChannelReader] = []
-        try:
-            inputs, key, readers = self._prepare(node, spec, True, kept)
-            if key is not None and self.cache is not None:
-                hit = self.cache.cache_get(key)
-                if hit is not None:
-                    if out is not None:
-                        await adrive(out, _chunks_of(hit, out.stream_ports), spec.attempt)
-                    return self._done(spec, "cached", hit, started)
-            ctx = self._context(spec)
-            if spec.kind == "produce":
-                produced = await node.produce(inputs, spec.cursor, ctx)  # type: ignore[attr-defined]
-                return self._produced(spec, node, produced, started)
-            result = node.run(inputs, ctx)
-            if out is not None:
-                result = await adrive(out, result, spec.attempt)
-            elif inspect.isasyncgen(result):
-                await result.aclose()
-                raise FatalNodeError(_no_stream_ports(spec))
-            else:
-                result = await result
-            return self._finish(spec, node, result, key, started)
-        except StreamRestarted as exc:
-            readers = []
-            await afail(out, exc, spec.attempt, 0)
-            raise
-        except BaseException as exc:
-            await afail(out, exc, spec.attempt, getattr(spec, "attempts", 1))
-            raise
-        finally:
-            close_readers(readers)
-
-    def _prepare(
-        self, node: Node, spec: RunSpec, is_async: bool, kept: dict[str, ChannelReader]
-    ) -> tuple[Any, str | None, list[ChannelReader]]:
-        raw = restore(spec.inputs, self.artifacts) if spec.inputs else spec.inputs
-        readers: list[ChannelReader] = []
-        if raw:
-            raw, readers = stream_inputs(node, raw, self.streams, is_async, kept)
-        try:
-            inputs = node.Inputs.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            # loc[0] is the port; the rest may name a union member (``a.int``), not a field.
-            port = str(first["loc"][0]) if first["loc"] else "inputs"
-            got = "" if first["type"] == "missing" else f" (got {first.get('input')!r:.80})"
-            raise FatalNodeError(
-                f"input {port!r} of {spec.node_id!r}: {first['msg']}{got}"
-            ) from None
-        check_inputs(node, spec, inputs)
-        key = None
-        if spec.cache and spec.kind == "run" and not readers:
-            key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)
-        return inputs, key, readers
-
     def _finish(
         self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float
     ) -> RunResult:
@@ -425,18 +269,6 @@ class NodeRunner:
         if loop is None or loop.is_closed():
             loop = self._local.loop = asyncio.new_event_loop()
         return loop
-
-
-def _chunks_of(outputs: dict[str, Any], ports: tuple[str, ...]) -> dict[str, Any]:
-    """Cached outputs sent to live consumers: each stream's value as one chunk."""
-    return {port: outputs[port] for port in ports if port in outputs}
-
-
-def _no_stream_ports(spec: RunSpec) -> str:
-    return (
-        f"{spec.type_name}.run is a generator but declares no Stream output: "
-        "type an output port Stream[T] to yield chunks on it"
-    )
 
 
 def _node_traceback(exc: BaseException) -> str:
