@@ -113,7 +113,8 @@ class ProcessPool:
             self._inflight[dispatch.run_id] = (dispatch, generation)
         try:
             with _sigint_blocked():  # a child the submit starts inherits the mask
-                future = generation.pool.submit(_run_in_child, request, hub)
+                args = (request, hub) if hub is not None else (request,)
+                future = generation.pool.submit(_run_in_child, *args)
         except BrokenProcessPool:
             self._broke(generation)
             return

@@ -8,16 +8,12 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import ValidationError
-
 from nodes.base import Node
 from nodes.errors import FatalNodeError
 from orchestrator.results import RunResult
-from orchestrator.runner.mime import check_inputs
 from orchestrator.runner.streaming import adrive, afail, drive, fail, stream_output
-from orchestrator.runner.values import cache_key, restore
 from orchestrator.streams.channels import ChannelReader, StreamHub
-from orchestrator.streams.execute import StreamRestarted, close_readers, stream_inputs
+from orchestrator.streams.execute import StreamRestarted, close_readers
 
 if TYPE_CHECKING:
     from nodes.artifacts import ArtifactStore
@@ -142,29 +138,6 @@ class Executing:
             raise
         finally:
             close_readers(readers)
-
-    def _prepare(
-        self: _Runner, node: Node, spec: RunSpec, is_async: bool, kept: dict[str, ChannelReader]
-    ) -> tuple[Any, str | None, list[ChannelReader]]:
-        raw = restore(spec.inputs, self.artifacts) if spec.inputs else spec.inputs
-        readers: list[ChannelReader] = []
-        if raw:
-            raw, readers = stream_inputs(node, raw, self.streams, is_async, kept)
-        try:
-            inputs = node.Inputs.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            # loc[0] is the port; the rest may name a union member (``a.int``), not a field.
-            port = str(first["loc"][0]) if first["loc"] else "inputs"
-            got = "" if first["type"] == "missing" else f" (got {first.get('input')!r:.80})"
-            raise FatalNodeError(
-                f"input {port!r} of {spec.node_id!r}: {first['msg']}{got}"
-            ) from None
-        check_inputs(node, spec, inputs)
-        key = None
-        if spec.cache and spec.kind == "run" and not readers:
-            key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)
-        return inputs, key, readers
 
 
 def _chunks_of(outputs: dict[str, Any], ports: tuple[str, ...]) -> dict[str, Any]:

@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from nodes.artifacts import ArtifactStore
 from nodes.base import Exhausted, Node, Produced, Role
 from nodes.context import RunContext
@@ -24,14 +26,21 @@ from nodes.registry import NodeRegistry
 from orchestrator.queues.base import QueueBackend, queue_key
 from orchestrator.results import RunError, RunResult, format_exception
 from orchestrator.runner.executing import Executing
-from orchestrator.runner.mime import check_outputs
+from orchestrator.runner.mime import check_inputs, check_outputs
 from orchestrator.runner.spec import Cache, NodeEvent, RunSpec
-from orchestrator.runner.values import DEFAULT_THRESHOLD, offload, restore
-from orchestrator.streams.channels import StreamHub
+from orchestrator.runner.values import DEFAULT_THRESHOLD, cache_key, offload, restore
+from orchestrator.streams.channels import ChannelReader, StreamHub
+from orchestrator.streams.execute import stream_inputs
 
 QUEUE_POLL_S = 0.05
-_MACHINERY = (__file__, os.path.dirname(asyncio.__file__) + os.sep)
-"""Where the frames above a node's own code are: this module, and asyncio's loop."""
+_HERE = os.path.dirname(__file__) + os.sep
+_MACHINERY = (
+    __file__,
+    _HERE + "executing.py",
+    _HERE + "streaming.py",
+    os.path.dirname(asyncio.__file__) + os.sep,
+)
+"""Where the frames above a node's own code are: the runner's modules, and asyncio's loop."""
 NODE_CACHE_SIZE = 4096
 
 
@@ -144,6 +153,29 @@ class NodeRunner(Executing):
         )
 
     # executing ----------------------------------------------------------------------
+    def _prepare(
+        self, node: Node, spec: RunSpec, is_async: bool, kept: dict[str, ChannelReader]
+    ) -> tuple[Any, str | None, list[ChannelReader]]:
+        raw = restore(spec.inputs, self.artifacts) if spec.inputs else spec.inputs
+        readers: list[ChannelReader] = []
+        if raw:
+            raw, readers = stream_inputs(node, raw, self.streams, is_async, kept)
+        try:
+            inputs = node.Inputs.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            # loc[0] is the port; the rest may name a union member (``a.int``), not a field.
+            port = str(first["loc"][0]) if first["loc"] else "inputs"
+            got = "" if first["type"] == "missing" else f" (got {first.get('input')!r:.80})"
+            raise FatalNodeError(
+                f"input {port!r} of {spec.node_id!r}: {first['msg']}{got}"
+            ) from None
+        check_inputs(node, spec, inputs)
+        key = None
+        if spec.cache and spec.kind == "run" and not readers:
+            key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)
+        return inputs, key, readers
+
     def _finish(
         self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float
     ) -> RunResult:
