@@ -110,7 +110,7 @@ def celery_chain(app: Celery, count: int) -> dict[str, Any]:
     first = time.time()
     for _ in range(count):
         sent.append(chain(relay.s(time.time()), stamp.s()).apply_async())
-    arrivals = [r.get(timeout=300) for r in sent]
+    arrivals = [r.get(timeout=60) for r in sent]
     return summary([a[1] for a in arrivals], first, max(a[0] for a in arrivals))
 
 
@@ -123,6 +123,7 @@ def best(runs: int, measure: Any) -> dict[str, Any]:
 def cluster(root: Path) -> Iterator[tuple[Client, Celery]]:
     """PostgreSQL, Redis, a coordinator (in this process, with the bench node
     types), a Segue worker and a raw Celery worker (processes); torn down after."""
+    root.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         settings = Settings(
             home=root / "home",

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+from collections import deque
 from typing import Any
 
 import redis
@@ -52,48 +54,93 @@ def _ended(job: str) -> str:
 
 
 class RedisWriter:
-    """The producing run's end of a Redis channel."""
+    """The producing run's end of a Redis channel.
+
+    ``put`` queues a message and returns; a flushing thread sends what is
+    queued in one pipeline (so a fast producer's chunks go out in batches,
+    a slow one's at once) and reads back the consumer's progress and whether
+    it closed. ``put`` waits while the producer is ``bound`` messages ahead of
+    the consumer; the last message (``end``, ``failed``) returns once sent.
+    """
 
     def __init__(self, client: redis.Redis, key: str, bound: int) -> None:
         self._r = client
         self._key = key
         self._bound = bound
-        self._written = 0
-        self._acked = 0
-        self._registered = False
+        self._cond = threading.Condition()
+        self._pending: list[str] = []
+        self._written = 0  # messages queued
+        self._sent = 0  # messages on the stream
+        self._acked = 0  # messages the consumer has taken
+        self._stopped = False  # the consumer closed, or the job ended
+        self._flusher: threading.Thread | None = None
+        self._final = False  # the last message (end, failed) is queued
 
     def put(self, message: Message) -> bool:
-        r, key = self._r, self._key
-        if self._written - self._acked >= self._bound and not self._wait_for_room():
-            return False
-        pipe = r.pipeline(transaction=False)
-        if not self._registered:
-            registry = _registry(job_of_channel(key))
-            pipe.sadd(registry, key)
-            pipe.expire(registry, KEEP_S)
-        pipe.xadd(_stream(key), {"m": json.dumps(message)})
-        pipe.mget(_closed(key), _ended(job_of_channel(key)))
-        replies = pipe.execute()
-        if not self._registered:
-            self._registered = True
-            r.expire(_stream(key), KEEP_S)
-        self._written += 1
-        closed, ended = replies[-1]
-        return closed is None and ended is None
-
-    def _wait_for_room(self) -> bool:
-        r, key = self._r, self._key
-        while True:
-            ack, closed, ended = r.mget(_ack(key), _closed(key), _ended(job_of_channel(key)))
-            if closed is not None or ended is not None:
+        final = message[0] in ("end", "failed")
+        with self._cond:
+            while self._written - self._acked >= self._bound and not self._stopped:
+                self._cond.wait(READ_BLOCK_MS / 1000)
+            if self._stopped:
                 return False
-            self._acked = int(ack or 0)
-            if self._written - self._acked < self._bound:
-                return True
-            time.sleep(WAIT_S)
+            self._pending.append(json.dumps(message))
+            self._written += 1
+            self._final = final
+            if self._flusher is None:
+                # a run that starts after its consumer or job ended stops at once
+                closed, ended = self._r.mget(_closed(self._key), _ended(job_of_channel(self._key)))
+                if closed is not None or ended is not None:
+                    self._stopped = True
+                    self._pending.clear()
+                    return False
+                self._flusher = threading.Thread(
+                    target=self._flush, name="segue-stream-flush", daemon=True
+                )
+                self._flusher.start()
+            self._cond.notify_all()
+            if final:  # sent before the run reports its end
+                while self._sent < self._written and not self._stopped:
+                    self._cond.wait(READ_BLOCK_MS / 1000)
+            return not self._stopped
 
     async def aput(self, message: Message) -> bool:
+        if self._written - self._acked < self._bound and message[0] == "chunk":
+            return self.put(message)  # room: queued without waiting
         return await asyncio.to_thread(self.put, message)
+
+    def _flush(self) -> None:
+        r, key = self._r, self._key
+        job = job_of_channel(key)
+        first = True
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopped:
+                    if self._written - self._acked >= self._bound:
+                        break  # blocked: poll the consumer's progress
+                    if self._sent == self._written and self._final:
+                        return  # the stream ended and all of it is sent
+                    self._cond.wait(READ_BLOCK_MS / 1000)
+                if self._stopped:
+                    return
+                batch, self._pending = self._pending, []
+            pipe = r.pipeline(transaction=False)
+            if first and batch:
+                pipe.sadd(_registry(job), key)
+                pipe.expire(_registry(job), KEEP_S)
+            for item in batch:
+                pipe.xadd(_stream(key), {"m": item})
+            if first and batch:
+                pipe.expire(_stream(key), KEEP_S)
+                first = False
+            pipe.mget(_ack(key), _closed(key), _ended(job))
+            ack, closed, ended = pipe.execute()[-1]
+            with self._cond:
+                self._sent += len(batch)
+                self._acked = max(self._acked, int(ack or 0))
+                self._stopped = closed is not None or ended is not None
+                self._cond.notify_all()
+            if not batch:
+                time.sleep(WAIT_S)
 
 
 class RedisReader:
@@ -105,17 +152,22 @@ class RedisReader:
         self._bound = bound
         self._last = "0-0"
         self._taken = 0
-        self._buffer: list[Message] = []
+        self._acked = 0
+        self._buffer: deque[Message] = deque()
 
     def get(self) -> Message:
         while not self._buffer:
             self._read()
         self._taken += 1
-        return self._buffer.pop(0)
+        if self._taken - self._acked >= self._bound // 4:  # the producer may go on
+            self._acked = self._taken
+            self._r.set(_ack(self._key), self._taken, ex=KEEP_S)
+        return self._buffer.popleft()
 
     def _read(self) -> None:
         r, key = self._r, self._key
         pipe = r.pipeline(transaction=False)
+        self._acked = self._taken
         pipe.set(_ack(key), self._taken, ex=KEEP_S)
         pipe.xread({_stream(key): self._last}, count=self._bound, block=READ_BLOCK_MS)
         replies = pipe.execute()
@@ -129,6 +181,8 @@ class RedisReader:
             self._buffer.append(tuple(json.loads(fields[b"m"])))
 
     async def aget(self) -> Message:
+        if self._buffer:
+            return self.get()  # read already: no wait
         return await asyncio.to_thread(self.get)
 
     def close(self) -> None:
