@@ -14,12 +14,14 @@ asks this module for ``app``, built from the ``SEGUE_*`` environment).
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import redis
 from celery import Celery
 from pydantic import Field
 
@@ -32,10 +34,11 @@ RAW_QUEUE = "rawstream"
 
 
 class StampSource(Node):
-    """Stream ``count`` chunks, each the time it was yielded."""
+    """Stream ``count`` chunks, each the time it was yielded (``interval_s`` apart)."""
 
     class Config(NodeConfig):
         count: int = Field(default=1000, ge=1)
+        interval_s: float = Field(default=0.0, ge=0, description="Pause between chunks")
 
     class Outputs(Ports):
         stamp: Stream[float]
@@ -43,7 +46,10 @@ class StampSource(Node):
     config: Config
 
     def run(self, inputs: Node.Inputs, ctx: RunContext) -> Iterator[Outputs]:
+        interval = self.config.interval_s
         for _ in range(self.config.count):
+            if interval:
+                time.sleep(interval)
             yield self.Outputs(stamp=time.time())
 
 
@@ -124,10 +130,22 @@ def relay(value: float) -> float:
     return value
 
 
-def stamp(value: float) -> list[float]:
-    """What ``StampSink`` does to one chunk: when it arrived, and its latency (ms)."""
+def stamp(value: float, inbox: str) -> None:
+    """What ``StampSink`` does to one chunk: when it arrived and its latency (ms),
+    pushed to the caller's Redis list ``inbox`` (results backends stall on
+    thousands of pending results; a list does not)."""
     now = time.time()
-    return [now, (now - value) * 1000]
+    _redis().rpush(inbox, json.dumps([now, (now - value) * 1000]))
+
+
+_client: redis.Redis | None = None
+
+
+def _redis() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(Settings().broker_url)
+    return _client
 
 
 _app: Celery | None = None
