@@ -220,3 +220,26 @@ def test_the_stream_channels_of_a_job_are_gone_when_it_ends(executor: Harness) -
     assert result.status == "completed"
     assert executor.open_stream_channels(result.job) == 0
     assert executor.open_stream_channels(cancelled.id) == 0
+
+
+def test_a_paused_loop_finishes_the_stream_in_flight_and_resumes_with_the_next(
+    executor: Harness,
+) -> None:
+    items = ["one two three four", "five six", "seven"]
+    job = executor.submit(
+        _pipeline(executor, producer_config={"interval_s": 0.05}, pool="thread", items=items)
+    )
+    executor.await_event(job, lambda e: e.kind == "chunk" and e.node == "take")
+
+    executor.client.pause_loop(job.id, "text")
+    executor.await_loop(job, "text", "paused")
+    paused = executor.loop_info(job, "text")
+    # the iteration whose stream was running finished whole before the loop paused
+    assert paused.iterations >= 1
+    done = [r for r in executor.runs_of(job, "join", "text") if r.status == "succeeded"]
+    assert [r.outputs["text"] for r in done] == items[: len(done)]
+    executor.client.resume_loop(job.id, "text")
+
+    result = job.wait(timeout=30)
+    assert result.status == "completed", result.error
+    assert result.outputs == {"text": items, "tokens": items}
