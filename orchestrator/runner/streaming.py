@@ -52,7 +52,7 @@ async def asend(out: StreamOutput, sends: Sends) -> bool:
 
 def drive(out: StreamOutput, result: Any, attempt: int) -> dict[str, Any]:
     """Run a sync ``run``'s result to its end, sending chunks; return the outputs."""
-    send(out, out.restart(attempt))
+    send(out, out.begin(attempt))
     if inspect.isgenerator(result):
         gen: Generator[Any, Any, Any] = result
         try:
@@ -69,7 +69,7 @@ def drive(out: StreamOutput, result: Any, attempt: int) -> dict[str, Any]:
 
 async def adrive(out: StreamOutput, result: Any, attempt: int) -> dict[str, Any]:
     """Run an async ``run``'s result to its end, sending chunks; return the outputs."""
-    await asend(out, out.restart(attempt))
+    await asend(out, out.begin(attempt))
     if inspect.isasyncgen(result):
         gen: AsyncGenerator[Any, Any] = result
         try:

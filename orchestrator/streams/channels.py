@@ -1,11 +1,12 @@
 """Stream channels: the bounded, ordered pipe of one live edge.
 
 A channel carries messages from one producing run to one consumer:
-``("chunk", index, value)``, ``("end",)``, ``("failed", error, retry)`` and
-``("restart", attempt)``. It holds at most ``bound`` messages: a producer
-that gets ahead of its consumer waits (backpressure) instead of growing
-memory. A consumer that stops reading closes the channel, and the producer's
-next write says so: the runner then closes the producer's generator.
+``("begin", attempt)`` (each start of the producer's run), ``("chunk", index,
+value)``, ``("end",)`` and ``("failed", error, retry)``. It holds at most
+``bound`` messages: a producer that gets ahead of its consumer waits
+(backpressure) instead of growing memory. A consumer that stops reading
+closes the channel, and the producer's next write says so: the runner then
+closes the producer's generator.
 
 :class:`MemoryStreamHub` serves runs in one process (the embedded engine's
 thread and asyncio pools); :mod:`orchestrator.streams.redis_hub` carries

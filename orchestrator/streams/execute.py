@@ -5,10 +5,12 @@ A producing run sends each chunk to the channels of its live consumers, keeps
 the chunks to return the accumulated value as its recorded output, and
 reports them as ``chunk`` events in batches of at most ``CHUNK_EVENT_S``. A
 consumer receives an iterator (async for an async ``run``) that reads its
-channel in order and ends with the producer's run; a producer's attempt that
-fails and will be retried makes it raise :class:`StreamRestarted`, on which
-the runner starts the consumer again (a ``restart`` event); a failure for
-good fails the consumer, naming the source.
+channel in order and ends with the producer's run. Each start of the
+producer's run begins with a ``begin`` message: a producer's attempt that
+fails and will be retried, or a run that starts again after the consumer read
+from it (a redelivered task), makes the iterator raise
+:class:`StreamRestarted`, on which the runner starts the consumer again (a
+``restart`` event); a failure for good fails the consumer, naming the source.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class StreamRestarted(Exception):
     """A stream input's producer failed and is being retried: start the consumer again."""
 
     def __init__(self, port: str, error: str) -> None:
-        super().__init__(f"stream input {port!r} restarted: its producer failed ({error})")
+        super().__init__(f"stream input {port!r} restarted: its producer {error}")
         self.port = port
 
 
@@ -75,18 +77,44 @@ def _message(port: str, message: tuple[Any, ...]) -> Any:
     kind = message[0]
     if kind == "failed":
         if message[2]:
-            raise StreamRestarted(port, message[1])
+            raise StreamRestarted(port, f"failed ({message[1]})")
         raise FatalNodeError(f"stream input {port!r}: its producer failed: {message[1]}")
     raise AssertionError(kind)  # pragma: no cover - other kinds are handled by the caller
 
 
-class ChunkIterator:
-    """The iterator a sync ``run`` receives on a live ``Stream`` input."""
+_NOTHING = object()
+
+
+class _Reading:
+    """What both chunk iterators do with a message."""
 
     def __init__(self, reader: ChannelReader, port: str) -> None:
         self._reader = reader
         self._port = port
         self._ended = False
+        self._begun = False  # a begin or a chunk was read
+
+    def _take(self, message: tuple[Any, ...]) -> Any:
+        """The chunk ``message`` carries, or ``_NOTHING``; raises what its end means."""
+        kind = message[0]
+        if kind == "chunk":
+            self._begun = True
+            return message[2]
+        if kind == "begin":
+            if self._begun:  # the producer's run started again (redelivered, resent)
+                self._ended = True
+                raise StreamRestarted(self._port, "its run started again")
+            self._begun = True
+        elif kind == "end":
+            self._ended = True
+        else:
+            self._ended = True
+            _message(self._port, message)
+        return _NOTHING
+
+
+class ChunkIterator(_Reading):
+    """The iterator a sync ``run`` receives on a live ``Stream`` input."""
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -97,24 +125,14 @@ class ChunkIterator:
                 message = self._reader.get()
             except StreamGone as exc:
                 raise FatalNodeError(f"stream input {self._port!r}: {exc}") from None
-            kind = message[0]
-            if kind == "chunk":
-                return message[2]
-            if kind == "end":
-                self._ended = True
-            elif kind != "restart":
-                self._ended = True
-                _message(self._port, message)
+            chunk = self._take(message)
+            if chunk is not _NOTHING:
+                return chunk
         raise StopIteration
 
 
-class AsyncChunkIterator:
+class AsyncChunkIterator(_Reading):
     """The iterator an async ``run`` receives on a live ``Stream`` input."""
-
-    def __init__(self, reader: ChannelReader, port: str) -> None:
-        self._reader = reader
-        self._port = port
-        self._ended = False
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
@@ -125,14 +143,9 @@ class AsyncChunkIterator:
                 message = await self._reader.aget()
             except StreamGone as exc:
                 raise FatalNodeError(f"stream input {self._port!r}: {exc}") from None
-            kind = message[0]
-            if kind == "chunk":
-                return message[2]
-            if kind == "end":
-                self._ended = True
-            elif kind != "restart":
-                self._ended = True
-                _message(self._port, message)
+            chunk = self._take(message)
+            if chunk is not _NOTHING:
+                return chunk
         raise StopAsyncIteration
 
 
@@ -279,11 +292,10 @@ class StreamOutput:
         for port, batch in pending.items():
             self.emit("chunk", {"port": port, "index": batch[0], "values": batch[1:]})
 
-    def restart(self, attempt: int) -> list[tuple[ChannelWriter, tuple[Any, ...]]]:
-        """Messages telling consumers this attempt starts the stream again."""
-        if attempt <= 1:
-            return []
-        return [(w, ("restart", attempt)) for w in self.all_writers]
+    def begin(self, attempt: int) -> list[tuple[ChannelWriter, tuple[Any, ...]]]:
+        """The messages that start this attempt's stream: a consumer that had read
+        from an earlier start (a redelivered or resent run) starts again."""
+        return [(w, ("begin", attempt)) for w in self.all_writers]
 
     def take(self, item: Any) -> list[tuple[ChannelWriter, tuple[Any, ...]]]:
         """Keep one yield; return the channel messages it makes."""

@@ -133,3 +133,36 @@ def test_a_broker_without_a_stream_transport_fails_a_live_stream_run_naming_it()
     assert result.status == "failed" and result.error is not None
     assert "live Stream edges between workers pass through Redis" in result.error.message
     assert "amqp://" in result.error.message and not result.error.retryable
+
+
+def test_a_consumer_starts_again_when_its_producer_run_starts_again() -> None:
+    # A redelivered producer task (its worker died) begins its stream a second
+    # time with the same attempt: the consumer reads it again from its start.
+    hub = MemoryStreamHub()
+    key = channel_key("job1:main:0:tokens", "token", "join")
+    writer = hub.writer(key)
+    for message in [("begin", 1), ("chunk", 0, "x "), ("begin", 1)]:
+        writer.put(message)
+    for message in [("chunk", 0, "a "), ("chunk", 1, "b"), ("end",)]:
+        writer.put(message)
+    events: list[tuple[str, Any]] = []
+    runner = NodeRunner(
+        builtin_registry(),
+        MemoryArtifactStore(),
+        streams=hub,
+        on_event=lambda run_id, kind, data: events.append((kind, data)),
+    )
+    request = RunRequest(
+        run_id="job1:main:0:join",
+        job_id="job1",
+        loop="main",
+        iteration=0,
+        node_id="join",
+        type_name="Join",
+        inputs={"tokens": stream_marker("job1:main:0:tokens", "token", "join")},
+    )
+
+    result = runner.run(request)
+
+    assert result.status == "succeeded" and result.outputs == {"text": "a b"}
+    assert events == [("restart", {"port": "tokens"})]
