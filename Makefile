@@ -59,6 +59,7 @@ bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/bench_embedded.py
 	scripts/ensure-services.sh redis postgres
 	$(PY) benchmarks/bench_celery.py
+	$(PY) benchmarks/bench_streaming.py
 
 clean:
 	rm -rf $(VENV) .segue .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -41,6 +41,7 @@ from nodes.ids import RunId
 from nodes.introspect import PortSpec, describe, input_ports, output_ports
 from nodes.library import builtin_registry, default_registry
 from nodes.registry import ENTRY_POINT_GROUP, NodeRegistry
+from nodes.streams import Stream
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -71,6 +72,7 @@ __all__ = [
     "RunId",
     "SegueError",
     "Sink",
+    "Stream",
     "UnknownNodeTypeError",
     "builtin_registry",
     "default_registry",

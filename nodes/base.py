@@ -19,7 +19,9 @@ ports and configuration as nested pydantic models::
         def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
             return self.Outputs(value=inputs.value * self.config.factor)
 
-``run`` may be ``async``. Nothing in a class body runs user input: a workflow
+``run`` may be ``async``, and may be a generator (sync or async) yielding
+``Outputs`` one chunk at a time on ``Stream[T]`` ports (see
+:mod:`nodes.streams`). Nothing in a class body runs user input: a workflow
 names a registered type, never a Python path.
 """
 
@@ -222,9 +224,9 @@ class Node:
 
     @classmethod
     def is_async(cls) -> bool:
-        """Whether the type's work method is a coroutine function."""
+        """Whether the type's work method is a coroutine or async generator function."""
         method = cls.produce if issubclass(cls, Producer) else cls.run
-        return inspect.iscoroutinefunction(method)
+        return inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
 
 
 class Sink(Node):

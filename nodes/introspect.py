@@ -18,6 +18,7 @@ from pydantic_core import PydanticUndefined
 
 from nodes.artifacts import Mime
 from nodes.base import Node, Ports
+from nodes.streams import stream_item
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class PortSpec:
         default: The default of an optional input (``None`` when required).
         mime: MIME patterns of an artifact port, or ``None``.
         description: The field's description, if any.
+        stream: Whether the port is ``Stream[annotation]`` (``annotation`` is
+            then the chunk type).
     """
 
     name: str
@@ -39,16 +42,20 @@ class PortSpec:
     default: Any
     mime: tuple[str, ...] | None
     description: str | None
+    stream: bool = False
 
     @property
     def type_label(self) -> str:
         """A short human-readable name of the port type."""
         label = type_label(self.annotation)
+        if self.stream:
+            label = f"Stream[{label}]"
         return f"{label}[{', '.join(self.mime)}]" if self.mime else label
 
 
 def _port(name: str, field: FieldInfo) -> PortSpec:
     mime = next((m.patterns for m in field.metadata if isinstance(m, Mime)), None)
+    marker = stream_item(field.metadata)
     required = field.is_required()
     default: Any = None
     if not required:
@@ -57,11 +64,16 @@ def _port(name: str, field: FieldInfo) -> PortSpec:
             default = None
     return PortSpec(
         name=name,
-        annotation=field.annotation if field.annotation is not None else Any,
+        annotation=marker.item
+        if marker is not None
+        else field.annotation
+        if field.annotation is not None
+        else Any,
         required=required,
         default=default,
         mime=mime,
         description=field.description,
+        stream=marker is not None,
     )
 
 
@@ -80,6 +92,11 @@ def input_ports(node_type: type[Node]) -> Mapping[str, PortSpec]:
 def output_ports(node_type: type[Node]) -> Mapping[str, PortSpec]:
     """The output ports of a node type, in declaration order."""
     return _ports(node_type.Outputs)
+
+
+def stream_ports(ports: Mapping[str, PortSpec]) -> tuple[str, ...]:
+    """The names of the ``Stream[T]`` ports among ``ports``."""
+    return tuple(name for name, port in ports.items() if port.stream)
 
 
 def type_label(annotation: Any) -> str:

@@ -41,6 +41,7 @@ class RunRequest(_Message):
         vram_mb: GPU memory the run declares, in MiB (0: not declared).
         resent: The coordinator sent this attempt before (after a takeover, or
             reconciling): it may have run already.
+        streams: Live stream outlets, as (output port, consumer node id).
     """
 
     run_id: str
@@ -65,6 +66,7 @@ class RunRequest(_Message):
     gpu: int = 0
     vram_mb: int = Field(0, ge=0)
     resent: bool = False
+    streams: list[tuple[str, str]] = Field(default_factory=list)
 
 
 class NodeEventMessage(_Message):

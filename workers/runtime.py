@@ -18,6 +18,7 @@ from orchestrator.liveness import process_name
 from orchestrator.runner import NodeRunner
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
+from orchestrator.streams.hubs import open_stream_hub
 from workers.claims import DelayedClaims
 
 
@@ -50,6 +51,7 @@ class WorkerRuntime:
             threshold=settings.artifact_threshold_bytes,
             on_event=self._node_event,
             worker=name,
+            streams=open_stream_hub(settings.broker_url),
         )
         self.channels = channels if channels is not None else Channels(settings.broker_url)
         self.executing: set[str] = set()  # run ids running in this process now

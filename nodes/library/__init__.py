@@ -18,6 +18,7 @@ from nodes.library.io import Constant, Input, Output, Preview
 from nodes.library.producers import Items, Range
 from nodes.library.queues import QueueReader, QueueWriter
 from nodes.library.sinks import JsonlSink
+from nodes.library.streaming import FlakyStream, Join, Take, Tokens
 from nodes.library.torch_embed import TorchEmbed, TorchRandomBatch
 from nodes.library.torch_nodes import TorchMatmul
 from nodes.library.transform import Flaky, Format, Math, Sleep
@@ -47,7 +48,11 @@ BUILTIN_TYPES: tuple[type[Node], ...] = (
     WriteText,
     Count,
     Compare,
+    Tokens,
+    Join,
     Comment,
+    Take,
+    FlakyStream,
 )
 """Every built-in node type, in the order DESIGN section 6 lists them."""
 

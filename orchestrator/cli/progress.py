@@ -15,6 +15,8 @@ from orchestrator.cli.output import err
 from orchestrator.planner import MAIN
 from orchestrator.views import JobEvent
 
+STREAM_TAIL = 100
+"""Characters of each stream's latest chunks the display shows."""
 _STATUS_STYLE = {
     "running": "cyan",
     "paused": "yellow",
@@ -37,6 +39,8 @@ class ProgressView:
         self.nodes: dict[str, Counter[str]] = defaultdict(Counter)
         self.errors: list[str] = []
         self.previews: list[str] = []
+        self.streams: dict[str, str] = {}  # "node.port" -> the text of its latest chunks
+        self.chunks: Counter[str] = Counter()
         self.status = "pending"
 
     def apply(self, event: JobEvent) -> None:
@@ -52,6 +56,17 @@ class ProgressView:
                 self.errors.append(
                     f"{event.node} (iteration {event.iteration}): {event.data.get('error', '')}"
                 )
+        elif event.kind == "chunk" and event.node:
+            name = f"{event.node}.{event.data.get('port')}"
+            values = event.data.get("values") or []
+            self.chunks[name] += len(values)
+            text = self.streams.get(name, "") + "".join(
+                v if isinstance(v, str) else f"{v!r} " for v in values
+            )
+            self.streams[name] = text[-STREAM_TAIL:]
+        elif event.kind == "restart" and event.node:
+            for name in [n for n in self.streams if n.startswith(f"{event.node}.")]:
+                self.streams[name] = "↺ "
         elif event.kind == "preview":
             label = event.data.get("label") or event.node
             self.previews.append(f"{label}: {event.data.get('value')!s:.120}")
@@ -87,6 +102,10 @@ class ProgressView:
                 ),
             )
         parts: list[Table | Text] = [loops, nodes]
+        parts.extend(
+            Text(f"≈ {name} [{self.chunks[name]}] {text}", style="cyan")
+            for name, text in list(self.streams.items())[-5:]
+        )
         parts.extend(Text(f"▸ {p}", style="dim") for p in self.previews)
         parts.extend(Text(f"✗ {e}", style="red") for e in self.errors[-3:])
         return Group(*parts)

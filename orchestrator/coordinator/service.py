@@ -48,6 +48,7 @@ from orchestrator.results import RunResult
 from orchestrator.settings import Settings
 from orchestrator.store import Store, StoreUnavailable, open_store
 from orchestrator.store.base import JobRecord
+from orchestrator.streams.hubs import open_stream_hub
 
 log = logging.getLogger("segue.coordinator")
 SCAN_INTERVAL_S = 1.0
@@ -105,6 +106,7 @@ class Coordinator:
             worker="coordinator",
             log_every_run=True,
             alone=self._alone,
+            streams=open_stream_hub(settings.broker_url),
         )
         self.name = settings.coordinator_name or owner_name("coordinator")
         self.steward = Steward(

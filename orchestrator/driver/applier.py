@@ -32,6 +32,7 @@ from orchestrator.scheduler import (
 )
 from orchestrator.store.base import EventRecord, LoopRecord, RunRecord, Store
 from orchestrator.store.batching import BatchingRecorder
+from orchestrator.streams.channels import StreamHub
 from orchestrator.views import JobResult, LoopInfo
 
 log = logging.getLogger("segue.driver")
@@ -47,6 +48,7 @@ class Applier:
         queues: The queue backend whose messages are acknowledged.
         artifacts: Where offloaded job outputs are read back from.
         quiet: Run statuses stored as rows only, not as events.
+        streams: The stream channels dropped when a job ends.
     """
 
     def __init__(
@@ -56,8 +58,10 @@ class Applier:
         queues: QueueBackend,
         artifacts: ArtifactStore,
         quiet: frozenset[str],
+        streams: StreamHub | None = None,
     ) -> None:
         self.store = store
+        self.streams = streams
         self.recorder = recorder
         self.queues = queues
         self.artifacts = artifacts
@@ -164,6 +168,8 @@ class Applier:
             job.id, status=change.status, at=now, outputs=outputs, error=change.error
         )
         self._delete_job_queues(job)
+        if self.streams is not None:
+            self.streams.end_job(job.id)
         job.complete(
             JobResult(
                 job=job.id,

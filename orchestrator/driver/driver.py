@@ -50,6 +50,7 @@ from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
 from orchestrator.scheduler import Command, Dispatch, Scheduler, Start, Tick
 from orchestrator.store.base import EventRecord, Store
 from orchestrator.store.batching import BatchingRecorder
+from orchestrator.streams.channels import MemoryStreamHub, StreamHub
 from orchestrator.submission import check_inputs, record_submission
 from orchestrator.views import JobEvent, JobResult
 
@@ -58,8 +59,10 @@ log = logging.getLogger("segue.driver")
 # A run that simply succeeded is stored as its node_runs row; the event log keeps
 # the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
-# Previews go to the event log; progress is shown live only (a node may report it often).
-STORED_NODE_EVENTS = frozenset({"preview", "gpu"})  # gpu: a GPU run's device and peak memory
+# Previews, stream chunks (reported in batches of 5 ms), stream restarts and GPU run
+# facts (device, peak memory) go to the event log, which cluster clients read;
+# progress is shown live only (a node may report it often).
+STORED_NODE_EVENTS = frozenset({"preview", "chunk", "restart", "gpu"})
 INLINE_ROUNDS = 256  # cheap runs decided in a row before other work gets a turn
 BATCH = 512  # inputs taken from the inbox per step
 
@@ -88,6 +91,8 @@ class Driver:
             alive now. A driver taking a job over gives back what a dead one
             held of shared (``scope: global``) queues only then (see
             :mod:`orchestrator.driver.orphans`); by default never.
+        streams: Where the chunks of live stream edges pass (in-process by
+            default); a job's channels are dropped when it ends.
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class Driver:
         log_every_run: bool = False,
         journal_first: bool | None = None,
         alone: Callable[[], bool] | None = None,
+        streams: StreamHub | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -125,6 +131,7 @@ class Driver:
             threshold=threshold,
             on_event=self.report,
             worker=worker,
+            streams=streams if streams is not None else MemoryStreamHub(),
         )
         self.executor: Executor = executor(self.runner, self.post_results)
         self.applier = Applier(
@@ -133,6 +140,7 @@ class Driver:
             self.queues,
             artifacts,
             frozenset() if log_every_run else QUIET_RUN_STATUSES,
+            self.runner.streams,
         )
         self.takeover = Takeover(self)
         self._inbox: queue.SimpleQueue[Input] = queue.SimpleQueue()

@@ -26,6 +26,7 @@ from orchestrator.engine.processes import ProcessPool
 from orchestrator.results import RunError, RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
+from orchestrator.streams.channels import MemoryStreamHub
 
 CHUNK = 64
 
@@ -68,6 +69,8 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._closed = False
         self._types: dict[str, type[Node]] = {}
+        if isinstance(runner.streams, MemoryStreamHub):
+            runner.streams.also_end.append(self.end_job)  # the process pool's channels end too
 
     # submission ---------------------------------------------------------------------
     def submit(self, dispatches: Sequence[Dispatch]) -> list[RunResult]:
@@ -80,8 +83,18 @@ class LocalExecutor:
         threads: list[Dispatch] = []
         inline: list[RunResult] = []
         for dispatch in dispatches:
-            route = dispatch.node.route
-            if route.pool != "process" and not route.gpu and self._is_inline(dispatch):
+            node = dispatch.node
+            route = node.route
+            streaming = bool(node.streams) or node.live
+            if streaming and not route.gpu and route.pool == "thread":
+                # alone on a thread: a stream's consumer must run beside its producer
+                self._threads.submit(self._run_chunk, [dispatch])
+            elif (
+                route.pool != "process"
+                and not route.gpu
+                and not streaming
+                and self._is_inline(dispatch)
+            ):
                 inline.append(self.runner.run(dispatch))
             elif dispatch.node.role.queue:
                 threads.append(dispatch)  # queue nodes use this process's queue backend
@@ -142,6 +155,12 @@ class LocalExecutor:
                 thread.start()
                 self._loop, self._loop_thread = loop, thread
             return self._loop
+
+    def end_job(self, job_id: str) -> None:
+        """Drop a finished job's channels in the process pool's stream server."""
+        hub = self._processes.streams
+        if hub is not None:
+            hub.end_job(job_id)
 
     def close(self, wait: bool = True) -> None:
         """Stop the pools; with ``wait``, let running nodes finish first."""

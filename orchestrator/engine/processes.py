@@ -40,8 +40,9 @@ from orchestrator.errors import MAIN_GUARD_HELP, ChildProcessDied, MainGuardMiss
 from orchestrator.messages import RunRequest
 from orchestrator.results import RunError, RunResult
 from orchestrator.runner import NodeRunner
-from orchestrator.runner.runner import NodeEvent
+from orchestrator.runner.spec import NodeEvent
 from orchestrator.scheduler.commands import Dispatch
+from orchestrator.streams.managed import ManagedStreamHub
 
 MAX_BREAKS = 3
 """A run in flight in this many broken pools fails, even if no child is known to
@@ -96,6 +97,7 @@ class ProcessPool:
         self._inflight: dict[str, tuple[Dispatch, _Generation]] = {}
         self._breaks: dict[str, int] = {}
         self._closed = False
+        self.streams: ManagedStreamHub | None = None  # started by the first streaming run
 
     def submit(self, dispatch: Dispatch) -> None:
         """Run ``dispatch`` in a child; its result goes to ``on_results``."""
@@ -104,10 +106,15 @@ class ProcessPool:
             if self._closed:
                 return
             generation = self._generation()
+            hub = None
+            if dispatch.node.streams or dispatch.node.live:  # chunks pass through a server
+                self.streams = self.streams or ManagedStreamHub.start()
+                hub = self.streams.address
             self._inflight[dispatch.run_id] = (dispatch, generation)
         try:
             with _sigint_blocked():  # a child the submit starts inherits the mask
-                future = generation.pool.submit(_run_in_child, request)
+                args = (request, hub) if hub is not None else (request,)
+                future = generation.pool.submit(_run_in_child, *args)
         except BrokenProcessPool:
             self._broke(generation)
             return
@@ -270,6 +277,8 @@ class ProcessPool:
         # semaphores now rather than at an exit that may skip cleanup.
         generation.pool.shutdown(wait=True, cancel_futures=True)
         generation.stop.set()
+        if self.streams is not None:
+            self.streams.shutdown()
 
 
 def refuse_in_starting_child() -> None:
@@ -383,7 +392,9 @@ def _import(path: str) -> type[Node] | None:
     return target if isinstance(target, type) and issubclass(target, Node) else None
 
 
-def _run_in_child(request: dict[str, Any]) -> dict[str, Any]:
+def _run_in_child(request: dict[str, Any], hub: Any = None) -> dict[str, Any]:
     assert _child is not None
+    if hub is not None and _child.runner.streams is None:
+        _child.runner.streams = ManagedStreamHub.connect(hub)
     _child.events.put(("start", request["run_id"], os.getpid()))
     return _child.runner.run(RunRequest.model_validate(request)).to_json()

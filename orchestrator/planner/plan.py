@@ -42,6 +42,8 @@ class InputBinding(NamedTuple):
     feedback: bool = False
     initial: JsonValue = None
     has_initial: bool = False
+    stream: bool = False
+    """A live stream edge: the input reads the source's chunks while it runs."""
 
 
 class PlannedNode(NamedTuple):
@@ -69,11 +71,18 @@ class PlannedNode(NamedTuple):
     timeout_s: float | None
     cache: bool
     position: int
+    streams: tuple[tuple[str, str], ...] = ()
+    """Live stream outlets, as (output port, consumer id): the chunks it sends."""
 
     @property
     def upstream(self) -> tuple[str, ...]:
         """Nodes whose outputs this one waits for in the same iteration."""
         return tuple(dict.fromkeys(b.source for b in self.inputs if not b.feedback))
+
+    @property
+    def live(self) -> bool:
+        """Whether an input reads a stream while its source runs."""
+        return any(b.stream for b in self.inputs)
 
 
 @dataclass(frozen=True)

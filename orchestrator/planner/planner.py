@@ -74,6 +74,7 @@ def _build(validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits 
         nodes[node.id] = _planned(validated, at, loop, policies[loop].pool)
         if loop != node.id:  # a producer is put first below
             members[loop].append(node.id)
+    _link_streams(nodes)
     loops = {
         name: _loop(name, policies[name], ids if name == MAIN else [name, *ids], nodes)
         for name, ids in members.items()
@@ -101,6 +102,8 @@ def _planned(validated: ValidatedWorkflow, at: int, loop: str, pool: Pool) -> Pl
     nodes = graph.nodes
     feeds = graph.feeds[at]  # filled in file order, so bindings keep the edges' order
     inputs = tuple([_binding(port, feed, nodes) for port, feed in feeds.items()]) if feeds else ()
+    if inputs and any(p.stream for p in node.inputs.values()):
+        inputs = _live(inputs, node, feeds, validated, loop)
     successors = graph.successors[at]
     consumers = tuple(dict.fromkeys([nodes[s].id for s in successors])) if successors else ()
     queue = spec.queue or ("gpu" if gpu else pool)
@@ -139,6 +142,46 @@ def _binding(port: str, feed: Feed, nodes: list[ResolvedNode]) -> InputBinding:
         return InputBinding(port, source, feed.source_port)
     edge = feed.edge
     return InputBinding(port, source, feed.source_port, True, edge.initial, edge.has_initial)
+
+
+def _live(
+    inputs: tuple[InputBinding, ...],
+    node: ResolvedNode,
+    feeds: dict[str, Feed],
+    validated: ValidatedWorkflow,
+    loop: str,
+) -> tuple[InputBinding, ...]:
+    """Mark the bindings that read a stream live: a ``Stream`` input fed (not by
+    feedback) from a ``Stream`` output in the same loop, by a source that feeds
+    the node through live bindings only (else the node waits for its end)."""
+    nodes = validated.graph.nodes
+    live: dict[str, bool] = {}
+    for binding in inputs:
+        feed = feeds[binding.port]
+        source = nodes[feed.source]
+        port = source.outputs.get(binding.source_port)
+        ok = (
+            not binding.feedback
+            and node.inputs[binding.port].stream
+            and port is not None
+            and port.stream
+            and source.node_type.role is Role.COMPUTE
+            and not source.is_producer
+            and validated.loop_name(feed.source) == loop
+        )
+        live[binding.source] = live.get(binding.source, True) and ok
+    return tuple(b._replace(stream=True) if live[b.source] else b for b in inputs)
+
+
+def _link_streams(nodes: dict[str, PlannedNode]) -> None:
+    """Give each node the live outlets its stream outputs feed, as (port, consumer)."""
+    outlets: dict[str, list[tuple[str, str]]] = {}
+    for node in nodes.values():
+        for binding in node.inputs:
+            if binding.stream:
+                outlets.setdefault(binding.source, []).append((binding.source_port, node.id))
+    for source, links in outlets.items():
+        nodes[source] = nodes[source]._replace(streams=tuple(links))
 
 
 def _loop(

@@ -1,6 +1,7 @@
 """Running one node run, the same way in every executor."""
 
-from orchestrator.runner.runner import Cache, NodeRunner, RunSpec
+from orchestrator.runner.runner import NodeRunner
+from orchestrator.runner.spec import Cache, RunSpec
 from orchestrator.runner.values import (
     ARTIFACT_KEY,
     DEFAULT_THRESHOLD,

@@ -13,8 +13,8 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -25,63 +25,30 @@ from nodes.errors import FatalNodeError
 from nodes.registry import NodeRegistry
 from orchestrator.queues.base import QueueBackend, queue_key
 from orchestrator.results import RunError, RunResult, format_exception
+from orchestrator.runner.executing import Executing
 from orchestrator.runner.mime import check_inputs, check_outputs
+from orchestrator.runner.spec import Cache, NodeEvent, RunSpec
 from orchestrator.runner.values import DEFAULT_THRESHOLD, cache_key, offload, restore
+from orchestrator.streams.channels import ChannelReader, StreamHub
+from orchestrator.streams.execute import stream_inputs
 
 QUEUE_POLL_S = 0.05
-_MACHINERY = (__file__, os.path.dirname(asyncio.__file__) + os.sep)
-"""Where the frames above a node's own code are: this module, and asyncio's loop."""
+_HERE = os.path.dirname(__file__) + os.sep
+_MACHINERY = (
+    __file__,
+    _HERE + "executing.py",
+    _HERE + "streaming.py",
+    os.path.dirname(asyncio.__file__) + os.sep,
+)
+"""Where the frames above a node's own code are: the runner's modules, and asyncio's loop."""
 NODE_CACHE_SIZE = 4096
-NodeEvent = Callable[[str, str, Any], None]  # (run id, kind, data)
-
-
-class RunSpec(Protocol):
-    """What the runner reads of a run (a scheduler ``Dispatch`` or a ``RunRequest``)."""
-
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def job_id(self) -> str: ...
-    @property
-    def loop(self) -> str: ...
-    @property
-    def iteration(self) -> int: ...
-    @property
-    def node_id(self) -> str: ...
-    @property
-    def type_name(self) -> str: ...
-    @property
-    def type_version(self) -> int: ...
-    @property
-    def config(self) -> Any: ...
-    @property
-    def inputs(self) -> dict[str, Any]: ...
-    @property
-    def attempt(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def cursor(self) -> Any: ...
-    @property
-    def writers_done(self) -> bool: ...
-    @property
-    def cache(self) -> bool: ...
-    @property
-    def job_inputs(self) -> dict[str, Any]: ...
-
-
-class Cache(Protocol):
-    """Where cached outputs live (the state store implements it)."""
-
-    def cache_get(self, key: str) -> dict[str, Any] | None: ...
-    def cache_put(self, key: str, type_name: str, outputs: dict[str, Any], at: float) -> None: ...
 
 
 def _ignore(run_id: str, kind: str, data: Any) -> None:
     """Default node-event sink."""
 
 
-class NodeRunner:
+class NodeRunner(Executing):
     """Executes node runs.
 
     Args:
@@ -96,6 +63,8 @@ class NodeRunner:
             SystemExit subclass stops this process (as the host's own stop
             would), rather than failing the run (``False`` in a process-pool
             child, where Ctrl-C never lands).
+        streams: Where the channels of live stream edges are (``None``: a run
+            with a live stream edge fails, naming the missing transport).
     """
 
     def __init__(
@@ -108,6 +77,7 @@ class NodeRunner:
         on_event: NodeEvent = _ignore,
         worker: str | None = None,
         host_stops: bool = True,
+        streams: StreamHub | None = None,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
@@ -117,6 +87,7 @@ class NodeRunner:
         self.on_event = on_event
         self.worker = worker
         self.host_stops = host_stops
+        self.streams = streams
         self._nodes: dict[int, tuple[Any, Node]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -182,32 +153,13 @@ class NodeRunner:
         )
 
     # executing ----------------------------------------------------------------------
-    def _execute(self, node: Node, spec: RunSpec, started: float) -> RunResult:
-        if node.role.queue:
-            return self._queue_node(node, spec, started)
-        inputs, key = self._prepare(node, spec)
-        if key is not None and self.cache is not None:
-            hit = self.cache.cache_get(key)
-            if hit is not None:
-                return self._done(spec, "cached", hit, started)
-        ctx = self._context(spec)
-        if spec.kind == "produce":
-            return self._produced(spec, node, node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
-        return self._finish(spec, node, node.run(inputs, ctx), key, started)
-
-    async def _execute_async(self, node: Node, spec: RunSpec, started: float) -> RunResult:
-        inputs, key = self._prepare(node, spec)
-        if key is not None and self.cache is not None:
-            hit = self.cache.cache_get(key)
-            if hit is not None:
-                return self._done(spec, "cached", hit, started)
-        ctx = self._context(spec)
-        if spec.kind == "produce":
-            return self._produced(spec, node, await node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
-        return self._finish(spec, node, await node.run(inputs, ctx), key, started)
-
-    def _prepare(self, node: Node, spec: RunSpec) -> tuple[Any, str | None]:
+    def _prepare(
+        self, node: Node, spec: RunSpec, is_async: bool, kept: dict[str, ChannelReader]
+    ) -> tuple[Any, str | None, list[ChannelReader]]:
         raw = restore(spec.inputs, self.artifacts) if spec.inputs else spec.inputs
+        readers: list[ChannelReader] = []
+        if raw:
+            raw, readers = stream_inputs(node, raw, self.streams, is_async, kept)
         try:
             inputs = node.Inputs.model_validate(raw)
         except ValidationError as exc:
@@ -220,9 +172,9 @@ class NodeRunner:
             ) from None
         check_inputs(node, spec, inputs)
         key = None
-        if spec.cache and spec.kind == "run":
+        if spec.cache and spec.kind == "run" and not readers:
             key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)
-        return inputs, key
+        return inputs, key, readers
 
     def _finish(
         self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float

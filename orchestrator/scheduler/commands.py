@@ -74,6 +74,16 @@ class Dispatch(NamedTuple):
         return self.node.cache
 
     @property
+    def streams(self) -> tuple[tuple[str, str], ...]:
+        """Live stream outlets, as (output port, consumer node id)."""
+        return self.node.streams
+
+    @property
+    def attempts(self) -> int:
+        """The retry policy's total attempts."""
+        return self.node.retry.attempts
+
+    @property
     def job_inputs(self) -> dict[str, Any]:
         """Input nodes are resolved by the scheduler, so a dispatch carries none."""
         return {}
@@ -104,6 +114,7 @@ class Dispatch(NamedTuple):
             gpu=node.route.gpu,
             vram_mb=node.route.vram_mb,
             resent=self.resent,
+            streams=list(node.streams),
         )
 
 

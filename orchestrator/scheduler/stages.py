@@ -15,6 +15,7 @@ from orchestrator.planner.plan import InputBinding, Plan
 from orchestrator.scheduler.commands import Command, Dispatch, RunChanged
 from orchestrator.scheduler.state import GroupState, JobState, LoopState, RunState, Stage
 from orchestrator.states import RunStatus
+from orchestrator.streams.marker import stream_marker
 
 
 class StageMachine:
@@ -150,6 +151,19 @@ class StageMachine:
                 self.state.job_id,
             )
         )
+        if node.streams and run.attempt == 1:
+            self._start_streaming(run)
+
+    def _start_streaming(self, run: RunState) -> None:
+        """A stream's source is sent: its live consumers start beside it (DESIGN 3.14)."""
+        runs = run.stage.runs
+        for consumer_id in dict.fromkeys(c for _, c in run.node.streams):
+            consumer = runs.get(consumer_id)
+            if consumer is None:
+                continue
+            consumer.pending -= 1
+            if consumer.pending == 0 and consumer.attempt == 0:
+                self.ready(consumer)
 
     def inputs_of(self, run: RunState) -> dict[str, Any]:
         """Input values of ``run``: upstream outputs, feedback values, main-stage outputs."""
@@ -168,6 +182,9 @@ class StageMachine:
                     values[binding.port] = binding.initial
                 continue
             source = stage.runs.get(binding.source)
+            if binding.stream and source is not None:
+                values[binding.port] = stream_marker(source.run_id, binding.source_port, node.id)
+                continue
             outputs = (
                 source.outputs
                 if source is not None
@@ -284,9 +301,10 @@ class StageMachine:
                 if binding.source == node.id and binding.source_port in outputs:
                     loop.feedback[(target, binding.port)] = outputs[binding.source_port]
         runs = stage.runs
+        live = {c for _, c in node.streams} if node.streams else ()
         for consumer_id in node.consumers:
             consumer = runs.get(consumer_id)
-            if consumer is None:
+            if consumer is None or consumer_id in live:  # released when the stream began
                 continue
             consumer.pending -= 1
             if consumer.pending == 0 and consumer.attempt == 0:

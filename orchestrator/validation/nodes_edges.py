@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from nodes.base import Node
 from nodes.errors import UnknownNodeTypeError
-from nodes.introspect import PortSpec, input_ports
+from nodes.introspect import PortSpec, input_ports, type_label
 from nodes.registry import NodeRegistry
 from orchestrator.model.spec import EdgeSpec, NodeSpec
 from orchestrator.validation.checker import (
@@ -22,7 +22,7 @@ from orchestrator.validation.checker import (
     Limits,
     ResolvedNode,
 )
-from orchestrator.validation.typecheck import assignable, mimes_compatible
+from orchestrator.validation.typecheck import assignable, carried, mimes_compatible
 
 
 def check_nodes(checker: Checker, registry: NodeRegistry) -> Graph:
@@ -193,11 +193,17 @@ def _check_ports(
         checker.edge_issue(index, _unknown_port(target, edge.target_port, "input"), target.id)
     if out_port is None or in_port is None:
         return None
-    if not assignable(out_port.annotation, in_port.annotation):
+    if not assignable(
+        carried(out_port.annotation, out_port.stream, in_port.stream), in_port.annotation
+    ):
+        accumulated = ""
+        if out_port.stream and not in_port.stream:
+            value = type_label(carried(out_port.annotation, True, False))
+            accumulated = f" (a stream feeds a non-stream input its accumulated value, {value})"
         checker.edge_issue(
             index,
             f"edge {edge.label}: output {edge.source} is {out_port.type_label} but input "
-            f"{edge.target} takes {in_port.type_label}",
+            f"{edge.target} takes {in_port.type_label}{accumulated}",
             target.id,
         )
         return None

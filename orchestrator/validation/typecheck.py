@@ -35,6 +35,20 @@ def assignable(source: Any, target: Any) -> bool:
     return cached
 
 
+def carried(annotation: Any, stream_out: bool, stream_in: bool) -> Any:
+    """The type an edge delivers from an output of ``annotation`` (its chunk type
+    when ``stream_out``) to an input that is or is not a stream.
+
+    A stream into a non-stream input (or a feedback edge, a queue, an ``Output``)
+    delivers the accumulated value: ``str`` chunks joined, other chunks as a list.
+    Anything else delivers chunks (a non-stream value is one chunk).
+    """
+    if stream_out and not stream_in:
+        item = _strip(annotation)
+        return item if item is str or item is Any else list[annotation]
+    return annotation
+
+
 def mimes_compatible(produced: tuple[str, ...] | None, accepted: tuple[str, ...] | None) -> bool:
     """Whether an artifact port producing ``produced`` may feed one accepting ``accepted``.
 

@@ -29,6 +29,7 @@ def test_every_example_file_is_covered_by_a_test() -> None:
         "group-map",
         "retries",
         "converge",
+        "token-stream",
     }
     assert {p.stem for p in EXAMPLES.glob("*.yaml")} == covered
 
@@ -48,6 +49,29 @@ def test_converge_sums_the_series_of_e_until_the_estimate_stops_changing(
     k = result.loops["k"]
     assert (k.status, k.iterations, k.failed_iterations) == ("completed", 18, 0)
     assert all(r.node != "about" for r in job.runs())  # the Comment never runs
+
+
+def test_token_stream_streams_the_prompt_through_a_consumer_and_joins_it_back(
+    executor: Harness,
+) -> None:
+    prompt = "streams flow chunk by chunk"
+    job = executor.submit(executor.example("token-stream"), {"prompt": prompt})
+
+    result = job.wait(timeout=45)
+
+    assert result.status == "completed", result.error
+    assert result.outputs == {"text": prompt, "streamed": prompt}
+    relayed = [
+        value
+        for e in job.events()
+        if e.kind == "chunk" and e.node == "relay"
+        for value in e.data["values"]
+    ]
+    assert relayed == ["streams ", "flow ", "chunk ", "by ", "chunk"]
+    [tokens] = executor.runs_of(job, "tokens")
+    [relay] = executor.runs_of(job, "relay")
+    assert relay.started_at is not None and tokens.finished_at is not None
+    assert relay.started_at < tokens.finished_at  # the consumer overlapped its producer
 
 
 def test_quickstart_adds_the_square_and_the_double_of_the_default_input(

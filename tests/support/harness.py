@@ -19,6 +19,7 @@ import pytest
 
 from orchestrator import Client, Job, JobEvent, JobResult, Workflow, WorkflowBuilder
 from orchestrator.client import RunInfo
+from orchestrator.streams.hubs import open_stream_hub
 from tests.support.cluster import Cluster
 from tests.support.inprocess import InProcessCluster
 
@@ -141,6 +142,15 @@ class Harness:
             current += step
             peak = max(peak, current)
         return peak
+
+    def open_stream_channels(self, job_id: str) -> int:
+        """How many stream channels of ``job_id`` the backend still holds."""
+        backend: Any = self.client._backend
+        if self.kind == "embedded":
+            hub: Any = backend.driver.runner.streams
+        else:
+            hub = open_stream_hub(backend.settings.broker_url)
+        return len(hub.channels_of(job_id))
 
     @staticmethod
     def runs_of(job: Job, node: str, loop: str | None = None) -> list[RunInfo]:
