@@ -69,7 +69,8 @@ def types(
         return
     table = Table(title="Node types", show_lines=name is not None)
     table.add_column("type", no_wrap=True)
-    for column in ("kind", "inputs", "outputs", "config", "gpu", "summary"):
+    table.add_column("kind", min_width=len("producer"))  # a narrow terminal squeezes summary
+    for column in ("inputs", "outputs", "config", "gpu", "summary"):
         table.add_column(column)
     for info in described:
         table.add_row(
