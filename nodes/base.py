@@ -225,8 +225,15 @@ class Node:
     @classmethod
     def is_async(cls) -> bool:
         """Whether the type's work method is a coroutine or async generator function."""
-        method = cls.produce if issubclass(cls, Producer) else cls.run
-        return inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
+        found = _IS_ASYNC.get(cls)
+        if found is None:  # asked for every run: found once per type
+            method = cls.produce if issubclass(cls, Producer) else cls.run
+            found = inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
+            _IS_ASYNC[cls] = found
+        return found
+
+
+_IS_ASYNC: dict[type[Node], bool] = {}
 
 
 class Sink(Node):

@@ -73,16 +73,10 @@ class PlannedNode(NamedTuple):
     position: int
     streams: tuple[tuple[str, str], ...] = ()
     """Live stream outlets, as (output port, consumer id): the chunks it sends."""
-
-    @property
-    def upstream(self) -> tuple[str, ...]:
-        """Nodes whose outputs this one waits for in the same iteration."""
-        return tuple(dict.fromkeys(b.source for b in self.inputs if not b.feedback))
-
-    @property
-    def live(self) -> bool:
-        """Whether an input reads a stream while its source runs."""
-        return any(b.stream for b in self.inputs)
+    upstream: tuple[str, ...] = ()
+    """Nodes whose outputs this one waits for in the same iteration (from ``inputs``)."""
+    live: bool = False
+    """Whether an input reads a stream while its source runs (from ``inputs``)."""
 
 
 @dataclass(frozen=True)

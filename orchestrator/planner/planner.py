@@ -125,6 +125,8 @@ def _planned(validated: ValidatedWorkflow, at: int, loop: str, pool: Pool) -> Pl
         spec.timeout_s,
         spec.cache if spec.cache is not None else node_type.cacheable,
         node.position,
+        upstream=tuple(dict.fromkeys(b.source for b in inputs if not b.feedback)),
+        live=any(b.stream for b in inputs),
     )
 
 

@@ -93,7 +93,8 @@ class Executing:
             fail(out, exc, spec.attempt, getattr(spec, "attempts", 1))
             raise
         finally:
-            close_readers(readers)
+            if readers:
+                close_readers(readers)
 
     async def _execute_async(self: _Runner, node: Node, spec: RunSpec, started: float) -> RunResult:
         kept: dict[str, ChannelReader] = {}
@@ -137,7 +138,8 @@ class Executing:
             await afail(out, exc, spec.attempt, getattr(spec, "attempts", 1))
             raise
         finally:
-            close_readers(readers)
+            if readers:
+                close_readers(readers)
 
 
 def _chunks_of(outputs: dict[str, Any], ports: tuple[str, ...]) -> dict[str, Any]:
