@@ -91,19 +91,15 @@ class Role(enum.StrEnum):
     COMMENT = "comment"
     """A note: no ports, left out of the plan, never run."""
 
-    @property
-    def settled(self) -> bool:
-        """Whether the scheduler settles the run itself (no executor is involved)."""
-        return self in _SETTLED
+    settled: bool
+    """Whether the scheduler settles the run itself (no executor is involved)."""
+    queue: bool
+    """Whether runs use the driver's queue backend (so run in its process)."""
 
-    @property
-    def queue(self) -> bool:
-        """Whether runs use the driver's queue backend (so run in its process)."""
-        return self in _QUEUE
-
-
-_SETTLED = frozenset({Role.INPUT, Role.OUTPUT, Role.GROUP})
-_QUEUE = frozenset({Role.QUEUE_WRITER, Role.QUEUE_READER})
+    def __init__(self, value: str) -> None:
+        # plain attributes, not properties: asked for every run
+        self.settled = value in ("input", "output", "group")
+        self.queue = value in ("queue-writer", "queue-reader")
 
 
 @dataclass(frozen=True)

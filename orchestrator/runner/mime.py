@@ -35,7 +35,9 @@ def check_inputs(node: Node, spec: _Named, inputs: BaseModel) -> None:
     Raises:
         ArtifactTypeError: naming the port, the accepted and the actual type.
     """
-    ports = _artifact_ports(type(node), "input")
+    ports = _PORTS.get((type(node), "input"))
+    if ports is None:
+        ports = _artifact_ports(type(node), "input")
     if ports:
         _check(ports, inputs, f"node {spec.node_id!r} ({node.type_name}) input", "accepts")
 
@@ -46,7 +48,9 @@ def check_outputs(node: Node, spec: _Named, outputs: BaseModel) -> None:
     Raises:
         ArtifactTypeError: naming the port, the promised and the actual type.
     """
-    ports = _artifact_ports(type(node), "output")
+    ports = _PORTS.get((type(node), "output"))
+    if ports is None:
+        ports = _artifact_ports(type(node), "output")
     if ports:
         _check(ports, outputs, f"node {spec.node_id!r} ({node.type_name}) output", "promises")
 
