@@ -24,7 +24,7 @@ from orchestrator.settings import Settings
 from orchestrator.states import DesiredLoopState
 from orchestrator.store import Store, open_store
 from orchestrator.submission import prepare, record_submission
-from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LogLine, LoopInfo, RunInfo
 
 
 class ClusterBackend:
@@ -67,6 +67,17 @@ class ClusterBackend:
 
     def loops(self, job_id: str) -> list[LoopInfo]:
         return self.reader.loops(job_id)
+
+    def logs(
+        self,
+        job_id: str,
+        loop: str | None = None,
+        node: str | None = None,
+        level: str | None = None,
+        after: int = 0,
+    ) -> list[LogLine]:
+        """The job's run logs and tracebacks, as the store holds them."""
+        return self.reader.logs(job_id, loop, node, level, after)
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
         return self.reader.runs(job_id, loop)

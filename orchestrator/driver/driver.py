@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from nodes.artifacts import ArtifactStore
+from nodes.errors import SegueError
 from nodes.ids import RunId
 from nodes.registry import NodeRegistry
 from orchestrator.driver.applier import Applier
@@ -42,6 +43,7 @@ from orchestrator.driver.journal import Journal
 from orchestrator.driver.plans import PlanCache
 from orchestrator.driver.takeover import Takeover
 from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
+from orchestrator.logs import LOGS_EVENT, keep_logs
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
@@ -212,7 +214,14 @@ class Driver:
         self._inbox.put(Results(results, on_journaled))
 
     def report(self, run_id: str, kind: str, data: Any) -> None:
-        """A node reported progress or a preview."""
+        """A node reported progress or a preview; a run's log is kept here, on the
+        reporting thread (a pool's), never on the driver's."""
+        if kind == LOGS_EVENT:
+            try:
+                keep_logs(self.store, run_id, data)
+            except (SegueError, ValueError) as exc:
+                log.warning("could not keep the log of run %s: %s", run_id, exc)
+            return
         self._inbox.put(NodeReport(run_id, kind, data))
 
     def reconcile(self, older_than_s: float) -> None:
