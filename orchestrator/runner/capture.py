@@ -37,12 +37,13 @@ LogEntry = list[Any]
 class RunLog:
     """The records one attempt logged so far (bounded)."""
 
-    __slots__ = ("_partial", "dropped", "records")
+    __slots__ = ("_partial", "dropped", "records", "teeing")
 
     def __init__(self) -> None:
         self.records: deque[LogEntry] | None = None
         self.dropped = 0
-        self._partial: dict[str, str] = {}
+        self.teeing = False  # a print is being passed on: a stream that logs it is not news
+        self._partial: dict[str, str] | None = None  # made on a first unended print
 
     def add(self, at: float, level: int, logger: str, message: str) -> None:
         """Keep one record (the oldest goes when :data:`MAX_RECORDS` are kept)."""
@@ -57,10 +58,13 @@ class RunLog:
 
     def write(self, stream: str, text: str) -> None:
         """Keep what a print wrote, one record per line."""
-        text = self._partial.pop(stream, "") + text
+        partial = self._partial
+        if partial is None:
+            partial = self._partial = {}
+        text = partial.pop(stream, "") + text
         *lines, rest = text.split("\n")
         if rest:
-            self._partial[stream] = rest
+            partial[stream] = rest
         level = logging.INFO if stream == "stdout" else logging.WARNING
         now = time.time()
         for line in lines:
@@ -73,8 +77,8 @@ class RunLog:
 
     def to_json(self) -> dict[str, Any] | None:
         """``{"records", "dropped"}``, or ``None`` when nothing was logged."""
-        for stream, rest in list(self._partial.items()):
-            self._partial.pop(stream)
+        for stream, rest in list((self._partial or {}).items()):
+            del self._partial[stream]  # type: ignore[union-attr]
             level = logging.INFO if stream == "stdout" else logging.WARNING
             self.add(time.time(), level, stream, rest)
         if self.records is None:
@@ -91,6 +95,8 @@ class _Handler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         log = current_log.get()
+        if log is not None and log.teeing:
+            return
         if log is None:
             # The only handler on the root: stand in for logging's last resort,
             # which Python uses when no handler is found, so warnings outside
@@ -118,9 +124,16 @@ class _Tee:
 
     def write(self, text: str) -> int:
         log = current_log.get()
-        if log is not None and text:
-            log.write(self._name, text)
-        return self._stream.write(text)
+        if log is None or not text:
+            return self._stream.write(text)
+        log.write(self._name, text)
+        # A host that turns prints into log records (Celery's redirected stdout)
+        # would have this print kept twice.
+        log.teeing = True
+        try:
+            return self._stream.write(text)
+        finally:
+            log.teeing = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -1,0 +1,64 @@
+"""Run logs on a real cluster (DESIGN 3.16): what a node logs and prints on a
+Celery worker - a thread-pool worker and a prefork (process) worker's children -
+is kept with its run in the store and read back by ``Client.logs``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator import WorkflowBuilder
+from tests.support.cluster import Cluster
+from tests.support.log_nodes import publish
+from tests.support.services import postgres_database, redis_database
+
+pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    plugins = publish(tmp_path_factory.mktemp("plugins"))
+    path = os.pathsep.join([str(plugins), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    sys.path.insert(0, str(plugins))  # this client validates the workflow with the type too
+    with postgres_database() as database, redis_database() as broker:
+        cluster = Cluster(
+            tmp_path_factory.mktemp("logs"), broker, database, extra_env={"PYTHONPATH": path}
+        )
+        try:
+            for name in ("coordinator", "thread", "process"):
+                cluster.start(name)
+            cluster.wait_ready("coordinator", "thread", "process")
+            yield cluster
+        finally:
+            cluster.stop()
+            sys.path.remove(str(plugins))
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_a_workers_runs_keep_what_they_logged_and_printed(cluster: Cluster, pool: str) -> None:
+    b = WorkflowBuilder(f"cluster-logs-{pool}")
+    ticks = b.node("ticks", "Range", config={"stop": 2})
+    talk = b.node("talk", "Talker")
+    b.edge(ticks["value"], talk["value"])
+    b.loop("ticks", pool=pool)
+    with cluster.client() as client:
+        job = client.submit(b.build())
+        assert job.wait(timeout=60).status == "completed"
+        lines = client.logs(job.id, node="talk")
+        runs = {r.run_id: r.worker for r in client.runs(job.id) if r.node == "talk"}
+
+    for i in range(2):
+        mine = {(line.logger, line.level, line.message) for line in lines if line.iteration == i}
+        assert {
+            ("segue.node", "INFO", f"context says {i}"),
+            ("user.library", "WARNING", f"library warns {i}"),
+            ("stdout", "INFO", f"printed {i}"),
+            ("stderr", "WARNING", f"to stderr {i}"),
+        } == mine, (pool, mine, cluster.log(pool))
+    assert {line.run_id for line in lines} == set(runs)
+    assert all(worker for worker in runs.values())
