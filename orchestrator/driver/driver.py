@@ -43,6 +43,7 @@ from orchestrator.driver.journal import Journal
 from orchestrator.driver.plans import PlanCache
 from orchestrator.driver.takeover import Takeover
 from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
+from orchestrator.inflight import IN_FLIGHT_EVENT, keep_in_flight
 from orchestrator.logs import LOGS_EVENT, keep_logs
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan
@@ -222,7 +223,22 @@ class Driver:
             except (SegueError, ValueError) as exc:
                 log.warning("could not keep the log of run %s: %s", run_id, exc)
             return
+        if kind == IN_FLIGHT_EVENT:
+            self._in_flight(run_id, data)
+            return
         self._inbox.put(NodeReport(run_id, kind, data))
+
+    def _in_flight(self, run_id: str, data: Any) -> None:
+        """A run has been queued or running for a while: its row and event say so
+        (never over a finished run), and its job's listeners hear it."""
+        try:
+            event = keep_in_flight(self.store, run_id, data)
+        except (SegueError, ValueError, KeyError) as exc:
+            log.warning("could not record run %s as %s: %s", run_id, data.get("status"), exc)
+            return
+        job = self._jobs.get(RunId.job_of(run_id))
+        if event is not None and job is not None:
+            job.publish_live(JobEvent.of(event))
 
     def reconcile(self, older_than_s: float) -> None:
         """Chase runs dispatched over ``older_than_s`` ago that never reported."""
