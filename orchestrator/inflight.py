@@ -106,19 +106,20 @@ class InFlight:
             for run_id, (dispatch, since) in list(notes.items()):
                 if since <= due and said.get(run_id) != status:
                     said[run_id] = status
-                    self._report(dispatch, status)
+                    self._report(dispatch, status, time.time() - (now - since))
         live = self._queued.keys() | self._running.keys()
         for run_id in [r for r in said if r not in live]:
             del said[run_id]
 
-    def _report(self, dispatch: Dispatch, status: str) -> None:
+    def _report(self, dispatch: Dispatch, status: str, at: float) -> None:
+        """Report a state, with when the run entered it (wall clock)."""
         data = {
             "status": status,
             "attempt": dispatch.attempt,
             "type": dispatch.node.type_name,
             "queue": dispatch.node.route.queue,
             "worker": self.worker if status == "running" else None,
-            "at": time.time(),
+            "at": at,
         }
         try:
             self.report(dispatch.run_id, IN_FLIGHT_EVENT, data)
