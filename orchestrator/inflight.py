@@ -166,9 +166,10 @@ def in_flight_event(record: RunRecord, at: float) -> EventRecord:
 
 def keep_in_flight(store: Store, run_id: str, data: dict[str, Any]) -> EventRecord | None:
     """Write an in-flight state: the row only if the stored run is not finished
-    (nor a newer attempt), then its event; the event, or ``None`` when refused."""
+    (nor a newer attempt; a queued state not over any row of its attempt), then its
+    event; the event, or ``None`` when refused."""
     record, event = in_flight_record(run_id, data)
-    written = store.claim_run(record) if record.status == "running" else store.record_runs([record])
+    written = store.claim_run(record) if record.status == "running" else store.queue_run(record)
     if not written:
         return None
     store.append_events([event])

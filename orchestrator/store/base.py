@@ -308,6 +308,13 @@ class Store(Protocol):
         """
         ...
 
+    def queue_run(self, run: RunRecord) -> bool:
+        """Record ``run`` as queued for ``run.attempt``: only when the store holds
+        no row for it, or an unfinished one of an older attempt. False (nothing
+        changed) when it is finished or already holds this attempt (a worker's
+        claim may have come first)."""
+        ...
+
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False (nothing changed) when it was
         already finished or holds a newer attempt."""

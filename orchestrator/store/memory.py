@@ -194,6 +194,14 @@ class MemoryStore:
         process = self._processes.get(name)
         return process is not None and process.state == "alive" and process.beat_at >= after
 
+    def queue_run(self, run: RunRecord) -> bool:
+        """Record ``run`` as queued unless its row is finished or holds this attempt."""
+        with self._lock:
+            if not rules.queue_accepts(self._runs.get(run.run_id), run):
+                return False
+            self._runs[run.run_id] = _copy(replace(run, status="queued"))
+            return True
+
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False when it was already finished."""
         with self._lock:

@@ -1,11 +1,16 @@
-"""Run logs on a real cluster (DESIGN 3.16): what a node logs and prints on a
-Celery worker - a thread-pool worker and a prefork (process) worker's children -
-is kept with its run in the store and read back by ``Client.logs``."""
+"""Run logs and in-flight states on a real cluster (DESIGN 3.16, section 4 States).
+
+What a node logs and prints on a Celery worker - a thread-pool worker and a
+prefork (process) worker's children - is kept with its run in the store and
+read back by ``Client.logs``; a task no worker has started for a while shows
+``queued``, a long one ``running``, in ``runs()`` and the job's events.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,3 +67,32 @@ def test_a_workers_runs_keep_what_they_logged_and_printed(cluster: Cluster, pool
         } == mine, (pool, mine, cluster.log(pool))
     assert {line.run_id for line in lines} == set(runs)
     assert all(worker for worker in runs.values())
+
+
+def test_runs_show_queued_while_workers_are_busy_then_running(cluster: Cluster) -> None:
+    # The process worker runs two tasks at once: of three long naps, one waits.
+    b = WorkflowBuilder("cluster-in-flight")
+    ticks = b.node("ticks", "Range", config={"stop": 1})
+    for i in range(3):
+        b.edge(ticks["value"], b.node(f"nap{i}", "Sleep", config={"seconds": 2.5})["value"])
+    b.loop("ticks", pool="process")
+    seen: dict[str, set[str]] = {}
+    with cluster.client() as client:
+        job = client.submit(b.build())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for run in client.runs(job.id):
+                seen.setdefault(run.node, set()).add(run.status)
+            if all("succeeded" in seen.get(f"nap{i}", ()) for i in range(3)):
+                break
+            time.sleep(0.05)
+        assert job.wait(timeout=60).status == "completed"
+        events = [(e.node, e.status) for e in client.events(job.id) if e.kind == "run"]
+
+    naps = [f"nap{i}" for i in range(3)]
+    assert all({"running", "succeeded"} <= seen[nap] for nap in naps), seen
+    assert any("queued" in seen[nap] for nap in naps), seen
+    for nap in naps:
+        assert events.index((nap, "running")) < events.index((nap, "succeeded")), events
+    waited = next(nap for nap in naps if (nap, "queued") in events)
+    assert events.index((waited, "queued")) < events.index((waited, "running"))

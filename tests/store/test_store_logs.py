@@ -1,12 +1,15 @@
-"""Run logs in every store (DESIGN 3.16): an attempt's records are kept with the
-run, replaced as a whole when the attempt runs again, and read back by job in
-``id`` order with loop, node and level filters."""
+"""Run logs and in-flight states in every store (DESIGN 3.16, section 4 States).
+
+An attempt's log records are kept with the run, replaced as a whole when the
+attempt runs again, and read back by job in ``id`` order with loop, node and
+level filters. A queued state is written only where no row holds its attempt.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from orchestrator.store import LogRecord, Store
+from orchestrator.store import LogRecord, RunRecord, Store
 
 
 def _record(node: str, message: str, level: int = logging.INFO, loop: str = "ticks") -> LogRecord:
@@ -57,3 +60,28 @@ def test_an_attempt_run_again_keeps_only_its_latest_log(store: Store) -> None:
         (1, "first try, executed again"),
         (2, "second attempt"),
     ]
+
+
+# in-flight states ----------------------------------------------------------------------
+def _run(status: str, attempt: int = 1) -> RunRecord:
+    return RunRecord("j1:main:0:n", "j1", "main", 0, "n", "Sleep", status, attempt, queue="thread")
+
+
+def test_a_queued_state_is_written_only_where_no_row_holds_its_attempt(store: Store) -> None:
+    assert store.queue_run(_run("queued"))
+    stored = store.get_run("j1:main:0:n")
+    assert stored is not None and stored.status == "queued" and stored.queue == "thread"
+    assert not store.queue_run(_run("queued")), "the same attempt again"
+
+    assert store.claim_run(_run("running"))
+    assert not store.queue_run(_run("queued")), "a worker's claim came first"
+    stored = store.get_run("j1:main:0:n")
+    assert stored is not None and stored.status == "running"
+
+    store.record_runs([_run("retrying")])
+    assert store.queue_run(_run("queued", attempt=2)), "the next attempt waits"
+    store.record_runs([_run("succeeded", attempt=2)])
+    assert not store.queue_run(_run("queued", attempt=3)), "never over a finished run"
+    assert not store.claim_run(_run("running", attempt=2))
+    stored = store.get_run("j1:main:0:n")
+    assert stored is not None and stored.status == "succeeded"

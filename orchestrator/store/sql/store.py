@@ -348,6 +348,16 @@ class SqlStore:
             what, lambda conn: processes.guarded_claim(conn, insert, claim, live_after), single=True
         )
 
+    def queue_run(self, run: RunRecord) -> bool:
+        """Record ``run`` as queued unless its row is finished or holds this attempt."""
+        queued = replace(run, status=RunStatus.QUEUED.value)
+        insert = self._insert(RUNS)
+        return self._write(
+            f"recording run {run.run_id!r} attempt {run.attempt} queued in table node_runs",
+            lambda conn: processes.queue_run(conn, insert, queued),
+            single=True,
+        )
+
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False when it was already finished."""
         what = f"completing run {run.run_id!r} as {run.status!r} in table node_runs"
