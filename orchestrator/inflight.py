@@ -59,8 +59,9 @@ class InFlight:
 
     # the pools' side: cheap ---------------------------------------------------------
     def queued(self, dispatch: Dispatch) -> None:
-        """``dispatch`` was handed to a pool."""
-        if self.delay_s:
+        """``dispatch`` was handed to a pool (a producer's call is not noted: one
+        that finds its source exhausted or empty is no run, and is never recorded)."""
+        if self.delay_s and dispatch.kind != "produce":
             self._queued[dispatch.run_id] = (dispatch, time.monotonic())
             if self._thread is None:
                 self._start()
@@ -71,7 +72,7 @@ class InFlight:
             noted = self._queued.pop(run_id, None)
             if noted is not None:
                 dispatch = noted[0]
-            if dispatch is not None:
+            if dispatch is not None and dispatch.kind != "produce":
                 self._running[run_id] = (dispatch, time.monotonic())
 
     def ended(self, run_id: str) -> None:
