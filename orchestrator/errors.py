@@ -101,6 +101,29 @@ class UnknownLoopError(SegueError, KeyError):
         return str(self.args[0])
 
 
+class NotInJobError(SegueError, KeyError):
+    """A request named a loop or node a job does not have.
+
+    Attributes:
+        job_id: The job named.
+        kind: ``loop`` or ``node``.
+        name: The name asked for.
+        known: The job's loops or nodes.
+    """
+
+    def __init__(self, job_id: str, kind: str, name: str, known: Sequence[str]) -> None:
+        self.job_id = job_id
+        self.kind = kind
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(
+            f"job {job_id} has no {kind} {name!r}; its {kind}s: {', '.join(self.known) or 'none'}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class LoopEndedError(SegueError):
     """A request asked an ended loop to run again.
 

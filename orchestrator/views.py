@@ -6,11 +6,12 @@ into the other.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.store.base import EventRecord, LoopRecord, RunRecord
+from orchestrator.store.base import EventRecord, LogRecord, LoopRecord, RunRecord
 
 
 class _Frozen(BaseModel):
@@ -171,3 +172,48 @@ class JobEvent(_Frozen):
             status=record.status,
             data=record.data,
         )
+
+
+class LogLine(_Frozen):
+    """One log record of a run attempt (DESIGN 3.16), or a failed run's traceback
+    (``logger`` ``traceback``, ``id`` 0).
+
+    ``level`` is a ``logging`` level name; ``logger`` the logger's name, or
+    ``stdout``/``stderr`` for a printed line.
+    """
+
+    id: int
+    at: float
+    run_id: str
+    loop: str
+    iteration: int
+    node: str
+    attempt: int
+    level: str
+    logger: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field, as JSON."""
+        return self.model_dump()
+
+    @classmethod
+    def of(cls, record: LogRecord) -> LogLine:
+        """The line a stored record makes."""
+        return cls(
+            id=record.id,
+            at=record.at,
+            run_id=record.run_id,
+            loop=record.loop,
+            iteration=record.iteration,
+            node=record.node_id,
+            attempt=record.attempt,
+            level=level_name(record.level),
+            logger=record.logger,
+            message=record.message,
+        )
+
+
+def level_name(level: int) -> str:
+    """The name of a ``logging`` level number (``Level 7`` for one without)."""
+    return logging.getLevelName(level)

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from nodes.errors import SegueError
+from orchestrator.inflight import in_flight_event
 from orchestrator.store import Store
 from orchestrator.store.base import RunRecord
 
@@ -140,7 +141,9 @@ class DelayedClaims:
     def _write(self, claim: Claim) -> None:
         record = claim.record()
         try:
-            self.store.claim_run(record)
+            if self.store.claim_run(record):
+                at = record.started_at or time.time()
+                self.store.append_events([in_flight_event(record, at)])  # shows it live
         except SegueError as exc:  # the run's end is still recorded when it comes
             log.warning("could not record run %s as running: %s", record.run_id, exc)
         finally:

@@ -6,20 +6,25 @@ it - so no database connection, socket or CUDA context crosses a fork.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
+from nodes.errors import SegueError
 from nodes.ids import RunId
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
 from orchestrator.channels import Channels
 from orchestrator.liveness import process_name
+from orchestrator.logs import LOGS_EVENT, keep_logs
 from orchestrator.runner import NodeRunner
 from orchestrator.settings import Settings
 from orchestrator.store import Store, open_store
 from orchestrator.streams.hubs import open_stream_hub
 from workers.claims import DelayedClaims
+
+log = logging.getLogger("segue.worker")
 
 
 class WorkerRuntime:
@@ -64,6 +69,12 @@ class WorkerRuntime:
         self._node_event(run_id, kind, data)
 
     def _node_event(self, run_id: str, kind: str, data: object) -> None:
+        if kind == LOGS_EVENT:  # a run's log goes to the store, not over the broker
+            try:
+                keep_logs(self.store, run_id, data)  # type: ignore[arg-type]
+            except (SegueError, ValueError) as exc:
+                log.warning("could not keep the log of run %s: %s", run_id, exc)
+            return
         # Progress and previews reach the coordinator on the results queue.
         event = {"node_event": {"run_id": run_id, "kind": kind, "data": data}}
         self.channels.publish_result(RunId.job_of(run_id), event)

@@ -242,6 +242,7 @@ class Flaky(Node):
                 f"{self.config.fail_times} on purpose (value {value!r})"
             )
         if value in self.config.fail_on:
+            ctx.logger.warning("value %r is listed in fail_on: this run fails", value)
             raise NodeError(
                 f"node {ctx.node_id!r} (Flaky) fails on purpose for value {value!r}, "
                 f"listed in fail_on (attempt {attempt})"

@@ -32,6 +32,7 @@ from nodes.base import Role
 from orchestrator.broker import redact
 from orchestrator.celery.app import task_name
 from orchestrator.driver.executor import ResultSink
+from orchestrator.inflight import IN_FLIGHT_S, InFlight
 from orchestrator.outage import Outbox, watch
 from orchestrator.results import RunResult
 from orchestrator.runner import NodeRunner
@@ -51,6 +52,9 @@ class CeleryExecutor:
         self.app = app
         self.runner = runner
         self.on_results = on_results
+        # Tasks no worker has reported for a while show ``queued`` (a worker's own
+        # claim shows ``running``); the coordinator ends them as results come.
+        self.in_flight = InFlight(runner.on_event, IN_FLIGHT_S)
         self._local = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="segue-queues")
         self._writes = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="segue-writes")
         self._lock = threading.Lock()
@@ -95,6 +99,8 @@ class CeleryExecutor:
                 remote.append(dispatch)
         if not remote:
             return []
+        for dispatch in remote:
+            self.in_flight.queued(dispatch)
         if self._outbox.kept:  # the broker is away: after the tasks waiting for it
             self._outbox.keep([d._replace(resent=True) for d in remote])
             return []
@@ -174,6 +180,7 @@ class CeleryExecutor:
     def close(self, wait: bool = True) -> None:
         """Stop the local pools and the outbox (tasks still waiting for the broker are
         sent again by the coordinator that takes the jobs over)."""
+        self.in_flight.close()
         self._local.shutdown(wait=wait, cancel_futures=True)
         self._writes.shutdown(wait=wait, cancel_futures=True)
         left = self._outbox.close(0)

@@ -13,6 +13,7 @@ from orchestrator.cli import (
     db,
     events,
     jobs,
+    logs,
     loops,
     nodes,
     plan,
@@ -41,6 +42,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(loops.app, name="loops")
 app.command("queues")(queues.queues)
 app.command("events")(events.events)
+app.command("logs")(logs.logs)
 app.add_typer(db.app, name="db")
 app.command("ui")(ui.ui)
 

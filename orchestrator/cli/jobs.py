@@ -56,6 +56,7 @@ EXIT_TIMEOUT = 124
 FAILURES_SHOWN = 5
 """Failed runs ``segue jobs show`` prints with their tracebacks (``--json`` has them all)."""
 FAILING = ("failed", "retrying")
+IN_FLIGHT = ("queued", "running")
 """Statuses of runs whose latest attempt failed: they hold an error and its traceback."""
 
 app = typer.Typer(
@@ -133,6 +134,7 @@ def show(
         "nodes": {node: dict(counts) for node, counts in nodes.items()},
         "failed_runs": [_failure_json(run) for run in runs if run.status in FAILING],
         "gpu": gpu,
+        "now": [_now_json(run) for run in runs if run.status in IN_FLIGHT],
     }
     if json_:
         print_json(data)
@@ -163,6 +165,7 @@ def _print_job(data: dict[str, Any]) -> None:
     if data["nodes"]:
         out.print(nodes)
     _print_gpu(data["gpu"])
+    _print_now(data["now"])
     if data["error"]:
         out.print(f"[red]error:[/red] {_escape(data['error'])}")
     _print_failures(data["failed_runs"])
@@ -188,6 +191,39 @@ def _print_gpu(gpu: dict[str, dict[str, Any]]) -> None:
             str(facts["runs"]),
             _escape(", ".join(facts["devices"])),
             *("-" if p is None else f"{p:.1f}" for p in peaks),
+        )
+    out.print(table)
+
+
+def _now_json(run: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "loop": run.loop,
+        "iteration": run.iteration,
+        "node": run.node_id,
+        "status": run.status,
+        "attempt": run.attempt,
+        "worker": run.worker,
+        "since": run.started_at if run.status == "running" else run.queued_at,
+    }
+
+
+def _print_now(now: list[dict[str, Any]]) -> None:
+    """The job's current runs: queued or running for a while (DESIGN 4, States)."""
+    if not now:
+        return
+    table = Table(title="Now")
+    for column in ("node", "where", "status", "attempt", "worker", "since"):
+        table.add_column(column)
+    for run in now:
+        where = f"{run['loop']}[{run['iteration']}]" if run["loop"] != "main" else "main"
+        table.add_row(
+            run["node"],
+            where,
+            styled(run["status"]),
+            str(run["attempt"]),
+            run["worker"] or "-",
+            when(run["since"], short=True),
         )
     out.print(table)
 

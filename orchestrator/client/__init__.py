@@ -2,7 +2,7 @@
 
 from orchestrator.client.async_client import AsyncClient, AsyncJob
 from orchestrator.client.client import Backend, Client, Job
-from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LogLine, LoopInfo, RunInfo
 
 __all__ = [
     "AsyncClient",
@@ -12,6 +12,7 @@ __all__ = [
     "Job",
     "JobEvent",
     "JobResult",
+    "LogLine",
     "LoopInfo",
     "RunInfo",
 ]

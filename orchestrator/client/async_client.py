@@ -11,7 +11,7 @@ from nodes.registry import NodeRegistry
 from orchestrator.client.client import Client
 from orchestrator.model.workflow import Workflow
 from orchestrator.settings import Settings
-from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LogLine, LoopInfo, RunInfo
 
 _DONE = object()
 
@@ -38,6 +38,12 @@ class AsyncJob:
     async def cancel(self) -> None:
         """Cancel the job."""
         await self.client.cancel(self.id)
+
+    async def logs(
+        self, loop: str | None = None, node: str | None = None, level: str | None = None
+    ) -> list[LogLine]:
+        """The job's run logs and tracebacks."""
+        return await self.client.logs(self.id, loop, node, level)
 
 
 class AsyncClient:
@@ -114,6 +120,17 @@ class AsyncClient:
     async def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
         """The job's node runs as recorded."""
         return await asyncio.to_thread(self._client.runs, job_id, loop)
+
+    async def logs(
+        self,
+        job_id: str,
+        loop: str | None = None,
+        node: str | None = None,
+        level: str | None = None,
+        after: int = 0,
+    ) -> list[LogLine]:
+        """The job's run logs and tracebacks (see :meth:`Client.logs`)."""
+        return await asyncio.to_thread(self._client.logs, job_id, loop, node, level, after)
 
     async def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
         """Per node health."""

@@ -16,7 +16,7 @@ from orchestrator.artifacts import open_artifacts
 from orchestrator.model.workflow import Workflow
 from orchestrator.settings import Settings
 from orchestrator.states import DesiredLoopState
-from orchestrator.views import JobEvent, JobResult, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LogLine, LoopInfo, RunInfo
 
 
 class Backend(Protocol):
@@ -30,6 +30,14 @@ class Backend(Protocol):
     def cancel(self, job_id: str) -> None: ...
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]: ...
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]: ...
+    def logs(
+        self,
+        job_id: str,
+        loop: str | None = None,
+        node: str | None = None,
+        level: str | None = None,
+        after: int = 0,
+    ) -> list[LogLine]: ...
     def close(self) -> None: ...
 
 
@@ -59,6 +67,12 @@ class Job:
     def runs(self, loop: str | None = None) -> list[RunInfo]:
         """The job's node runs as recorded."""
         return self.client.runs(self.id, loop)
+
+    def logs(
+        self, loop: str | None = None, node: str | None = None, level: str | None = None
+    ) -> list[LogLine]:
+        """The job's run logs and tracebacks (see :meth:`Client.logs`)."""
+        return self.client.logs(self.id, loop, node, level)
 
     def __repr__(self) -> str:
         return f"Job({self.id!r})"
@@ -187,6 +201,32 @@ class Client:
         """The job's node runs as recorded (status, attempt, timings, outputs, error and
         traceback of a failed attempt)."""
         return self._backend.runs(job_id, loop)
+
+    def logs(
+        self,
+        job_id: str,
+        loop: str | None = None,
+        node: str | None = None,
+        level: str | None = None,
+        after: int = 0,
+    ) -> list[LogLine]:
+        """The job's run logs (DESIGN 3.16): each run attempt's log records (its
+        context logger, its node's ``logging`` and stdout/stderr, the newest 1000
+        per attempt) and the tracebacks of failed runs, by time.
+
+        Args:
+            loop: Only this loop's runs (``main`` for the main stage).
+            node: Only this node's runs.
+            level: Only records at this level or above (``DEBUG`` ... ``CRITICAL``).
+            after: Only log records with a larger ``id`` (tracebacks always come):
+                the largest ``id`` seen, to follow a job.
+
+        Raises:
+            UnknownJobError: no such job.
+            NotInJobError: the job has no such loop or node.
+            ValueError: ``level`` is not a level name.
+        """
+        return self._backend.logs(job_id, loop, node, level, after)
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
         """Per node: ``healthy``, ``retrying`` or ``failing``, with run counts."""

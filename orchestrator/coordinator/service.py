@@ -256,6 +256,10 @@ class Coordinator:
 
     def _on_results(self, job_id: str, deliveries: list[Delivery]) -> None:
         finished, tokens = self._results(job_id, deliveries)
+        in_flight = getattr(self.driver.executor, "in_flight", None)  # a CeleryExecutor's
+        if in_flight is not None:
+            for result in finished:
+                in_flight.ended(result.run_id)
         if finished:
             # One scheduler step for the batch; off the broker once journaled.
             self.driver.post_results(finished, partial(self.channels.done, job_id, tokens))

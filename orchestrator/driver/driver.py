@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from nodes.artifacts import ArtifactStore
+from nodes.errors import SegueError
 from nodes.ids import RunId
 from nodes.registry import NodeRegistry
 from orchestrator.driver.applier import Applier
@@ -42,6 +43,8 @@ from orchestrator.driver.journal import Journal
 from orchestrator.driver.plans import PlanCache
 from orchestrator.driver.takeover import Takeover
 from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
+from orchestrator.inflight import IN_FLIGHT_EVENT, keep_in_flight
+from orchestrator.logs import LOGS_EVENT, keep_logs
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
@@ -220,8 +223,30 @@ class Driver:
         self._inbox.put(Results(results, on_journaled))
 
     def report(self, run_id: str, kind: str, data: Any) -> None:
-        """A node reported progress or a preview."""
+        """A node reported progress or a preview; a run's log is kept here, on the
+        reporting thread (a pool's), never on the driver's."""
+        if kind == LOGS_EVENT:
+            try:
+                keep_logs(self.store, run_id, data)
+            except (SegueError, ValueError) as exc:
+                log.warning("could not keep the log of run %s: %s", run_id, exc)
+            return
+        if kind == IN_FLIGHT_EVENT:
+            self._in_flight(run_id, data)
+            return
         self._inbox.put(NodeReport(run_id, kind, data))
+
+    def _in_flight(self, run_id: str, data: Any) -> None:
+        """A run has been queued or running for a while: its row and event say so
+        (never over a finished run), and its job's listeners hear it."""
+        try:
+            event = keep_in_flight(self.store, run_id, data)
+        except (SegueError, ValueError, KeyError) as exc:
+            log.warning("could not record run %s as %s: %s", run_id, data.get("status"), exc)
+            return
+        job = self._jobs.get(RunId.job_of(run_id))
+        if event is not None and job is not None:
+            job.publish_live(JobEvent.of(event))
 
     def reconcile(self, older_than_s: float) -> None:
         """Chase runs dispatched over ``older_than_s`` ago that never reported."""

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from nodes.base import Node
 from orchestrator.driver.executor import ResultSink
 from orchestrator.engine.processes import ProcessPool
+from orchestrator.inflight import IN_FLIGHT_S, InFlight
 from orchestrator.results import RunError, RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
@@ -40,6 +41,8 @@ class LocalExecutor:
         threads: Size of the thread pool.
         processes: Size of the process pool (started on first use).
         artifacts_root: Artifacts folder or URL the process pool's children open.
+        in_flight_s: How long a run is queued or running before it shows so
+            (:mod:`orchestrator.inflight`; 0: never).
     """
 
     def __init__(
@@ -49,8 +52,10 @@ class LocalExecutor:
         threads: int | None = None,
         processes: int | None = None,
         artifacts_root: str | None = None,
+        in_flight_s: float = IN_FLIGHT_S,
     ) -> None:
         self.runner = runner
+        self.in_flight = InFlight(runner.on_event, in_flight_s, runner.worker)
         self.on_results = on_results
         self._workers = threads or min(32, (os.cpu_count() or 2) * 4)
         self._threads = cf.ThreadPoolExecutor(
@@ -61,8 +66,9 @@ class LocalExecutor:
             processes or (os.cpu_count() or 2),
             runner.registry,
             artifacts_root,
-            on_results,
+            self._process_results,
             runner.on_event,
+            self.in_flight.started,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -82,6 +88,7 @@ class LocalExecutor:
         """
         threads: list[Dispatch] = []
         inline: list[RunResult] = []
+        queued = self.in_flight.queued
         for dispatch in dispatches:
             node = dispatch.node
             route = node.route
@@ -96,7 +103,9 @@ class LocalExecutor:
                 and self._is_inline(dispatch)
             ):
                 inline.append(self.runner.run(dispatch))
-            elif dispatch.node.role.queue:
+                continue
+            queued(dispatch)
+            if dispatch.node.role.queue:
                 threads.append(dispatch)  # queue nodes use this process's queue backend
             elif route.gpu:
                 self._gpu.submit(self._run_chunk, [dispatch])
@@ -128,8 +137,11 @@ class LocalExecutor:
     def _run_chunk(self, dispatches: list[Dispatch]) -> None:
         results: list[RunResult] = []
         try:
+            started, ended = self.in_flight.started, self.in_flight.ended
             for dispatch in dispatches:
+                started(dispatch.run_id, dispatch)
                 results.append(self.runner.run(dispatch))
+                ended(dispatch.run_id)
         finally:
             # The runner turns every outcome into a result; should it ever raise,
             # the chunk's other runs are still reported.
@@ -138,11 +150,23 @@ class LocalExecutor:
 
     def _submit_async(self, dispatch: Dispatch) -> None:
         loop = self._event_loop()
-        future = asyncio.run_coroutine_threadsafe(self.runner.run_async(dispatch), loop)
+        future = asyncio.run_coroutine_threadsafe(self._run_async(dispatch), loop)
         future.add_done_callback(lambda f: self.on_results([_outcome(dispatch, f)]))
+
+    async def _run_async(self, dispatch: Dispatch) -> RunResult:
+        self.in_flight.started(dispatch.run_id, dispatch)
+        try:
+            return await self.runner.run_async(dispatch)
+        finally:
+            self.in_flight.ended(dispatch.run_id)
 
     def _submit_process(self, dispatch: Dispatch) -> None:
         self._processes.submit(dispatch)
+
+    def _process_results(self, results: list[RunResult]) -> None:
+        for result in results:
+            self.in_flight.ended(result.run_id)
+        self.on_results(results)
 
     # pools ----------------------------------------------------------------------------
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -167,6 +191,7 @@ class LocalExecutor:
         if self._closed:
             return
         self._closed = True
+        self.in_flight.close()
         self._threads.shutdown(wait=wait, cancel_futures=True)
         self._gpu.shutdown(wait=wait, cancel_futures=True)
         self._processes.close(wait)

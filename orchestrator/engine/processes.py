@@ -76,6 +76,7 @@ class ProcessPool:
         artifacts: The artifacts folder or URL the children open.
         on_results: Receives finished runs.
         on_event: Receives node events (run id, kind, data) the children send.
+        on_start: Receives the run id of each run a child begins.
     """
 
     def __init__(
@@ -85,8 +86,10 @@ class ProcessPool:
         artifacts: str | None,
         on_results: ResultsSink,
         on_event: NodeEvent,
+        on_start: Callable[[str], None] | None = None,
     ) -> None:
         self._size = size
+        self._on_start = on_start
         self._registry = registry
         self._artifacts = artifacts
         self._on_results = on_results
@@ -255,6 +258,8 @@ class ProcessPool:
                     generation.ready = True
                 case ("start", run_id, pid):
                     generation.started[run_id] = pid
+                    if self._on_start is not None:
+                        self._on_start(run_id)
                 case ("event", run_id, kind, data):
                     with contextlib.suppress(Exception):
                         self._on_event(run_id, kind, data)

@@ -10,6 +10,7 @@ cache when asked, and turns every outcome - exceptions included - into a
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from nodes.errors import FatalNodeError
 from nodes.registry import NodeRegistry
 from orchestrator.queues.base import QueueBackend, queue_key
 from orchestrator.results import RunError, RunResult, format_exception
+from orchestrator.runner.capture import RunLog, current_log, ensure_tees, install_capture
 from orchestrator.runner.executing import Executing
 from orchestrator.runner.mime import check_inputs, check_outputs
 from orchestrator.runner.spec import Cache, NodeEvent, RunSpec
@@ -91,11 +93,15 @@ class NodeRunner(Executing):
         self._nodes: dict[int, tuple[Any, Node]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
+        install_capture()
 
     # public -------------------------------------------------------------------------
     def run(self, spec: RunSpec) -> RunResult:
         """Execute one attempt in the calling thread (async nodes get a thread-local loop)."""
         started = time.time()
+        ensure_tees()
+        log = RunLog()
+        token = current_log.set(log)
         try:
             node = self._node(spec)
             if node.is_async():
@@ -104,10 +110,17 @@ class NodeRunner(Executing):
             return self._execute(node, spec, started)
         except BaseException as exc:
             return self._failure(spec, exc, started)
+        finally:
+            current_log.reset(token)
+            if log.records is not None or log.pending:
+                self._logged(spec, log)
 
     async def run_async(self, spec: RunSpec) -> RunResult:
         """Execute one attempt on the running event loop (sync nodes run in a thread)."""
         started = time.time()
+        ensure_tees()
+        log = RunLog()
+        token = current_log.set(log)
         try:
             node = self._node(spec)
             if node.is_async():
@@ -115,6 +128,22 @@ class NodeRunner(Executing):
             return await asyncio.to_thread(self._execute, node, spec, started)
         except BaseException as exc:
             return self._failure(spec, exc, started)
+        finally:
+            current_log.reset(token)
+            if log.records is not None or log.pending:
+                self._logged(spec, log)
+
+    def _logged(self, spec: RunSpec, log: RunLog) -> None:
+        """Hand a run's log to the event sink (as a ``logs`` event); never fails the run."""
+        data = log.to_json()
+        if data is not None:
+            data["attempt"] = spec.attempt
+            try:
+                self.on_event(spec.run_id, "logs", data)
+            except Exception as exc:  # the run's outcome matters more than its log
+                logging.getLogger("segue.runner").warning(
+                    "could not keep the log of run %s: %s", spec.run_id, exc
+                )
 
     # building -----------------------------------------------------------------------
     def _node(self, spec: RunSpec) -> Node:

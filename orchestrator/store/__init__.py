@@ -12,6 +12,7 @@ from pathlib import Path
 from orchestrator.store.base import (
     EventRecord,
     JobRecord,
+    LogRecord,
     LoopRecord,
     LoopTally,
     ProcessRecord,
@@ -68,6 +69,7 @@ __all__ = [
     "EventRecord",
     "JobNotFound",
     "JobRecord",
+    "LogRecord",
     "LoopRecord",
     "LoopTally",
     "MemoryStore",

@@ -124,6 +124,28 @@ class EventRecord:
 
 
 @dataclass(frozen=True)
+class LogRecord:
+    """One log record of a run attempt (DESIGN section 3.16).
+
+    ``level`` is a ``logging`` level number; ``logger`` the logger's name, or
+    ``stdout``/``stderr`` for a printed line. ``id`` is assigned by the store
+    (increasing per store; leave it 0 when saving).
+    """
+
+    run_id: str
+    job_id: str
+    loop: str
+    iteration: int
+    node_id: str
+    attempt: int
+    at: float
+    level: int
+    logger: str
+    message: str
+    id: int = 0
+
+
+@dataclass(frozen=True)
 class ProcessRecord:
     """What a process announces with each heartbeat (DESIGN section 3, item 12).
 
@@ -286,6 +308,13 @@ class Store(Protocol):
         """
         ...
 
+    def queue_run(self, run: RunRecord) -> bool:
+        """Record ``run`` as queued for ``run.attempt``: only when the store holds
+        no row for it, or an unfinished one of an older attempt. False (nothing
+        changed) when it is finished or already holds this attempt (a worker's
+        claim may have come first)."""
+        ...
+
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False (nothing changed) when it was
         already finished or holds a newer attempt."""
@@ -316,6 +345,25 @@ class Store(Protocol):
 
     def read_events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         """A job's events with ``seq > after``, oldest first."""
+        ...
+
+    # logs -----------------------------------------------------------------
+    def save_logs(self, run_id: str, attempt: int, records: Sequence[LogRecord]) -> None:
+        """Keep an attempt's log records, replacing any kept for that attempt
+        before (a run executed again keeps the log of its latest execution)."""
+        ...
+
+    def read_logs(
+        self,
+        job_id: str,
+        after: int = 0,
+        loop: str | None = None,
+        node: str | None = None,
+        level: int = 0,
+        limit: int = 1000,
+    ) -> list[LogRecord]:
+        """A job's log records with ``id > after`` (of one loop, one node, at
+        ``level`` or above when asked), oldest first."""
         ...
 
     # cache ----------------------------------------------------------------

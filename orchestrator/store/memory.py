@@ -19,6 +19,7 @@ from orchestrator.store import rules, tallies
 from orchestrator.store.base import (
     EventRecord,
     JobRecord,
+    LogRecord,
     LoopRecord,
     ProcessRecord,
     RunRecord,
@@ -71,6 +72,8 @@ class MemoryStore:
         self._seq = 0
         self._cache: dict[str, _CacheEntry] = {}
         self._processes: dict[str, ProcessRecord] = {}
+        self._logs: dict[str, list[LogRecord]] = {}  # by job, by id
+        self._log_id = 0
 
     # workflows ------------------------------------------------------------
     def save_workflow(self, name: str, digest: str, spec: dict[str, Any], at: float) -> None:
@@ -191,6 +194,14 @@ class MemoryStore:
         process = self._processes.get(name)
         return process is not None and process.state == "alive" and process.beat_at >= after
 
+    def queue_run(self, run: RunRecord) -> bool:
+        """Record ``run`` as queued unless its row is finished or holds this attempt."""
+        with self._lock:
+            if not rules.queue_accepts(self._runs.get(run.run_id), run):
+                return False
+            self._runs[run.run_id] = _copy(replace(run, status="queued"))
+            return True
+
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False when it was already finished."""
         with self._lock:
@@ -247,6 +258,39 @@ class MemoryStore:
             events = self._events.get(job_id, [])
             start = bisect.bisect_right(events, after, key=lambda e: e.seq)
             return [_copy(e) for e in events[start : start + limit]]
+
+    # logs -------------------------------------------------------------------
+    def save_logs(self, run_id: str, attempt: int, records: Sequence[LogRecord]) -> None:
+        """Keep an attempt's records, replacing those kept for it before."""
+        if not records:
+            return
+        with self._lock:
+            kept = self._logs.setdefault(records[0].job_id, [])
+            kept[:] = [r for r in kept if r.run_id != run_id or r.attempt != attempt]
+            for record in records:
+                self._log_id += 1
+                kept.append(replace(record, run_id=run_id, attempt=attempt, id=self._log_id))
+
+    def read_logs(
+        self,
+        job_id: str,
+        after: int = 0,
+        loop: str | None = None,
+        node: str | None = None,
+        level: int = 0,
+        limit: int = 1000,
+    ) -> list[LogRecord]:
+        """A job's records with ``id > after``, filtered, oldest first."""
+        with self._lock:
+            out = [
+                r
+                for r in self._logs.get(job_id, ())
+                if r.id > after
+                and (loop is None or r.loop == loop)
+                and (node is None or r.node_id == node)
+                and r.level >= level
+            ]
+        return out[:limit]
 
     # cache ------------------------------------------------------------------
     def cache_get(self, key: str) -> dict[str, JsonValue] | None:

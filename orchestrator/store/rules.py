@@ -34,6 +34,12 @@ def run_accepts(stored: RunRecord | None, new: RunRecord) -> bool:
     return stored.status not in RUN_TERMINAL and stored.attempt <= new.attempt
 
 
+def queue_accepts(stored: RunRecord | None, new: RunRecord) -> bool:
+    """Whether a ``queued`` ``new`` may be written over ``stored``: never over a
+    finished run, nor over the same attempt (queued or claimed running already)."""
+    return stored is None or (stored.status not in RUN_TERMINAL and stored.attempt < new.attempt)
+
+
 def merge_run(stored: RunRecord | None, new: RunRecord) -> RunRecord:
     """The record stored after ``new`` is accepted over ``stored``."""
     if stored is None:

@@ -67,7 +67,7 @@ def create_app(
 
     def job_context(request: Request) -> dict[str, Any]:
         job_id = request.path_params["job"]
-        view = reads.job(job_id, clock())
+        view = reads.job(job_id, clock(), request.query_params.get("node") or None)
         if view is None:
             raise _NotFound(f"no job {job_id!r} in the store")
         svg = render_svg(view.plan, view.health) if view.plan is not None else ""
@@ -105,7 +105,7 @@ def create_app(
 
     def stop(request: Request) -> Response:
         job_id = request.path_params["job"]
-        view = reads.job(job_id, clock())
+        view = reads.job(job_id, clock(), request.query_params.get("node") or None)
         if view is None:
             raise _NotFound(f"no job {job_id!r} in the store")
         stopped = [

@@ -26,6 +26,11 @@ def clock(at: float | None) -> str:
     return time.strftime("%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
 
 
+def hms(at: float | None) -> str:
+    """A stored timestamp as local ``HH:MM:SS`` (a log line's time), or ``-``."""
+    return time.strftime("%H:%M:%S", time.localtime(at)) if at else "-"
+
+
 def rate(per_s: float) -> str:
     """Iterations per second, to a sensible precision."""
     if per_s <= 0:
@@ -33,4 +38,4 @@ def rate(per_s: float) -> str:
     return f"{per_s:.1f}" if per_s < 100 else f"{per_s:.0f}"
 
 
-FILTERS: dict[str, Callable[..., Any]] = {"age": age, "clock": clock, "rate": rate}
+FILTERS: dict[str, Callable[..., Any]] = {"age": age, "clock": clock, "hms": hms, "rate": rate}

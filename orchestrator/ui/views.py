@@ -13,13 +13,17 @@ from typing import Any
 
 from nodes.registry import NodeRegistry
 from orchestrator.health import node_health
+from orchestrator.logs import read_logs
 from orchestrator.metrics import SegueCollector
 from orchestrator.metrics.snapshot import TASKS_PREFIX, Plans
 from orchestrator.planner import Plan
 from orchestrator.states import JobStatus, LoopStatus
 from orchestrator.store.base import JobRecord, LoopRecord, RunRecord, Store
-from orchestrator.views import RunInfo
+from orchestrator.views import LogLine, RunInfo
 
+LOG_LINES = 200
+"""The newest log lines the logs card shows (``segue logs`` shows them all)."""
+IN_FLIGHT = ("queued", "running")
 RATE_WINDOW_S = 10.0
 """Iterations per second are counted over this many recent seconds."""
 
@@ -108,6 +112,10 @@ class JobView:
     loops: list[LoopRow]
     nodes: list[NodeRow]
     health: dict[str, dict[str, Any]] = field(default_factory=dict)
+    now: list[RunInfo] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
+    log_node: str | None = None
+    log_nodes: list[str] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -129,8 +137,9 @@ class Reads:
         """The latest jobs, newest first."""
         return sorted(self.store.list_jobs(limit=limit), key=lambda j: -j.created_at)
 
-    def job(self, job_id: str, now: float) -> JobView | None:
-        """The job page's content, or ``None`` for an unknown job."""
+    def job(self, job_id: str, now: float, log_node: str | None = None) -> JobView | None:
+        """The job page's content, or ``None`` for an unknown job; its logs of
+        ``log_node`` only when given (one the job has)."""
         job = self.store.get_job(job_id)
         if job is None:
             return None
@@ -158,7 +167,12 @@ class Reads:
             )
             for node, report in sorted(health.items(), key=lambda kv: _order(plan, kv[0]))
         ]
-        return JobView(job, plan, loops, nodes, health)
+        log_nodes = [row.node for row in nodes]
+        if log_node not in log_nodes:
+            log_node = None
+        logs = read_logs(self.store, job, node=log_node)[-LOG_LINES:]
+        current = [RunInfo.of(run) for run in runs if run.status in IN_FLIGHT]
+        return JobView(job, plan, loops, nodes, health, current, logs, log_node, log_nodes)
 
     def _depths(self) -> Mapping[str, int] | None:
         return None if self.collector is None else self.collector.snapshot().queues

@@ -22,7 +22,7 @@ from orchestrator.store.sql.connection import sqlite_url
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
-TABLES = "workflows, jobs, loops, node_runs, events, cache_entries, processes"
+TABLES = "workflows, jobs, loops, node_runs, events, cache_entries, processes, run_logs"
 
 IMPLEMENTATIONS = [
     "memory",

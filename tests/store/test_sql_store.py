@@ -206,7 +206,7 @@ def test_upgrading_a_store_of_revision_0002_keeps_its_runs_with_no_traceback(
 
     store = SqlStore.open(url)
     try:
-        assert current_revision(store.engine) == HEAD == "0005"
+        assert current_revision(store.engine) == HEAD == "0006"
         run = store.get_run("j1:main:0:a")
         assert run is not None
         assert (run.status, run.error, run.traceback) == (

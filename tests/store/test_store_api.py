@@ -13,6 +13,7 @@ def test_the_public_api_is_pinned() -> None:
         "EventRecord",
         "JobNotFound",
         "JobRecord",
+        "LogRecord",
         "LoopRecord",
         "LoopTally",
         "MemoryStore",

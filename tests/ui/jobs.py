@@ -14,9 +14,9 @@ from orchestrator.ui import Sources, UiServer, create_app, embedded_sources
 TOKEN = "test-token-0123456789"
 
 
-def ticker(stop: int = 100_000, interval_s: float = 0.08) -> Workflow:
-    """A slow loop: ``ticks`` -> ``scaled`` -> ``nap`` (Sleep) -> ``picky`` (fails on 2)
-    -> ``out``."""
+def ticker(stop: int = 100_000, interval_s: float = 0.08, nap_s: float = 0.01) -> Workflow:
+    """A slow loop: ``ticks`` -> ``scaled`` -> ``nap`` (Sleep ``nap_s``) -> ``picky``
+    (fails on 2, logging why) -> ``out``."""
     return Workflow.from_dict(
         {
             "name": "ticker",
@@ -28,7 +28,7 @@ def ticker(stop: int = 100_000, interval_s: float = 0.08) -> Workflow:
                 },
                 {"id": "gain", "type": "Constant", "config": {"value": 2}},
                 {"id": "scaled", "type": "Math", "config": {"op": "mul"}},
-                {"id": "nap", "type": "Sleep", "config": {"seconds": 0.01}},
+                {"id": "nap", "type": "Sleep", "config": {"seconds": nap_s}},
                 {"id": "picky", "type": "Flaky", "config": {"fail_on": [2]}},
                 {"id": "out", "type": "Output", "config": {"name": "values"}},
             ],

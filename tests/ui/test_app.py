@@ -164,3 +164,38 @@ def test_segue_run_ui_serves_the_page_while_the_job_runs_and_prints_its_address(
     assert re.search(
         r"operations page: http://127\.0\.0\.1:\d+/jobs/[0-9a-f]+\?token=", done.stderr
     )
+
+
+def test_the_job_page_shows_the_logs_card_with_a_node_filter(
+    finished: tuple[Served, str],
+) -> None:
+    served, job = finished
+    client = page(served, guard_reads=False)
+    html = client.get(f"/jobs/{job}").text
+    assert 'id="logs"' in html and 'id="now"' in html
+    assert "value 2 is listed in fail_on: this run fails" in html
+    assert '<option value="picky">picky</option>' in html
+    only_nap = client.get(f"/jobs/{job}/panels?node=nap").text
+    only_nap = only_nap[only_nap.index('id="logs"') :]
+    assert '<option value="nap" selected>nap</option>' in only_nap
+    assert "listed in fail_on" not in only_nap
+    assert "No run of nap has logged anything yet." in only_nap
+    only_picky = client.get(f"/jobs/{job}/panels?node=picky").text
+    assert 'class="lv-warning"' in only_picky and "Traceback (most recent call last)" in only_picky
+    # The ended job runs nothing now.
+    assert "Nothing: the job has ended." in html
+
+
+def test_the_now_card_lists_a_run_going_on(tmp_path: Path) -> None:
+    with embedded(tmp_path / "now") as served:
+        job = served.client.submit(ticker(stop=1, interval_s=0, nap_s=30))
+        deadline = time.monotonic() + 20
+        while not [r for r in served.client.runs(job.id) if r.status == "running"]:
+            assert time.monotonic() < deadline, "the nap never showed running"
+            time.sleep(0.05)
+        html = page(served, guard_reads=False).get(f"/jobs/{job.id}/panels").text
+        served.client.cancel(job.id)
+        job.wait(timeout=30)
+    now = html[html.index('id="now"') : html.index("<h2>Loops</h2>")]
+    assert f'data-run="{job.id}:ticks:0:nap"' in now
+    assert '<span class="pill s-running">running</span>' in now

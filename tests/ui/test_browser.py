@@ -47,7 +47,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str]]:
     with embedded(tmp_path_factory.mktemp("ui-browser"), serve=True) as served:
-        job = served.client.submit(ticker())
+        job = served.client.submit(ticker(nap_s=1.2))  # each nap shows in the Now card
         yield served, job.id
         served.client.cancel(job.id)
         job.wait(timeout=30)
@@ -97,6 +97,23 @@ def test_pause_and_resume_from_the_page_reach_the_store(
     assert loop_status(served, job, "ticks") == "running"
 
 
+def test_the_now_card_shows_the_nap_going_on(page: Any, running: tuple[Served, str]) -> None:
+    _, job = running
+    page.wait_for_selector(f'#now tr[data-run^="{job}:ticks:"] .pill.s-running', timeout=15_000)
+    assert "nap" in page.locator("#now tbody").inner_text()
+
+
+def test_the_logs_card_shows_a_runs_log_and_filters_by_node(page: Any) -> None:
+    page.wait_for_selector("#logs li.lv-warning", timeout=15_000)
+    assert "value 2 is listed in fail_on" in page.locator("#logs .runlog").inner_text()
+    page.select_option("select[data-logs-node]", "nap")
+    page.wait_for_selector("#logs p.empty", timeout=10_000)
+    page.wait_for_timeout(1800)  # a refresh keeps the node picked
+    assert page.locator("select[data-logs-node]").input_value() == "nap"
+    page.select_option("select[data-logs-node]", "")
+    page.wait_for_selector("#logs li.lv-warning", timeout=10_000)
+
+
 def test_a_failed_nodes_traceback_shows(page: Any, tmp_path: Path) -> None:
     summary = 'tr[data-node="picky"] details.trace summary'
     page.wait_for_selector(summary, timeout=10_000)
@@ -107,7 +124,11 @@ def test_a_failed_nodes_traceback_shows(page: Any, tmp_path: Path) -> None:
     page.wait_for_timeout(1800)  # one refresh: an open traceback stays open
     assert trace.is_visible()
     shot = tmp_path / "ui-screenshot.png"
-    page.screenshot(path=str(shot), full_page=True)
+    for _ in range(20):  # a shot with a nap going on, between two refreshes
+        page.wait_for_selector("#now tr[data-run]", timeout=10_000)
+        page.screenshot(path=str(shot), full_page=True)
+        if page.locator("#now tr[data-run]").count():
+            break
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, SCREENSHOT)
 

@@ -146,6 +146,29 @@ class EventRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(Json)
 
 
+class RunLogRow(Base):
+    """One log record of a run attempt; ``id`` orders a job's log."""
+
+    __tablename__ = "run_logs"
+    __table_args__ = (
+        Index("ix_run_logs_job_id_id", "job_id", "id"),
+        Index("ix_run_logs_run_id_attempt", "run_id", "attempt"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(255))
+    run_id: Mapped[str] = mapped_column(String(1024))
+    loop: Mapped[str] = mapped_column(String(255))
+    iteration: Mapped[int] = mapped_column(Integer)
+    node_id: Mapped[str] = mapped_column(String(255))
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[float] = mapped_column(Float)
+    level: Mapped[int] = mapped_column(Integer)
+    logger: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+
+
 class CacheEntryRow(Base):
     """Stored outputs of a cacheable node run, by cache key."""
 
@@ -183,3 +206,4 @@ RUNS: Table = NodeRunRow.__table__  # type: ignore[assignment]
 EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
 CACHE: Table = CacheEntryRow.__table__  # type: ignore[assignment]
 PROCESSES: Table = ProcessRow.__table__  # type: ignore[assignment]
+RUN_LOGS: Table = RunLogRow.__table__  # type: ignore[assignment]

@@ -115,3 +115,18 @@ def guarded_claim(conn: Connection, insert: Insert, claim: RunRecord, live_after
         .returning(RUNS.c.run_id)
     )
     return conn.execute(stmt).first() is not None
+
+
+def queue_run(conn: Connection, insert: Insert, run: RunRecord) -> bool:
+    """Insert ``run`` (queued), or update an unfinished row of an older attempt."""
+    values = dict(zip(RUN_COLUMNS, run_tuple(run), strict=True))
+    values["outputs"] = run.outputs
+    new = insert.excluded
+    changed = {name: new[name] for name in RUN_COLUMNS if name != "run_id"}
+    where = and_(not_in(RUNS.c.status, rules.RUN_TERMINAL), RUNS.c.attempt < new.attempt)
+    stmt = (
+        insert.values(values)
+        .on_conflict_do_update(index_elements=["run_id"], set_=changed, where=where)
+        .returning(RUNS.c.run_id)
+    )
+    return conn.execute(stmt).first() is not None

@@ -39,6 +39,7 @@ from orchestrator.store import rules
 from orchestrator.store.base import (
     EventRecord,
     JobRecord,
+    LogRecord,
     LoopRecord,
     ProcessRecord,
     RunRecord,
@@ -46,7 +47,7 @@ from orchestrator.store.base import (
     WorkflowRecord,
 )
 from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
-from orchestrator.store.sql import convert, processes, tallies
+from orchestrator.store.sql import convert, logs, processes, tallies
 from orchestrator.store.sql.bulk import EventWriter, RunWriter, copy_events, not_in
 from orchestrator.store.sql.connection import make_engine, upgrade
 from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, PROCESSES, RUNS, WORKFLOWS
@@ -347,6 +348,16 @@ class SqlStore:
             what, lambda conn: processes.guarded_claim(conn, insert, claim, live_after), single=True
         )
 
+    def queue_run(self, run: RunRecord) -> bool:
+        """Record ``run`` as queued unless its row is finished or holds this attempt."""
+        queued = replace(run, status=RunStatus.QUEUED.value)
+        insert = self._insert(RUNS)
+        return self._write(
+            f"recording run {run.run_id!r} attempt {run.attempt} queued in table node_runs",
+            lambda conn: processes.queue_run(conn, insert, queued),
+            single=True,
+        )
+
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False when it was already finished."""
         what = f"completing run {run.run_id!r} as {run.status!r} in table node_runs"
@@ -434,6 +445,27 @@ class SqlStore:
             lambda conn: conn.execute(stmt).all(),
         )
         return [convert.event_record(row) for row in rows]
+
+    # logs -------------------------------------------------------------------
+    def save_logs(self, run_id: str, attempt: int, records: Sequence[LogRecord]) -> None:
+        """Keep an attempt's records, replacing those kept for it before."""
+        what = f"saving {len(records)} log records of run {run_id!r} to table run_logs"
+        self._write(what, lambda conn: logs.save(conn, run_id, attempt, records))
+
+    def read_logs(
+        self,
+        job_id: str,
+        after: int = 0,
+        loop: str | None = None,
+        node: str | None = None,
+        level: int = 0,
+        limit: int = 1000,
+    ) -> list[LogRecord]:
+        """A job's records with ``id > after``, filtered, oldest first."""
+        return self._read(
+            f"reading logs of job {job_id!r} from table run_logs",
+            lambda conn: logs.read(conn, job_id, after, loop, node, level, limit),
+        )
 
     # cache ------------------------------------------------------------------
     def cache_get(self, key: str) -> dict[str, JsonValue] | None:

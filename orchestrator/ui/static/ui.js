@@ -48,16 +48,25 @@
   if (!root) return;
   var job = root.dataset.job;
 
-  // Panels: re-read as HTML from the server, keeping open tracebacks open.
-  var pending = false, last = 0;
+  // Panels: re-read as HTML from the server, keeping open tracebacks open and the
+  // logs card on the node picked in it.
+  var pending = false, last = 0, logNode = "", seq = 0;
+  document.addEventListener("change", function (e) {
+    if (!e.target.matches("select[data-logs-node]")) return;
+    logNode = e.target.value;
+    pending = false;  // an answer for the node picked before is dropped (seq)
+    refresh();
+  });
   function refresh() {
     if (pending) return;
     pending = true;
     last = Date.now();
-    fetch("/jobs/" + encodeURIComponent(job) + "/panels", { headers: { "X-Segue-Token": token() || "" } })
+    var mine = ++seq;
+    var url = "/jobs/" + encodeURIComponent(job) + "/panels" + (logNode ? "?node=" + encodeURIComponent(logNode) : "");
+    fetch(url, { headers: { "X-Segue-Token": token() || "" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
-        if (html === null) return;
+        if (html === null || mine !== seq) return;
         var panels = document.getElementById("panels");
         var open = Array.prototype.map.call(panels.querySelectorAll("details[open]"),
           function (d) { return d.dataset.key; });
@@ -67,7 +76,7 @@
           if (d) d.open = true;
         });
       })
-      .finally(function () { pending = false; });
+      .finally(function () { if (mine === seq) pending = false; });
   }
   function soon() { if (Date.now() - last > 700) refresh(); }
   var timer = setInterval(refresh, 1500);
