@@ -95,8 +95,10 @@ class LocalExecutor:
             streaming = bool(node.streams) or node.live
             if streaming and not route.gpu and route.pool == "thread":
                 # alone on a thread: a stream's consumer must run beside its producer
+                queued(dispatch)
                 self._threads.submit(self._run_chunk, [dispatch])
-            elif (
+                continue
+            if (
                 route.pool != "process"
                 and not route.gpu
                 and not streaming
