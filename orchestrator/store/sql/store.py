@@ -16,25 +16,14 @@ transaction, and its row counts are summed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import JsonValue
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    case,
-    func,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, select
 
-from nodes.context import MAIN
-from orchestrator.states import JobStatus, RunStatus
+from orchestrator.states import RunStatus
 from orchestrator.store import rules
 from orchestrator.store.base import (
     EventRecord,
@@ -46,22 +35,20 @@ from orchestrator.store.base import (
     Tallies,
     WorkflowRecord,
 )
-from orchestrator.store.errors import JobNotFound, StoreConflict, StoreError
-from orchestrator.store.sql import convert, logs, processes, tallies
-from orchestrator.store.sql.bulk import EventWriter, RunWriter, copy_events, not_in
+from orchestrator.store.errors import JobNotFound, StoreConflict
+from orchestrator.store.sql import convert, jobs, logs, processes, tallies
+from orchestrator.store.sql.bulk import EventWriter, RunWriter, copy_events
 from orchestrator.store.sql.connection import make_engine, upgrade
+from orchestrator.store.sql.gateway import Gateway
 from orchestrator.store.sql.models import CACHE, EVENTS, JOBS, LOOPS, PROCESSES, RUNS, WORKFLOWS
 from orchestrator.store.sql.retry import Retry
-
-T = TypeVar("T")
-Insert = sqlite.Insert | postgresql.Insert
 
 
 class SqlStore:
     """The state store on a SQLAlchemy engine (SQLite file or PostgreSQL).
 
     Safe to share between threads: every method runs in its own connection and
-    transaction from the engine's pool.
+    transaction from the engine's pool (see :class:`~.gateway.Gateway`).
 
     Args:
         engine: An engine from :func:`~orchestrator.store.sql.connection.make_engine`,
@@ -70,21 +57,10 @@ class SqlStore:
     """
 
     def __init__(self, engine: Engine, retry: Retry | None = None) -> None:
+        self._db = Gateway(engine, retry)
         self.engine = engine
-        self._retry = retry or Retry()
-        dialect = engine.dialect.name
-        if dialect not in ("sqlite", "postgresql"):
-            raise StoreError(f"the store supports sqlite and postgresql, not {dialect!r}")
-        self._dialect = dialect
-        # PostgreSQL: one-statement calls run on an autocommit connection - one
-        # round trip instead of BEGIN, the statement and COMMIT (or ROLLBACK).
-        self._autocommit = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if dialect == "postgresql"
-            else None
-        )
-        self._runs = RunWriter(engine.dialect, self._insert(RUNS))
-        self._events = EventWriter(engine.dialect) if self._dialect != "postgresql" else None
+        self._runs = RunWriter(engine.dialect, self._db.insert(RUNS))
+        self._events = EventWriter(engine.dialect) if self._db.dialect != "postgresql" else None
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, retry: Retry | None = None) -> SqlStore:
@@ -97,11 +73,11 @@ class SqlStore:
             StoreUnavailable: The database could not be reached.
         """
         engine = make_engine(url)
-        store = cls(engine, retry)
-        where = engine.url.render_as_string(hide_password=True)
         try:
+            store = cls(engine, retry)
             if migrate:
-                store._retry(f"migrating the store at {where}", lambda: upgrade(engine))
+                where = engine.url.render_as_string(hide_password=True)
+                store._db.retry(f"migrating the store at {where}", lambda: upgrade(engine))
         except BaseException:
             engine.dispose()
             raise
@@ -110,76 +86,41 @@ class SqlStore:
     # liveness -------------------------------------------------------------
     def announce(self, process: ProcessRecord) -> None:
         """Write a process's heartbeat (its row, by name, is replaced)."""
-        insert = self._insert(PROCESSES)
+        insert = self._db.insert(PROCESSES)
         what = f"announcing process {process.name!r} in table processes"
-        self._write(what, lambda conn: processes.announce(conn, insert, process), single=True)
+        self._db.write(what, lambda conn: processes.announce(conn, insert, process), single=True)
 
     def list_processes(self) -> list[ProcessRecord]:
         """Every process that announced itself and was not forgotten."""
-        return self._read("reading table processes", processes.list_processes)
+        return self._db.read("reading table processes", processes.list_processes)
 
     def forget_processes(self, before: float) -> int:
         """Delete processes whose last heartbeat is older than ``before``."""
         what = "deleting old rows of table processes"
-        return self._write(what, lambda conn: processes.forget(conn, before), single=True)
+        return self._db.write(what, lambda conn: processes.forget(conn, before), single=True)
 
     def bury(self, process: ProcessRecord) -> bool:
         """Mark ``process`` dead unless it announced itself since (see :class:`Store`)."""
         what = f"marking process {process.name!r} dead in table processes"
-        return self._write(
+        return self._db.write(
             what, lambda conn: processes.bury(conn, process.name, process.beat_at), single=True
         )
 
     def tallies(self, bounds: Sequence[float]) -> Tallies:
         """Jobs, loops and finished runs counted in aggregate queries (metrics)."""
-        return self._read("counting jobs, loops and node_runs", lambda c: tallies.tally(c, bounds))
+        what = "counting jobs, loops and node_runs"
+        return self._db.read(what, lambda conn: tallies.tally(conn, bounds))
 
     def close(self) -> None:
         """Close every connection."""
-        self.engine.dispose()
-
-    # plumbing -------------------------------------------------------------
-    def _insert(self, table: Table) -> Insert:
-        if self._dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
-
-    def _write(
-        self,
-        what: str,
-        fn: Callable[[Connection], T],
-        *,
-        idempotent: bool = True,
-        single: bool = False,
-    ) -> T:
-        """Run ``fn`` in a transaction; ``single``: ``fn`` runs one statement that
-        is atomic on its own (one row, or a conditional update and a read)."""
-        autocommit = self._autocommit if single else None
-
-        def attempt() -> T:
-            if autocommit is not None:
-                with autocommit.connect() as conn:
-                    return fn(conn)
-            with self.engine.begin() as conn:
-                return fn(conn)
-
-        return self._retry(what, attempt, idempotent=idempotent)
-
-    def _read(self, what: str, fn: Callable[[Connection], T]) -> T:
-        source = self._autocommit or self.engine
-
-        def attempt() -> T:
-            with source.connect() as conn:
-                return fn(conn)
-
-        return self._retry(what, attempt)
+        self._db.close()
 
     # workflows --------------------------------------------------------------
     def save_workflow(self, name: str, digest: str, spec: dict[str, Any], at: float) -> None:
         """Store a workflow definition under its digest; the first write wins."""
-        stmt = self._insert(WORKFLOWS).on_conflict_do_nothing(index_elements=["digest"])
+        stmt = self._db.insert(WORKFLOWS).on_conflict_do_nothing(index_elements=["digest"])
         values = {"name": name, "digest": digest, "spec": spec, "created_at": at}
-        self._write(
+        self._db.write(
             f"saving workflow {name!r} ({digest}) in table workflows",
             lambda conn: conn.execute(stmt, values),
             single=True,
@@ -188,7 +129,7 @@ class SqlStore:
     def get_workflow(self, digest: str) -> WorkflowRecord | None:
         """The workflow stored under ``digest``, or ``None``."""
         stmt = select(WORKFLOWS).where(WORKFLOWS.c.digest == digest)
-        row = self._read(
+        row = self._db.read(
             f"reading workflow {digest!r} from table workflows",
             lambda conn: conn.execute(stmt).first(),
         )
@@ -197,10 +138,10 @@ class SqlStore:
     # jobs -------------------------------------------------------------------
     def create_job(self, job: JobRecord) -> None:
         """Insert a new job; raises ``StoreConflict`` if the id exists."""
-        stmt = self._insert(JOBS).on_conflict_do_nothing(index_elements=["id"]).returning(JOBS.c.id)
-        written = self._write(
+        insert = self._db.insert(JOBS)
+        written = self._db.write(
             f"creating job {job.id!r} in table jobs",
-            lambda conn: conn.execute(stmt, convert.params(job)).first() is not None,
+            lambda conn: jobs.create(conn, insert, job),
             idempotent=False,
             single=True,
         )
@@ -209,19 +150,12 @@ class SqlStore:
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """The job, or ``None``."""
-        stmt = select(JOBS).where(JOBS.c.id == job_id)
-        row = self._read(
-            f"reading job {job_id!r} from table jobs", lambda conn: conn.execute(stmt).first()
-        )
-        return convert.job_record(row) if row is not None else None
+        what = f"reading job {job_id!r} from table jobs"
+        return self._db.read(what, lambda conn: jobs.get(conn, job_id))
 
     def list_jobs(self, status: str | None = None, limit: int = 100) -> list[JobRecord]:
         """Jobs, newest first (by ``created_at``, then id), optionally with one status."""
-        stmt = select(JOBS).order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc()).limit(limit)
-        if status is not None:
-            stmt = stmt.where(JOBS.c.status == status)
-        rows = self._read("listing table jobs", lambda conn: conn.execute(stmt).all())
-        return [convert.job_record(row) for row in rows]
+        return self._db.read("listing table jobs", lambda conn: jobs.list_jobs(conn, status, limit))
 
     def update_job(
         self,
@@ -233,57 +167,27 @@ class SqlStore:
         error: str | None = None,
     ) -> None:
         """Move a job to ``status`` (a finished job is never moved again)."""
-        values: dict[str, Any] = {"status": status}
-        if status == JobStatus.RUNNING:
-            values["started_at"] = func.coalesce(JOBS.c.started_at, at)
-        if status in rules.JOB_TERMINAL:
-            values["finished_at"] = at
-        if outputs is not None:
-            values["outputs"] = outputs
-        if error is not None:
-            values["error"] = error
-        stmt = (
-            update(JOBS)
-            .where(JOBS.c.id == job_id, not_in(JOBS.c.status, rules.JOB_TERMINAL))
-            .values(values)
+        found = self._db.write(
+            f"moving job {job_id!r} to {status!r} in table jobs",
+            lambda conn: jobs.move(conn, job_id, status, at, outputs, error),
+            single=True,
         )
-        exists = select(JOBS.c.id).where(JOBS.c.id == job_id)
-
-        def run(conn: Connection) -> bool:
-            return conn.execute(stmt).rowcount == 1 or conn.execute(exists).first() is not None
-
-        # The update is one statement; the read after it only tells "finished" from "missing".
-        if not self._write(f"moving job {job_id!r} to {status!r} in table jobs", run, single=True):
+        if not found:
             raise JobNotFound(job_id)
 
     def lease_job(self, job_id: str, owner: str, until: float, now: float) -> bool:
         """Give ``owner`` the job until ``until``; False if another holds it."""
-        stmt = (
-            update(JOBS)
-            .where(
-                JOBS.c.id == job_id,
-                not_in(JOBS.c.status, rules.JOB_TERMINAL),
-                or_(
-                    JOBS.c.owner.is_(None),
-                    JOBS.c.owner == owner,
-                    JOBS.c.lease_until.is_(None),
-                    JOBS.c.lease_until < now,
-                ),
-            )
-            .values(owner=owner, lease_until=until)
-        )
-        return self._write(
+        return self._db.write(
             f"leasing job {job_id!r} to {owner!r} in table jobs",
-            lambda conn: conn.execute(stmt).rowcount == 1,
+            lambda conn: jobs.lease(conn, job_id, owner, until, now),
             single=True,
         )
 
     def request_cancel(self, job_id: str) -> bool:
         """Ask for a job to be cancelled; False if there is no such job."""
-        stmt = update(JOBS).where(JOBS.c.id == job_id).values(cancel_requested=True)
-        return self._write(
+        return self._db.write(
             f"requesting cancel of job {job_id!r} in table jobs",
-            lambda conn: conn.execute(stmt).rowcount == 1,
+            lambda conn: jobs.request_cancel(conn, job_id),
             single=True,
         )
 
@@ -292,42 +196,23 @@ class SqlStore:
         """Insert or update loops (``desired`` is kept as stored on update)."""
         if not loops:
             return
-        insert = self._insert(LOOPS)
-        kept = {"job_id", "name", "desired", "id"}
-        stmt = insert.on_conflict_do_update(
-            index_elements=["job_id", "name"],
-            set_={c.name: insert.excluded[c.name] for c in LOOPS.c if c.name not in kept},
-        )
-        rows = [convert.params(loop) for loop in loops]
+        insert = self._db.insert(LOOPS)
         job_ids = sorted({loop.job_id for loop in loops})
-        self._write(
+        self._db.write(
             f"saving loops of job(s) {', '.join(job_ids)} in table loops",
-            lambda conn: conn.execute(stmt, rows),
+            lambda conn: jobs.save_loops(conn, insert, loops),
         )
 
     def list_loops(self, job_id: str) -> list[LoopRecord]:
         """A job's loops, ``main`` first, then in creation order."""
-        stmt = (
-            select(LOOPS)
-            .where(LOOPS.c.job_id == job_id)
-            .order_by(case((LOOPS.c.name == MAIN, 0), else_=1), LOOPS.c.id)
-        )
-        rows = self._read(
-            f"listing loops of job {job_id!r} from table loops",
-            lambda conn: conn.execute(stmt).all(),
-        )
-        return [convert.loop_record(row) for row in rows]
+        what = f"listing loops of job {job_id!r} from table loops"
+        return self._db.read(what, lambda conn: jobs.list_loops(conn, job_id))
 
     def request_loop(self, job_id: str, loop: str, desired: str) -> bool:
         """Set a loop's desired state; False if the job has no such loop."""
-        stmt = (
-            update(LOOPS)
-            .where(LOOPS.c.job_id == job_id, LOOPS.c.name == loop)
-            .values(desired=desired)
-        )
-        return self._write(
+        return self._db.write(
             f"requesting loop {loop!r} of job {job_id!r} be {desired!r}",
-            lambda conn: conn.execute(stmt).rowcount == 1,
+            lambda conn: jobs.request_loop(conn, job_id, loop, desired),
             single=True,
         )
 
@@ -343,16 +228,16 @@ class SqlStore:
         what = f"claiming run {run.run_id!r} attempt {run.attempt} in table node_runs"
         if live_after is None:
             return self._write_one_run(what, claim)
-        insert = self._insert(RUNS)
-        return self._write(
+        insert = self._db.insert(RUNS)
+        return self._db.write(
             what, lambda conn: processes.guarded_claim(conn, insert, claim, live_after), single=True
         )
 
     def queue_run(self, run: RunRecord) -> bool:
         """Record ``run`` as queued unless its row is finished or holds this attempt."""
         queued = replace(run, status=RunStatus.QUEUED.value)
-        insert = self._insert(RUNS)
-        return self._write(
+        insert = self._db.insert(RUNS)
+        return self._db.write(
             f"recording run {run.run_id!r} attempt {run.attempt} queued in table node_runs",
             lambda conn: processes.queue_run(conn, insert, queued),
             single=True,
@@ -364,7 +249,7 @@ class SqlStore:
         return self._write_one_run(what, run)
 
     def _write_one_run(self, what: str, run: RunRecord) -> bool:
-        return self._write(what, lambda conn: self._write_runs(conn, [run]) == 1, single=True)
+        return self._db.write(what, lambda conn: self._write_runs(conn, [run]) == 1, single=True)
 
     def record_runs(self, runs: Sequence[RunRecord]) -> int:
         """Insert or update many runs in order, in one transaction; returns how
@@ -377,12 +262,13 @@ class SqlStore:
         def run(conn: Connection) -> int:
             return sum(self._write_runs(conn, batch) for batch in batches)
 
-        return self._write(f"recording {len(runs)} runs (from {first!r}) in table node_runs", run)
+        what = f"recording {len(runs)} runs (from {first!r}) in table node_runs"
+        return self._db.write(what, run)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or ``None``."""
         stmt = select(RUNS).where(RUNS.c.run_id == run_id)
-        row = self._read(
+        row = self._db.read(
             f"reading run {run_id!r} from table node_runs", lambda conn: conn.execute(stmt).first()
         )
         return convert.run_record(row) if row is not None else None
@@ -393,7 +279,7 @@ class SqlStore:
         if loop is not None:
             stmt = stmt.where(RUNS.c.loop == loop)
         stmt = stmt.order_by(RUNS.c.loop, RUNS.c.iteration, RUNS.c.node_id)
-        rows = self._read(
+        rows = self._db.read(
             f"listing runs of job {job_id!r} from table node_runs",
             lambda conn: conn.execute(stmt).all(),
         )
@@ -412,7 +298,7 @@ class SqlStore:
             self._write_events(conn, events)
 
         what = f"recording {len(runs)} runs and {len(events)} events of job {events[0].job_id!r}"
-        self._write(what, write, idempotent=False)
+        self._db.write(what, write, idempotent=False)
 
     # events -----------------------------------------------------------------
     def append_events(self, events: Sequence[EventRecord]) -> None:
@@ -420,17 +306,15 @@ class SqlStore:
         if not events:
             return
         what = f"appending {len(events)} events of job {events[0].job_id!r} to table events"
-        self._write(what, lambda conn: self._write_events(conn, events), idempotent=False)
+        self._db.write(what, lambda conn: self._write_events(conn, events), idempotent=False)
 
     def _write_events(self, conn: Connection, events: Sequence[EventRecord]) -> None:
-        if self._dialect == "postgresql":
-            # COPY: a fraction of an executemany's cost per row; the coordinator
-            # journals every scheduler input.
+        if self._events is None:
+            # PostgreSQL: COPY, a fraction of an executemany's cost per row; the
+            # coordinator journals every scheduler input.
             copy_events(conn, events)
             return
-        writer = self._events
-        assert writer is not None
-        writer.write(conn, events)
+        self._events.write(conn, events)
 
     def read_events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         """A job's events with ``seq > after``, oldest first."""
@@ -440,7 +324,7 @@ class SqlStore:
             .order_by(EVENTS.c.seq)
             .limit(limit)
         )
-        rows = self._read(
+        rows = self._db.read(
             f"reading events of job {job_id!r} from table events",
             lambda conn: conn.execute(stmt).all(),
         )
@@ -450,7 +334,7 @@ class SqlStore:
     def save_logs(self, run_id: str, attempt: int, records: Sequence[LogRecord]) -> None:
         """Keep an attempt's records, replacing those kept for it before."""
         what = f"saving {len(records)} log records of run {run_id!r} to table run_logs"
-        self._write(what, lambda conn: logs.save(conn, run_id, attempt, records))
+        self._db.write(what, lambda conn: logs.save(conn, run_id, attempt, records))
 
     def read_logs(
         self,
@@ -462,7 +346,7 @@ class SqlStore:
         limit: int = 1000,
     ) -> list[LogRecord]:
         """A job's records with ``id > after``, filtered, oldest first."""
-        return self._read(
+        return self._db.read(
             f"reading logs of job {job_id!r} from table run_logs",
             lambda conn: logs.read(conn, job_id, after, loop, node, level, limit),
         )
@@ -471,7 +355,7 @@ class SqlStore:
     def cache_get(self, key: str) -> dict[str, JsonValue] | None:
         """Stored outputs for a cache key, or ``None``."""
         stmt = select(CACHE.c.outputs).where(CACHE.c.key == key)
-        row = self._read(
+        row = self._db.read(
             f"reading cache entry {key!r} from table cache_entries",
             lambda conn: conn.execute(stmt).first(),
         )
@@ -479,9 +363,9 @@ class SqlStore:
 
     def cache_put(self, key: str, type_name: str, outputs: dict[str, JsonValue], at: float) -> None:
         """Store outputs under a key; the first write wins."""
-        stmt = self._insert(CACHE).on_conflict_do_nothing(index_elements=["key"])
+        stmt = self._db.insert(CACHE).on_conflict_do_nothing(index_elements=["key"])
         values = {"key": key, "type_name": type_name, "outputs": outputs, "created_at": at}
-        self._write(
+        self._db.write(
             f"storing cache entry {key!r} in table cache_entries",
             lambda conn: conn.execute(stmt, values),
             single=True,
