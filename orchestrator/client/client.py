@@ -125,8 +125,8 @@ class Client:
             registry: Node types jobs may use (default: built-ins and entry points).
             settings: Explicit settings instead of ``SEGUE_*`` variables.
         """
+        from orchestrator.engine.child import refuse_in_starting_child
         from orchestrator.engine.engine import Engine
-        from orchestrator.engine.processes import refuse_in_starting_child
         from orchestrator.store import open_store
 
         refuse_in_starting_child()

@@ -19,9 +19,9 @@ from orchestrator.driver import Driver, Steward, owner_name
 from orchestrator.driver.executor import ExecutorFactory
 from orchestrator.driver.jobs import DrivenJob
 from orchestrator.driver.steward import EMBEDDED
+from orchestrator.engine.child import refuse_in_starting_child
 from orchestrator.engine.executor import LocalExecutor
 from orchestrator.engine.gctune import gc_tuning
-from orchestrator.engine.processes import refuse_in_starting_child
 from orchestrator.errors import UnknownJobError
 from orchestrator.liveness import (
     HEARTBEAT_INTERVAL_S,

@@ -2,10 +2,9 @@
 
 Children are spawned (CUDA is never touched in a forked parent). A child gets a
 run's JSON request - never a pickled node - and builds the node from its own
-registry: the built-ins and entry points, plus the parent registry's other
-types that it can import by module and name. It opens the same artifact store
-as the parent (``open_artifacts``), and sends node events (progress, previews,
-logs) and the run ids it starts over a queue the parent drains.
+registry (the child's side is :mod:`orchestrator.engine.child`). It sends node
+events (progress, previews, logs) and the run ids it starts over a queue the
+parent drains here.
 
 When a child dies (a segfault, an OOM kill), ``concurrent.futures`` breaks the
 whole pool. The run that child was running fails with a retryable
@@ -19,27 +18,21 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import importlib
 import logging
-import logging.handlers
 import multiprocessing
-import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from nodes.base import Node
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
-from orchestrator.artifacts import open_artifacts
+from orchestrator.engine.child import init_child, run_in_child, sigint_blocked
 from orchestrator.errors import MAIN_GUARD_HELP, ChildProcessDied, MainGuardMissing
-from orchestrator.messages import RunRequest
 from orchestrator.results import RunError, RunResult
-from orchestrator.runner import NodeRunner
 from orchestrator.runner.spec import NodeEvent
 from orchestrator.scheduler.commands import Dispatch
 from orchestrator.streams.managed import ManagedStreamHub
@@ -115,9 +108,9 @@ class ProcessPool:
                 hub = self.streams.address
             self._inflight[dispatch.run_id] = (dispatch, generation)
         try:
-            with _sigint_blocked():  # a child the submit starts inherits the mask
+            with sigint_blocked():  # a child the submit starts inherits the mask
                 args = (request, hub) if hub is not None else (request,)
-                future = generation.pool.submit(_run_in_child, *args)
+                future = generation.pool.submit(run_in_child, *args)
         except BrokenProcessPool:
             self._broke(generation)
             return
@@ -131,7 +124,7 @@ class ProcessPool:
             pool = cf.ProcessPoolExecutor(
                 max_workers=self._size,
                 mp_context=context,
-                initializer=_init_child,
+                initializer=init_child,
                 initargs=(
                     self._artifacts,
                     _importable(self._registry),
@@ -286,20 +279,6 @@ class ProcessPool:
             self.streams.shutdown()
 
 
-def refuse_in_starting_child() -> None:
-    """Raise when called while a spawned child imports the main script.
-
-    A script without an ``if __name__ == "__main__":`` guard starts Segue again
-    in every process-pool child; stopping it here keeps that child from opening
-    the store, taking jobs over or spawning children of its own.
-
-    Raises:
-        MainGuardMissing: in such a child.
-    """
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        raise MainGuardMissing(MAIN_GUARD_HELP)
-
-
 def _failed(dispatch: Dispatch, error: RunError) -> RunResult:
     return RunResult(dispatch.run_id, dispatch.attempt, "failed", error=error)
 
@@ -319,87 +298,3 @@ def _importable(registry: NodeRegistry) -> list[str]:
         for t in registry
         if t.type_name not in defaults and "<locals>" not in t.__qualname__
     ]
-
-
-# the children's side ------------------------------------------------------------------
-@dataclass
-class _Child:
-    runner: NodeRunner
-    events: Any
-
-
-_child: _Child | None = None
-
-
-@contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """Block SIGINT in this thread for the duration (POSIX; elsewhere a no-op)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-class _LogsToParent(logging.handlers.QueueHandler):
-    """Sends a child's log records (formatted, so they pickle) to the parent."""
-
-    def __init__(self, events: Any) -> None:
-        super().__init__(events)
-        self._events = events  # a SimpleQueue: put, no put_nowait
-
-    def enqueue(self, record: logging.LogRecord) -> None:
-        self._events.put(("log", record))
-
-
-def _init_child(
-    artifacts: str | None, types: list[str], events: Any, generation: int, level: int
-) -> None:
-    global _child
-    # Ctrl-C at a terminal reaches the whole process group. The parent owns it:
-    # it cancels the job and ends the pool, so a child must not die of it with
-    # a traceback. The child started with SIGINT blocked (_sigint_blocked):
-    # ignoring it drops one that arrived since, then it can be unblocked.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    root = logging.getLogger()
-    root.handlers = [_LogsToParent(events)]
-    root.setLevel(level)
-    registry = default_registry().copy()
-    for path in types:
-        node_type = _import(path)
-        if node_type is not None:  # else its runs fail as an unknown type, by name
-            registry.register(node_type)
-
-    def send(run_id: str, kind: str, data: Any) -> None:
-        events.put(("event", run_id, kind, data))
-
-    store = open_artifacts(artifacts or ".segue/artifacts")
-    runner = NodeRunner(
-        registry, store, on_event=send, worker=f"process-{os.getpid()}", host_stops=False
-    )
-    _child = _Child(runner, events)
-    events.put(("ready", generation))
-
-
-def _import(path: str) -> type[Node] | None:
-    module, _, name = path.partition(":")
-    try:
-        target: Any = importlib.import_module(module)
-        for part in name.split("."):
-            target = getattr(target, part)
-    except Exception:
-        return None
-    return target if isinstance(target, type) and issubclass(target, Node) else None
-
-
-def _run_in_child(request: dict[str, Any], hub: Any = None) -> dict[str, Any]:
-    assert _child is not None
-    if hub is not None and _child.runner.streams is None:
-        _child.runner.streams = ManagedStreamHub.connect(hub)
-    _child.events.put(("start", request["run_id"], os.getpid()))
-    return _child.runner.run(RunRequest.model_validate(request)).to_json()
