@@ -27,29 +27,13 @@ from orchestrator import (
 )
 from orchestrator.runner.capture import MAX_MESSAGE, MAX_RECORDS, RunLog
 from orchestrator.settings import Settings
+from tests.support.log_nodes import Talker
 
 pytestmark = pytest.mark.timeout(90)
 
 
-class Chatty(Node):
-    """Says something four ways: its context logger, a library logger, stdout, stderr."""
-
-    class Inputs(Ports):
-        value: Any = None
-
-    class Outputs(Ports):
-        value: Any
-
-    def run(self, inputs: Inputs, ctx: RunContext) -> Outputs:
-        ctx.logger.info("context says %s", inputs.value)
-        logging.getLogger("user.library").warning("library warns %s", inputs.value)
-        print(f"printed {inputs.value}")
-        print(f"to stderr {inputs.value}", file=sys.stderr)
-        return self.Outputs(value=inputs.value)
-
-
-class AsyncChatty(Node):
-    """The same, from a coroutine."""
+class AsyncTalker(Node):
+    """:class:`Talker`, from a coroutine."""
 
     class Inputs(Ports):
         value: Any = None
@@ -97,7 +81,7 @@ class Doomed(Node):
 
 def _registry() -> NodeRegistry:
     registry = builtin_registry().copy()
-    for node_type in (Chatty, AsyncChatty, Flood, Doomed):
+    for node_type in (Talker, AsyncTalker, Flood, Doomed):
         registry.register(node_type)
     return registry
 
@@ -121,11 +105,11 @@ def _looped(name: str, node_type: str, pool: str, stop: int = 2) -> Any:
 @pytest.mark.parametrize(
     ("pool", "node_type"),
     [
-        ("thread", "Chatty"),
-        ("thread", "AsyncChatty"),
-        ("asyncio", "AsyncChatty"),
-        ("asyncio", "Chatty"),
-        ("process", "Chatty"),
+        ("thread", "Talker"),
+        ("thread", "AsyncTalker"),
+        ("asyncio", "AsyncTalker"),
+        ("asyncio", "Talker"),
+        ("process", "Talker"),
     ],
 )
 def test_each_pool_keeps_what_a_run_logged_and_printed(
@@ -205,7 +189,7 @@ def test_failed_runs_show_their_log_and_their_traceback_and_levels_filter(
 
 
 def test_logs_name_what_the_job_does_not_have(client: Client) -> None:
-    result = client.submit(_looped("names", "Chatty", "thread", stop=1)).wait(timeout=60)
+    result = client.submit(_looped("names", "Talker", "thread", stop=1)).wait(timeout=60)
     with pytest.raises(UnknownJobError, match="nope"):
         client.logs("nope")
     with pytest.raises(NotInJobError, match="no loop 'nope'; its loops: main, ticks"):
