@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from nodes.ids import RunId
-from orchestrator.errors import NotInJobError
+from orchestrator.errors import NotInJobError, UnknownJobError
 from orchestrator.runner.capture import MAX_RECORDS
-from orchestrator.store.base import JobRecord, LogRecord, RunRecord, Store
-from orchestrator.views import LogLine
+from orchestrator.store.base import LogRecord, RunRecord, Store
+from orchestrator.views import LogLine, LogQuery
 
 LOGS_EVENT = "logs"
 """The node-event kind a run's log travels as."""
@@ -107,23 +107,20 @@ def traceback_records(runs: list[RunRecord]) -> list[LogRecord]:
     return out
 
 
-def read_logs(
-    store: Store,
-    job: JobRecord,
-    loop: str | None = None,
-    node: str | None = None,
-    level: str | None = None,
-    after: int = 0,
-    limit: int = READ_LIMIT,
-) -> list[LogLine]:
-    """A job's log lines with ``id > after`` and the tracebacks of its failed runs
-    (all of them, whatever ``after``: they are few), by time.
+def read_logs(store: Store, query: LogQuery, limit: int = READ_LIMIT) -> list[LogLine]:
+    """A job's log lines with ``id > query.after`` and the tracebacks of its failed
+    runs (all of them, whatever ``after``: they are few), by time.
 
     Raises:
+        UnknownJobError: There is no such job.
         NotInJobError: The job has no such loop or node.
-        ValueError: ``level`` is not a level name.
+        ValueError: ``query.level`` is not a level name.
     """
-    least = level_number(level) if level else 0
+    job = store.get_job(query.job)
+    if job is None:
+        raise UnknownJobError(query.job)
+    loop, node = query.loop, query.node
+    least = level_number(query.level) if query.level else 0
     runs = store.list_runs(job.id)
     if loop is not None:
         loops = [record.name for record in store.list_loops(job.id)]
@@ -133,7 +130,7 @@ def read_logs(
         nodes = sorted(set(_spec_nodes(job.spec)) | {run.node_id for run in runs})
         if node not in nodes:
             raise NotInJobError(job.id, "node", node, nodes)
-    records = store.read_logs(job.id, after, loop, node, least, limit)
+    records = store.read_logs(job.id, query.after, loop, node, least, limit)
     traces = [
         record
         for record in traceback_records(runs)

@@ -14,7 +14,7 @@ from orchestrator.errors import JobWaitTimeout, UnknownJobError
 from orchestrator.logs import read_logs
 from orchestrator.states import JobStatus
 from orchestrator.store.base import JobRecord, Store
-from orchestrator.views import JobEvent, JobResult, LogLine, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LogLine, LogQuery, LoopInfo, RunInfo
 
 POLL_S = 0.05
 
@@ -95,13 +95,6 @@ class StoreReader:
             self.job(job_id)
         return [RunInfo.of(r) for r in records]
 
-    def logs(
-        self,
-        job_id: str,
-        loop: str | None = None,
-        node: str | None = None,
-        level: str | None = None,
-        after: int = 0,
-    ) -> list[LogLine]:
+    def logs(self, query: LogQuery) -> list[LogLine]:
         """The job's run logs and tracebacks (:func:`orchestrator.logs.read_logs`)."""
-        return read_logs(self.store, self.job(job_id), loop, node, level, after)
+        return read_logs(self.store, query)

@@ -7,6 +7,7 @@ into the other.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -172,6 +173,27 @@ class JobEvent(_Frozen):
             status=record.status,
             data=record.data,
         )
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """Which of a job's run logs to read (DESIGN 3.16): what ``Client.logs`` asks
+    every backend for.
+
+    Attributes:
+        job: The job's id.
+        loop: Only this loop's runs (``main`` for the main stage).
+        node: Only this node's runs.
+        level: Only records at this level or above (``DEBUG`` ... ``CRITICAL``, any case).
+        after: Only log records with a larger ``id`` (tracebacks always come): the
+            largest ``id`` seen, to follow a job.
+    """
+
+    job: str
+    loop: str | None = None
+    node: str | None = None
+    level: str | None = None
+    after: int = 0
 
 
 class LogLine(_Frozen):

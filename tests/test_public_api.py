@@ -122,6 +122,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "JobEvent",
         "JobResult",
         "LogLine",
+        "LogQuery",
         "LoopInfo",
         "RunInfo",
     ],

@@ -2,7 +2,7 @@
 
 from orchestrator.client.async_client import AsyncClient, AsyncJob
 from orchestrator.client.client import Backend, Client, Job
-from orchestrator.views import JobEvent, JobResult, LogLine, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LogLine, LogQuery, LoopInfo, RunInfo
 
 __all__ = [
     "AsyncClient",
@@ -13,6 +13,7 @@ __all__ = [
     "JobEvent",
     "JobResult",
     "LogLine",
+    "LogQuery",
     "LoopInfo",
     "RunInfo",
 ]

@@ -16,7 +16,7 @@ from orchestrator.artifacts import open_artifacts
 from orchestrator.model.workflow import Workflow
 from orchestrator.settings import Settings
 from orchestrator.states import DesiredLoopState
-from orchestrator.views import JobEvent, JobResult, LogLine, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LogLine, LogQuery, LoopInfo, RunInfo
 
 
 class Backend(Protocol):
@@ -30,14 +30,7 @@ class Backend(Protocol):
     def cancel(self, job_id: str) -> None: ...
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]: ...
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]: ...
-    def logs(
-        self,
-        job_id: str,
-        loop: str | None = None,
-        node: str | None = None,
-        level: str | None = None,
-        after: int = 0,
-    ) -> list[LogLine]: ...
+    def logs(self, query: LogQuery) -> list[LogLine]: ...
     def close(self) -> None: ...
 
 
@@ -226,7 +219,7 @@ class Client:
             NotInJobError: the job has no such loop or node.
             ValueError: ``level`` is not a level name.
         """
-        return self._backend.logs(job_id, loop, node, level, after)
+        return self._backend.logs(LogQuery(job_id, loop, node, level, after))
 
     def node_health(self, job_id: str) -> dict[str, dict[str, Any]]:
         """Per node: ``healthy``, ``retrying`` or ``failing``, with run counts."""

@@ -26,7 +26,7 @@ from orchestrator.settings import Settings
 from orchestrator.states import DesiredLoopState, JobStatus
 from orchestrator.store import Store, open_store
 from orchestrator.submission import prepare, record_submission
-from orchestrator.views import JobEvent, JobResult, LogLine, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LogLine, LogQuery, LoopInfo, RunInfo
 
 _NO_RUNS: dict[str, Any] = {"health": "healthy", "succeeded": 0, "failed": 0, "error_rate": 0.0}
 
@@ -72,16 +72,9 @@ class ClusterBackend:
     def loops(self, job_id: str) -> list[LoopInfo]:
         return self.reader.loops(job_id)
 
-    def logs(
-        self,
-        job_id: str,
-        loop: str | None = None,
-        node: str | None = None,
-        level: str | None = None,
-        after: int = 0,
-    ) -> list[LogLine]:
+    def logs(self, query: LogQuery) -> list[LogLine]:
         """The job's run logs and tracebacks, as the store holds them."""
-        return self.reader.logs(job_id, loop, node, level, after)
+        return self.reader.logs(query)
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
         return self.reader.runs(job_id, loop)

@@ -37,7 +37,7 @@ from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
 from orchestrator.scheduler import CancelJob, LoopControl
 from orchestrator.states import DesiredLoopState
 from orchestrator.store.base import Store
-from orchestrator.views import JobEvent, JobResult, LogLine, LoopInfo, RunInfo
+from orchestrator.views import JobEvent, JobResult, LogLine, LogQuery, LoopInfo, RunInfo
 
 CLOSE_WAIT_S = 10.0
 LEASE_S = 30.0
@@ -154,17 +154,10 @@ class Engine:
         self.flush()
         return self.reader.loops(job_id)
 
-    def logs(
-        self,
-        job_id: str,
-        loop: str | None = None,
-        node: str | None = None,
-        level: str | None = None,
-        after: int = 0,
-    ) -> list[LogLine]:
+    def logs(self, query: LogQuery) -> list[LogLine]:
         """The job's run logs and tracebacks, as the store holds them."""
         self.flush()
-        return self.reader.logs(job_id, loop, node, level, after)
+        return self.reader.logs(query)
 
     def runs(self, job_id: str, loop: str | None = None) -> list[RunInfo]:
         """The job's node runs as recorded, by loop, iteration and node."""

@@ -19,7 +19,7 @@ from orchestrator.metrics.snapshot import TASKS_PREFIX, Plans
 from orchestrator.planner import Plan
 from orchestrator.states import JobStatus, LoopStatus
 from orchestrator.store.base import JobRecord, LoopRecord, RunRecord, Store
-from orchestrator.views import LogLine, RunInfo
+from orchestrator.views import LogLine, LogQuery, RunInfo
 
 LOG_LINES = 200
 """The newest log lines the logs card shows (``segue logs`` shows them all)."""
@@ -170,7 +170,7 @@ class Reads:
         log_nodes = [row.node for row in nodes]
         if log_node not in log_nodes:
             log_node = None
-        logs = read_logs(self.store, job, node=log_node)[-LOG_LINES:]
+        logs = read_logs(self.store, LogQuery(job.id, node=log_node))[-LOG_LINES:]
         current = [RunInfo.of(run) for run in runs if run.status in IN_FLIGHT]
         return JobView(job, plan, loops, nodes, health, current, logs, log_node, log_nodes)
 
