@@ -195,7 +195,8 @@ def _print_gpu(gpu: dict[str, dict[str, Any]]) -> None:
     out.print(table)
 
 
-def _now_json(run: RunRecord) -> dict[str, Any]:
+def _run_json(run: RunRecord) -> dict[str, Any]:
+    """What names a run and its state in ``segue jobs show --json``."""
     return {
         "run_id": run.run_id,
         "loop": run.loop,
@@ -203,9 +204,12 @@ def _now_json(run: RunRecord) -> dict[str, Any]:
         "node": run.node_id,
         "status": run.status,
         "attempt": run.attempt,
-        "worker": run.worker,
-        "since": run.started_at if run.status == "running" else run.queued_at,
     }
+
+
+def _now_json(run: RunRecord) -> dict[str, Any]:
+    since = run.started_at if run.status == "running" else run.queued_at
+    return {**_run_json(run), "worker": run.worker, "since": since}
 
 
 def _print_now(now: list[dict[str, Any]]) -> None:
@@ -229,16 +233,7 @@ def _print_now(now: list[dict[str, Any]]) -> None:
 
 
 def _failure_json(run: RunRecord) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "loop": run.loop,
-        "iteration": run.iteration,
-        "node": run.node_id,
-        "status": run.status,
-        "attempt": run.attempt,
-        "error": run.error,
-        "traceback": run.traceback,
-    }
+    return {**_run_json(run), "error": run.error, "traceback": run.traceback}
 
 
 def _print_failures(failures: list[dict[str, Any]]) -> None:
