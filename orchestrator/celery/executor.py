@@ -48,16 +48,13 @@ KEEP_LIMIT = 1_000_000
 class CeleryExecutor:
     """Publishes dispatches as Celery tasks; runs queue nodes locally."""
 
-    def _report(self, run_id: str, kind: str, data: Any) -> None:
-        self.runner.on_event(run_id, kind, data)
-
     def __init__(self, app: Celery, runner: NodeRunner, on_results: ResultSink) -> None:
         self.app = app
         self.runner = runner
         self.on_results = on_results
         # Tasks no worker has reported for a while show ``queued`` (a worker's own
         # claim shows ``running``); the coordinator ends them as results come.
-        self.in_flight = InFlight(self._report, IN_FLIGHT_S)
+        self.in_flight = InFlight(runner.on_event, IN_FLIGHT_S)
         self._local = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="segue-queues")
         self._writes = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="segue-writes")
         self._lock = threading.Lock()

@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 from kombu.exceptions import OperationalError
 
+from nodes.artifacts import MemoryArtifactStore
+from nodes.library import builtin_registry
 from orchestrator.celery import CeleryExecutor, make_celery
 from orchestrator.channels import Channels
 from orchestrator.errors import BrokerUnavailable
 from orchestrator.outage import MAX_WAIT_S, Outage, Outbox, backoff
+from orchestrator.runner import NodeRunner
 from orchestrator.scheduler import Dispatch, Scheduler, Start
 from orchestrator.settings import Settings
 from tests.scheduler.scheduler_harness import plan_of
@@ -214,7 +217,8 @@ def _dispatches() -> list[Dispatch]:
 def test_tasks_the_broker_cannot_take_wait_and_go_out_in_order_marked_resent() -> None:
     broker = Broker()
     app = make_celery(Settings(broker_url="memory://"))
-    executor = FlakyExecutor(app, None, lambda _: None)  # type: ignore[arg-type]
+    runner = NodeRunner(builtin_registry(), MemoryArtifactStore())
+    executor = FlakyExecutor(app, runner, lambda _: None)
     executor.broker = broker
     first, second, third = _dispatches()
     broker.away.set()

@@ -11,7 +11,10 @@ import json
 import pytest
 import redis
 
+from nodes.artifacts import MemoryArtifactStore
+from nodes.library import builtin_registry
 from orchestrator.celery import CeleryExecutor, make_celery
+from orchestrator.runner import NodeRunner
 from orchestrator.settings import Settings
 from tests.broker.test_outage import _dispatches
 from tests.support.services import redis_database
@@ -22,7 +25,8 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(60)]
 def test_a_task_sent_again_is_the_next_one_a_worker_takes() -> None:
     with redis_database() as url:
         app = make_celery(Settings(broker_url=url))
-        executor = CeleryExecutor(app, None, lambda _: None)  # type: ignore[arg-type]
+        runner = NodeRunner(builtin_registry(), MemoryArtifactStore())
+        executor = CeleryExecutor(app, runner, lambda _: None)
         first, second, third = _dispatches()
         try:
             executor.submit([first, second, third])

@@ -10,8 +10,12 @@ from typing import Any
 
 from celery import Celery
 
+from nodes.artifacts import MemoryArtifactStore
+from nodes.library import builtin_registry
 from orchestrator.celery import CeleryExecutor
 from orchestrator.results import RunResult
+from orchestrator.runner import NodeRunner
+from orchestrator.runner.spec import RunSpec
 from orchestrator.scheduler import Dispatch
 from tests.scheduler.scheduler_harness import plan_of
 
@@ -27,24 +31,25 @@ PLAN = plan_of(
 )
 
 
-class Publishing:
+class Publishing(NodeRunner):
     """A runner whose first publish is the slowest; records the order of publishes."""
 
     def __init__(self) -> None:
+        super().__init__(builtin_registry(), MemoryArtifactStore())
         self.published: list[int] = []
         self.lock = threading.Lock()
 
-    def run(self, dispatch: Dispatch) -> RunResult:
-        time.sleep(0.2 if dispatch.iteration == 0 else 0.0)
+    def run(self, spec: RunSpec) -> RunResult:
+        time.sleep(0.2 if spec.iteration == 0 else 0.0)
         with self.lock:
-            self.published.append(dispatch.iteration)
-        return RunResult(dispatch.run_id, dispatch.attempt, "succeeded", {})
+            self.published.append(spec.iteration)
+        return RunResult(spec.run_id, spec.attempt, "succeeded", {})
 
 
 def test_queue_writes_run_one_at_a_time_in_dispatch_order() -> None:
     runner = Publishing()
     results: list[Any] = []
-    executor = CeleryExecutor(Celery(), runner, results.extend)  # type: ignore[arg-type]
+    executor = CeleryExecutor(Celery(), runner, results.extend)
     node = PLAN.nodes["push"]
     dispatches = [
         Dispatch(f"j:items:{i}:push", node, "items", i, 1, {"value": i}, job_id="j")
