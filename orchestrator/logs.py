@@ -12,7 +12,7 @@ nothing is never written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nodes.ids import RunId
@@ -140,6 +140,37 @@ def read_logs(store: Store, query: LogQuery, limit: int = READ_LIMIT) -> list[Lo
     lines = [LogLine.of(record) for record in records + traces]
     lines.sort(key=lambda line: (line.at, line.id))
     return lines
+
+
+class LogFollower:
+    """A job's new log lines, each once, read after read (``segue logs --follow``).
+
+    Log records come by ``id``: each read asks for those after the largest
+    ``id`` handed out. Tracebacks have no ``id`` (0) and every read returns them
+    all; the follower hands each (run, attempt)'s out once and keeps those keys
+    only - they are few, one per failed attempt.
+
+    Args:
+        read: The job's lines after a record ``id`` (``Client.logs`` with ``after``).
+    """
+
+    def __init__(self, read: Callable[[int], list[LogLine]]) -> None:
+        self._read = read
+        self._after = 0
+        self._tracebacks: set[tuple[str, int]] = set()
+
+    def read(self) -> list[LogLine]:
+        """The lines not handed out before, by time."""
+        new: list[LogLine] = []
+        for line in self._read(self._after):
+            if line.id == 0:
+                key = (line.run_id, line.attempt)
+                if key in self._tracebacks:
+                    continue
+                self._tracebacks.add(key)
+            self._after = max(self._after, line.id)
+            new.append(line)
+        return new
 
 
 def _spec_nodes(spec: Mapping[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from orchestrator.cli.common import BrokerOpt, DatabaseOpt, JobArg, connect
 from orchestrator.cli.output import EXIT_INTERRUPTED, EXIT_INVALID, fail, out
 from orchestrator.client import LogLine
 from orchestrator.errors import NotInJobError
-from orchestrator.logs import LEVELS
+from orchestrator.logs import LEVELS, LogFollower
 from orchestrator.states import JobStatus
 
 FOLLOW_POLL_S = 0.5
@@ -41,23 +41,18 @@ def logs(
     with connect(broker_url, database_url) as cluster:
         cluster.job(job)
         client = cluster.client
-        seen: set[tuple[str, int, int]] = set()
-        after = 0
+        follower = LogFollower(lambda after: client.logs(job, loop, node, level, after))
         try:
             while True:
                 ended = JobStatus(cluster.job(job).status).terminal
                 try:
-                    lines = client.logs(job, loop, node, level, after)
+                    lines = follower.read()
                 except NotInJobError as exc:
                     fail(str(exc), EXIT_INVALID)
                 except ValueError as exc:
                     fail(str(exc), EXIT_INVALID)
                 for line in lines:
-                    key = (line.run_id, line.attempt, line.id)  # a traceback's id is 0
-                    if key not in seen:
-                        seen.add(key)
-                        _print_line(line, json_)
-                    after = max(after, line.id)
+                    _print_line(line, json_)
                 if not follow or ended:
                     return
                 time.sleep(FOLLOW_POLL_S)
