@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodes.ids import RunId
 from orchestrator.scheduler.commands import JobChanged, LoopChanged, RunChanged
 from orchestrator.states import RunStatus
 from orchestrator.store.base import EventRecord, LoopRecord, RunRecord
@@ -28,7 +27,7 @@ def run_record(job_id: str, change: RunChanged, at: float) -> RunRecord:
         job_id=job_id,
         loop=change.loop,
         iteration=change.iteration,
-        node_id=RunId.node_of(change.run_id),
+        node_id=change.node_id,
         type_name=node.type_name,
         status=change.status,
         attempt=change.attempt,
@@ -57,7 +56,7 @@ def run_event(job_id: str, change: RunChanged, at: float) -> EventRecord:
         at=at,
         loop=change.loop,
         iteration=change.iteration,
-        node=RunId.node_of(change.run_id),
+        node=change.node_id,
         run_id=change.run_id,
         status=change.status,
         data=data,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from nodes.artifacts import ArtifactStore
     from nodes.context import RunContext
     from orchestrator.runner.spec import Cache, NodeEvent, RunSpec
+    from orchestrator.runner.traits import Traits
 
 
 class _Runner(Protocol):
@@ -35,40 +36,70 @@ class _Runner(Protocol):
         self, spec: RunSpec, status: str, outputs: dict[str, Any], started: float
     ) -> RunResult: ...
     def _finish(
-        self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float
+        self,
+        spec: RunSpec,
+        node: Node,
+        traits: Traits,
+        result: Any,
+        key: str | None,
+        started: float,
     ) -> RunResult: ...
-    def _produced(self, spec: RunSpec, node: Node, result: Any, started: float) -> RunResult: ...
+    def _produced(
+        self, spec: RunSpec, node: Node, traits: Traits, result: Any, started: float
+    ) -> RunResult: ...
     def _execute_once(
-        self, node: Node, spec: RunSpec, started: float, kept: dict[str, ChannelReader]
+        self,
+        node: Node,
+        traits: Traits,
+        spec: RunSpec,
+        started: float,
+        kept: dict[str, ChannelReader],
     ) -> RunResult: ...
     async def _execute_async_once(
-        self, node: Node, spec: RunSpec, started: float, kept: dict[str, ChannelReader]
+        self,
+        node: Node,
+        traits: Traits,
+        spec: RunSpec,
+        started: float,
+        kept: dict[str, ChannelReader],
     ) -> RunResult: ...
     def _prepare(
-        self, node: Node, spec: RunSpec, is_async: bool, kept: dict[str, ChannelReader]
+        self,
+        node: Node,
+        traits: Traits,
+        spec: RunSpec,
+        is_async: bool,
+        kept: dict[str, ChannelReader],
     ) -> tuple[Any, str | None, list[ChannelReader]]: ...
 
 
 class Executing:
     """Runs one attempt of a node run (sync or async), streams included."""
 
-    def _execute(self: _Runner, node: Node, spec: RunSpec, started: float) -> RunResult:
-        if node.role.queue:
+    def _execute(
+        self: _Runner, node: Node, traits: Traits, spec: RunSpec, started: float
+    ) -> RunResult:
+        if traits.queue:
             return self._queue_node(node, spec, started)
         kept: dict[str, ChannelReader] = {}  # a restarted run reads on
         while True:
             try:
-                return self._execute_once(node, spec, started, kept)
+                return self._execute_once(node, traits, spec, started, kept)
             except StreamRestarted as exc:  # its producer starts its stream again
                 self.on_event(spec.run_id, "restart", {"port": exc.port})
 
     def _execute_once(
-        self: _Runner, node: Node, spec: RunSpec, started: float, kept: dict[str, ChannelReader]
+        self: _Runner,
+        node: Node,
+        traits: Traits,
+        spec: RunSpec,
+        started: float,
+        kept: dict[str, ChannelReader],
     ) -> RunResult:
-        out = stream_output(node, spec, self.streams, self.on_event)
+        out = stream_output(node, spec, self.streams, self.on_event) if traits.streams_out else None
         readers: list[ChannelReader] = []
         try:
-            inputs, key, readers = self._prepare(node, spec, False, kept)
+            inputs, key, readers = self._prepare(node, traits, spec, False, kept)
             if key is not None and self.cache is not None:
                 hit = self.cache.cache_get(key)
                 if hit is not None:
@@ -77,14 +108,15 @@ class Executing:
                     return self._done(spec, "cached", hit, started)
             ctx = self._context(spec)
             if spec.kind == "produce":
-                return self._produced(spec, node, node.produce(inputs, spec.cursor, ctx), started)  # type: ignore[attr-defined]
+                produced = node.produce(inputs, spec.cursor, ctx)  # type: ignore[attr-defined]
+                return self._produced(spec, node, traits, produced, started)
             result = node.run(inputs, ctx)
             if out is not None:
                 result = drive(out, result, spec.attempt)
             elif inspect.isgenerator(result):
                 result.close()
                 raise FatalNodeError(_no_stream_ports(spec))
-            return self._finish(spec, node, result, key, started)
+            return self._finish(spec, node, traits, result, key, started)
         except StreamRestarted as exc:
             readers = []  # read on by the restarted run
             fail(out, exc, spec.attempt, 0)  # its own consumers restart too
@@ -96,21 +128,28 @@ class Executing:
             if readers:
                 close_readers(readers)
 
-    async def _execute_async(self: _Runner, node: Node, spec: RunSpec, started: float) -> RunResult:
+    async def _execute_async(
+        self: _Runner, node: Node, traits: Traits, spec: RunSpec, started: float
+    ) -> RunResult:
         kept: dict[str, ChannelReader] = {}
         while True:
             try:
-                return await self._execute_async_once(node, spec, started, kept)
+                return await self._execute_async_once(node, traits, spec, started, kept)
             except StreamRestarted as exc:
                 self.on_event(spec.run_id, "restart", {"port": exc.port})
 
     async def _execute_async_once(
-        self: _Runner, node: Node, spec: RunSpec, started: float, kept: dict[str, ChannelReader]
+        self: _Runner,
+        node: Node,
+        traits: Traits,
+        spec: RunSpec,
+        started: float,
+        kept: dict[str, ChannelReader],
     ) -> RunResult:
-        out = stream_output(node, spec, self.streams, self.on_event)
+        out = stream_output(node, spec, self.streams, self.on_event) if traits.streams_out else None
         readers: list[ChannelReader] = []
         try:
-            inputs, key, readers = self._prepare(node, spec, True, kept)
+            inputs, key, readers = self._prepare(node, traits, spec, True, kept)
             if key is not None and self.cache is not None:
                 hit = self.cache.cache_get(key)
                 if hit is not None:
@@ -120,7 +159,7 @@ class Executing:
             ctx = self._context(spec)
             if spec.kind == "produce":
                 produced = await node.produce(inputs, spec.cursor, ctx)  # type: ignore[attr-defined]
-                return self._produced(spec, node, produced, started)
+                return self._produced(spec, node, traits, produced, started)
             result = node.run(inputs, ctx)
             if out is not None:
                 result = await adrive(out, result, spec.attempt)
@@ -129,7 +168,7 @@ class Executing:
                 raise FatalNodeError(_no_stream_ports(spec))
             else:
                 result = await result
-            return self._finish(spec, node, result, key, started)
+            return self._finish(spec, node, traits, result, key, started)
         except StreamRestarted as exc:
             readers = []
             await afail(out, exc, spec.attempt, 0)

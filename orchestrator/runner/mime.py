@@ -37,7 +37,7 @@ def check_inputs(node: Node, spec: _Named, inputs: BaseModel) -> None:
     """
     ports = _PORTS.get((type(node), "input"))
     if ports is None:
-        ports = _artifact_ports(type(node), "input")
+        ports = artifact_ports(type(node), "input")
     if ports:
         _check(ports, inputs, f"node {spec.node_id!r} ({node.type_name}) input", "accepts")
 
@@ -50,7 +50,7 @@ def check_outputs(node: Node, spec: _Named, outputs: BaseModel) -> None:
     """
     ports = _PORTS.get((type(node), "output"))
     if ports is None:
-        ports = _artifact_ports(type(node), "output")
+        ports = artifact_ports(type(node), "output")
     if ports:
         _check(ports, outputs, f"node {spec.node_id!r} ({node.type_name}) output", "promises")
 
@@ -58,7 +58,7 @@ def check_outputs(node: Node, spec: _Named, outputs: BaseModel) -> None:
 _PORTS: dict[tuple[type[Node], str], tuple[PortSpec, ...]] = {}
 
 
-def _artifact_ports(cls: type[Node], side: str) -> tuple[PortSpec, ...]:
+def artifact_ports(cls: type[Node], side: str) -> tuple[PortSpec, ...]:
     """The ports of one side of a node type that declare MIME types (most have none:
     their runs skip the check). Ports are fixed per type, so they are found once."""
     found = _PORTS.get((cls, side))

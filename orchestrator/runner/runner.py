@@ -30,6 +30,7 @@ from orchestrator.runner.capture import RunLog, current_log, ensure_tees, instal
 from orchestrator.runner.executing import Executing
 from orchestrator.runner.mime import check_inputs, check_outputs
 from orchestrator.runner.spec import Cache, NodeEvent, RunSpec
+from orchestrator.runner.traits import Traits, traits_of
 from orchestrator.runner.values import DEFAULT_THRESHOLD, cache_key, offload, restore
 from orchestrator.streams.channels import ChannelReader, StreamHub
 from orchestrator.streams.execute import stream_inputs
@@ -90,7 +91,7 @@ class NodeRunner(Executing):
         self.worker = worker
         self.host_stops = host_stops
         self.streams = streams
-        self._nodes: dict[int, tuple[Any, Node]] = {}
+        self._nodes: dict[int, tuple[Any, Node, Traits]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
         install_capture()
@@ -103,11 +104,11 @@ class NodeRunner(Executing):
         log = RunLog()
         token = current_log.set(log)
         try:
-            node = self._node(spec)
-            if node.is_async():
+            node, traits = self._node(spec)
+            if traits.is_async:
                 loop = self._event_loop()
-                return loop.run_until_complete(self._execute_async(node, spec, started))
-            return self._execute(node, spec, started)
+                return loop.run_until_complete(self._execute_async(node, traits, spec, started))
+            return self._execute(node, traits, spec, started)
         except BaseException as exc:
             return self._failure(spec, exc, started)
         finally:
@@ -122,10 +123,10 @@ class NodeRunner(Executing):
         log = RunLog()
         token = current_log.set(log)
         try:
-            node = self._node(spec)
-            if node.is_async():
-                return await self._execute_async(node, spec, started)
-            return await asyncio.to_thread(self._execute, node, spec, started)
+            node, traits = self._node(spec)
+            if traits.is_async:
+                return await self._execute_async(node, traits, spec, started)
+            return await asyncio.to_thread(self._execute, node, traits, spec, started)
         except BaseException as exc:
             return self._failure(spec, exc, started)
         finally:
@@ -146,14 +147,14 @@ class NodeRunner(Executing):
                 )
 
     # building -----------------------------------------------------------------------
-    def _node(self, spec: RunSpec) -> Node:
+    def _node(self, spec: RunSpec) -> tuple[Node, Traits]:
         # Node instances are reused per config object: the cache holds the config
         # itself, so its id cannot be reused by another object while cached.
         settings = getattr(spec, "settings", None)  # a scheduler Dispatch carries it
         config = spec.config if settings is None else settings
         entry = self._nodes.get(id(config))
         if entry is not None and entry[0] is config and entry[1].type_name == spec.type_name:
-            return entry[1]
+            return entry[1], entry[2]
         node_type = self.registry.get(spec.type_name)
         if settings is not None and isinstance(settings, node_type.Config):
             node = node_type(settings)
@@ -162,8 +163,9 @@ class NodeRunner(Executing):
         with self._lock:
             if len(self._nodes) >= NODE_CACHE_SIZE:
                 self._nodes.clear()
-            self._nodes[id(config)] = (config, node)
-        return node
+            traits = traits_of(node_type)
+            self._nodes[id(config)] = (config, node, traits)
+        return node, traits
 
     def _context(self, spec: RunSpec) -> RunContext:
         run_id = spec.run_id
@@ -183,11 +185,16 @@ class NodeRunner(Executing):
 
     # executing ----------------------------------------------------------------------
     def _prepare(
-        self, node: Node, spec: RunSpec, is_async: bool, kept: dict[str, ChannelReader]
+        self,
+        node: Node,
+        traits: Traits,
+        spec: RunSpec,
+        is_async: bool,
+        kept: dict[str, ChannelReader],
     ) -> tuple[Any, str | None, list[ChannelReader]]:
         raw = restore(spec.inputs, self.artifacts) if spec.inputs else spec.inputs
         readers: list[ChannelReader] = []
-        if raw:
+        if raw and traits.streams_in:
             raw, readers = stream_inputs(node, raw, self.streams, is_async, kept)
         try:
             inputs = node.Inputs.model_validate(raw)
@@ -199,19 +206,27 @@ class NodeRunner(Executing):
             raise FatalNodeError(
                 f"input {port!r} of {spec.node_id!r}: {first['msg']}{got}"
             ) from None
-        check_inputs(node, spec, inputs)
+        if traits.mime_in:
+            check_inputs(node, spec, inputs)
         key = None
         if spec.cache and spec.kind == "run" and not readers:
             key = cache_key(spec.type_name, spec.type_version, spec.config, spec.inputs)
         return inputs, key, readers
 
     def _finish(
-        self, spec: RunSpec, node: Node, result: Any, key: str | None, started: float
+        self,
+        spec: RunSpec,
+        node: Node,
+        traits: Traits,
+        result: Any,
+        key: str | None,
+        started: float,
     ) -> RunResult:
         if not isinstance(result, node.Outputs) and isinstance(result, Mapping):
             result = node.Outputs.model_validate(result)
         if isinstance(result, node.Outputs):
-            check_outputs(node, spec, result)
+            if traits.mime_out:
+                check_outputs(node, spec, result)
             outputs = result.model_dump(mode="json")
         elif result is None and not node.Outputs.model_fields:
             outputs = {}
@@ -225,7 +240,9 @@ class NodeRunner(Executing):
             self.cache.cache_put(key, spec.type_name, outputs, time.time())
         return self._done(spec, "succeeded", outputs, started)
 
-    def _produced(self, spec: RunSpec, node: Node, result: Any, started: float) -> RunResult:
+    def _produced(
+        self, spec: RunSpec, node: Node, traits: Traits, result: Any, started: float
+    ) -> RunResult:
         if isinstance(result, Exhausted):
             return RunResult(
                 spec.run_id,
@@ -242,7 +259,8 @@ class NodeRunner(Executing):
                 f"{spec.type_name}.produce returned {type(result).__name__}, "
                 "not Produced or EXHAUSTED"
             )
-        check_outputs(node, spec, result.outputs)
+        if traits.mime_out:
+            check_outputs(node, spec, result.outputs)
         outputs = offload(result.outputs.model_dump(mode="json"), self.artifacts, self.threshold)
         return RunResult(
             spec.run_id,

@@ -28,6 +28,7 @@ class Dispatch(NamedTuple):
         resent: This attempt was sent before (after a takeover or when
             reconciling): it may have run already, so a worker asks the store
             before it runs it.
+        path: The node's path in the run id (see :attr:`node_id`).
     """
 
     run_id: str
@@ -42,11 +43,13 @@ class Dispatch(NamedTuple):
     deadline: float | None = None
     job_id: str = ""
     resent: bool = False
+    path: str = ""
 
     @property
     def node_id(self) -> str:
-        """The node's path: its id, or ``group.k.node`` inside a group."""
-        return RunId.node_of(self.run_id)
+        """The node's path: its id, or ``group.k.node`` inside a group (the
+        scheduler gives it as ``path``; else it is read from the run id)."""
+        return self.path or RunId.node_of(self.run_id)
 
     @property
     def type_name(self) -> str:
@@ -154,6 +157,12 @@ class RunChanged(NamedTuple):
     finished_at: float | None = None
     worker: str | None = None
     traceback: str | None = None
+    path: str = ""
+
+    @property
+    def node_id(self) -> str:
+        """The node's path (``group.k.node`` inside a group)."""
+        return self.path or RunId.node_of(self.run_id)
 
 
 @dataclass(frozen=True)

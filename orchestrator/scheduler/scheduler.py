@@ -143,6 +143,7 @@ class Scheduler(LoopMachine):
                     run.deadline,
                     self.state.job_id,
                     resent=True,
+                    path=run.path,
                 )
             )
         return out

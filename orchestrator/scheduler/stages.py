@@ -149,6 +149,8 @@ class StageMachine:
                 self.writers_done(run.stage.loop) if producing else False,
                 deadline,
                 self.state.job_id,
+                False,
+                run.path,
             )
         )
         if node.streams and run.attempt == 1:
@@ -284,7 +286,8 @@ class StageMachine:
             self.run_failed(run)
             stage.failed = True
             self.skip_downstream(run)
-        self._release_waiters(run)
+        if run.waiters:
+            self._release_waiters(run)
         self.close_in_stage(run)
 
     def _released(self, run: RunState) -> None:
@@ -326,6 +329,7 @@ class StageMachine:
                 run.finished_at,
                 run.worker,
                 run.traceback,
+                run.path,
             )
         )
 

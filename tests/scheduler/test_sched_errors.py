@@ -150,7 +150,18 @@ def test_a_dispatch_carries_its_deadline() -> None:
 
     assert of_type(commands, Dispatch) == [
         Dispatch(
-            "j:main:0:slow", plan.nodes["slow"], "main", 0, 1, {}, "run", None, False, 105.0, "j"
+            "j:main:0:slow",
+            plan.nodes["slow"],
+            "main",
+            0,
+            1,
+            {},
+            "run",
+            None,
+            False,
+            105.0,
+            "j",
+            path="slow",
         )
     ]
 

@@ -43,8 +43,12 @@ def test_independent_nodes_are_dispatched_together_in_the_first_step() -> None:
     assert commands == [
         JobChanged("running", {}),
         LoopChanged("main", "running", "running", 0, 0),
-        Dispatch("j:main:0:a", plan.nodes["a"], "main", 0, 1, {}, "run", None, False, None, "j"),
-        Dispatch("j:main:0:b", plan.nodes["b"], "main", 0, 1, {}, "run", None, False, None, "j"),
+        Dispatch(
+            "j:main:0:a", plan.nodes["a"], "main", 0, 1, {}, "run", None, False, None, "j", path="a"
+        ),
+        Dispatch(
+            "j:main:0:b", plan.nodes["b"], "main", 0, 1, {}, "run", None, False, None, "j", path="b"
+        ),
     ]
 
 
