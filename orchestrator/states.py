@@ -14,10 +14,12 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def terminal(self) -> bool:
-        """Whether the job has ended."""
-        return self._value_ in _JOB_TERMINAL
+    terminal: bool
+    """Whether the job has ended."""
+
+    def __init__(self, value: str) -> None:
+        # plain attributes, not properties: asked for every run
+        self.terminal = value in ("completed", "failed", "cancelled")
 
 
 class LoopStatus(enum.StrEnum):
@@ -31,10 +33,11 @@ class LoopStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def terminal(self) -> bool:
-        """Whether the loop has ended."""
-        return self._value_ in _LOOP_TERMINAL
+    terminal: bool
+    """Whether the loop has ended."""
+
+    def __init__(self, value: str) -> None:
+        self.terminal = value in ("completed", "stopped", "failed", "cancelled")
 
 
 class RunStatus(enum.StrEnum):
@@ -50,15 +53,14 @@ class RunStatus(enum.StrEnum):
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
 
-    @property
-    def terminal(self) -> bool:
-        """Whether the run has ended."""
-        return self._value_ in _RUN_TERMINAL
+    terminal: bool
+    """Whether the run has ended."""
+    ok: bool
+    """Whether the run produced outputs (succeeded or cached)."""
 
-    @property
-    def ok(self) -> bool:
-        """Whether the run produced outputs (succeeded or cached)."""
-        return self._value_ in _RUN_OK
+    def __init__(self, value: str) -> None:
+        self.terminal = value in ("succeeded", "cached", "failed", "skipped", "cancelled")
+        self.ok = value in ("succeeded", "cached")
 
 
 class DesiredLoopState(enum.StrEnum):
@@ -75,10 +77,3 @@ class Health(enum.StrEnum):
     HEALTHY = "healthy"
     RETRYING = "retrying"
     FAILING = "failing"
-
-
-# Plain strings: hashing an enum member runs Python code, hashing its value does not.
-_JOB_TERMINAL = frozenset({"completed", "failed", "cancelled"})
-_LOOP_TERMINAL = frozenset({"completed", "stopped", "failed", "cancelled"})
-_RUN_TERMINAL = frozenset({"succeeded", "cached", "failed", "skipped", "cancelled"})
-_RUN_OK = frozenset({"succeeded", "cached"})

@@ -124,10 +124,8 @@ class Applier:
             # A loop changed state: its row is written before the event saying so,
             # so a reader who sees the event also sees the loop in that state.
             self.flush_loops(now, force=True)
-        if runs:
-            self.recorder.submit_runs(runs)
-        if stored:
-            self.recorder.submit_events(stored)
+        if runs or stored:
+            self.recorder.submit(runs, stored)
         if events:
             job.publish(events)
         if finished is not None:

@@ -14,7 +14,7 @@ and sends again the runs that were in flight.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -168,21 +168,21 @@ class Journal:
         self._lock = threading.Lock()
         # Events are kept as given (immutable) and turned into JSON as the recorder
         # takes them: off the driver's thread, one pass per batch.
-        self._steps: dict[str, list[tuple[float, tuple[Event, ...]]]] = {}
+        self._steps: dict[str, list[tuple[float, Sequence[Event]]]] = {}
         recorder.gather(self._take)
 
     def record(self, job_id: str, event: Event, now: float) -> None:
         """Journal one input."""
         self._add(job_id, now, (event,))
 
-    def record_many(self, job_id: str, events: Iterable[Event], now: float) -> None:
+    def record_many(self, job_id: str, events: Sequence[Event], now: float) -> None:
         """Journal inputs given at the same instant, in order, as one step (the
-        driver passes results it decides on as one batch)."""
-        given = tuple(events)
-        if given:
-            self._add(job_id, now, given)
+        driver passes results it decides on as one batch; the sequence is kept as
+        given, so it must not change after)."""
+        if events:
+            self._add(job_id, now, events)
 
-    def _add(self, job_id: str, now: float, events: tuple[Event, ...]) -> None:
+    def _add(self, job_id: str, now: float, events: Sequence[Event]) -> None:
         with self._lock:
             first = not self._steps
             steps = self._steps.get(job_id)
@@ -202,14 +202,21 @@ class Journal:
         return partial(_entries, taken)
 
 
-def _entries(taken: dict[str, list[tuple[float, tuple[Event, ...]]]]) -> list[EventRecord]:
+def _entries(taken: dict[str, list[tuple[float, Sequence[Event]]]]) -> list[EventRecord]:
     """One journal entry per job of the steps taken from a :class:`Journal`."""
     records = []
     for job_id, given in taken.items():
         steps: list[dict[str, Any]] = []
         last = 0.0
         for at, events in given:
-            items = [item for e in events if (item := body(e)) is not None]
+            items = [
+                [FINISHED, *e]  # a result without error, the most of them: body()'s first case
+                if type(e) is RunResult and e.error is None
+                else body(e)
+                for e in events
+            ]
+            if None in items:
+                items = [item for item in items if item is not None]
             if items:
                 steps.append({"at": at, "inputs": items})
                 last = at

@@ -132,6 +132,7 @@ class LoopState:
         "failed",
         "feedback",
         "idle_since",
+        "is_main",
         "name",
         "next_iteration",
         "open",
@@ -145,6 +146,7 @@ class LoopState:
 
     def __init__(self, plan: LoopPlan) -> None:
         self.plan = plan
+        self.is_main = plan.producer is None  # the main stage (asked for every run)
         self.name = plan.name
         self.status = LoopStatus.PENDING
         self.desired = DesiredLoopState.RUNNING
@@ -164,11 +166,6 @@ class LoopState:
         self.idle_since: float | None = None
         self.ending: LoopStatus | None = None  # the end status, once no run is open
         self.until_met = False  # an iteration's `until` output was truthy: no next one
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this is the main stage."""
-        return self.plan.producer is None
 
 
 class JobState:

@@ -91,6 +91,11 @@ class BatchingRecorder:
         """Queue events for :meth:`Store.append_events`; thread-safe."""
         self._submit([], list(events))
 
+    def submit(self, runs: list[RunRecord], events: list[EventRecord]) -> None:
+        """Queue runs and events at once (one hand-over: the lists become the
+        recorder's, so the caller must not change them after); thread-safe."""
+        self._submit(runs, events)
+
     def gather(self, source: Callable[[], Callable[[], list[EventRecord]]]) -> None:
         """Call ``source`` (under the recorder's lock: it must be quick and not wait
         on the recorder) as each batch is taken: it takes what it holds and returns
@@ -111,8 +116,10 @@ class BatchingRecorder:
         if not runs and not events and not touched:
             return
         with self._lock:
-            while self._pending() >= self._max_pending and self._writer_alive():
+            pending = len(self._runs) + len(self._events) + self._touched
+            while pending >= self._max_pending and self._writer_alive():
                 self._done.wait(0.5)
+                pending = self._pending()
             if self._closing:
                 raise RecorderClosed(
                     f"BatchingRecorder is closed; {len(runs) + len(events)} record(s) "
@@ -125,7 +132,7 @@ class BatchingRecorder:
             if self._first_at is None:
                 self._first_at = time.monotonic()
                 self._work.notify()
-            elif self._pending() >= self._max_batch:
+            elif pending + len(runs) + len(events) + touched >= self._max_batch:
                 self._work.notify()
 
     def when_written(self, callback: Callable[[], None], even_if_failed: bool = False) -> None:
