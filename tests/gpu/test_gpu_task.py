@@ -1,5 +1,5 @@
 """GPU runs through the node task on a real store and broker, the device faked at
-the torch boundary (:class:`~workers.gpu.memory.FakeMemory`): per-run facts,
+the torch boundary (:class:`~orchestrator.gpumemory.FakeMemory`): per-run facts,
 memory freed between runs, out-of-memory as a retryable failure, runs too large
 for the device handed back before any claim."""
 
@@ -18,12 +18,12 @@ from celery.exceptions import Reject
 from nodes import Node, NodeConfig, Ports, Resources, RunContext
 from nodes.library import builtin_registry
 from orchestrator.channels import Channels
+from orchestrator.gpumemory import FakeMemory
 from orchestrator.settings import Settings
 from tests.support.services import redis_database
 from workers import task
 from workers.gpu import serving
 from workers.gpu.devices import GpuDevice
-from workers.gpu.memory import FakeMemory
 from workers.gpu.serving import GpuPlan, GpuServing
 from workers.runtime import WorkerRuntime
 from workers.task import execute
