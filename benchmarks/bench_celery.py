@@ -68,6 +68,7 @@ from celery import Celery, chain, chord, group
 from graphs import fan_out_fan_in  # beside this file
 from psycopg import sql
 from raw_celery_tasks import RAW_QUEUE, create_app  # beside this file
+from report import Column, services_missing, table, verdict  # beside this file
 
 from orchestrator import Client, Workflow, WorkflowBuilder
 from orchestrator.heartbeat import age
@@ -412,22 +413,26 @@ def cluster(root: Path) -> Iterator[tuple[Client, Celery]]:
 
 
 # reporting -----------------------------------------------------------------------------
+CELERY_COLUMNS = (
+    Column("case", "case", align="<"),
+    Column("unit", "unit"),
+    Column("segue", "segue", ","),
+    Column("celery", "celery", ","),
+    Column("ratio", lambda r: f"{r['ratio']:.2f}x"),
+    Column("target", "target"),
+    Column("verdict", lambda r: verdict(r["pass"])),
+    Column("worker runs / tasks", lambda r: f"{r['segue_worker_runs']:,} / {r['celery_tasks']:,}"),
+    Column("same result", "same_result", align="<"),
+)
+
+
 def print_table(rows: list[dict[str, Any]], runs: int) -> None:
     argv = worker_argv(RAW_WORKER)
     print(
         f"Segue cluster vs raw Celery, each on one worker ({argv[1]} {argv[2]}), the same"
         f" broker and Celery settings; best of {runs}"
     )
-    print(
-        f"{'case':14s} {'unit':>7s} {'segue':>9s} {'celery':>9s} {'ratio':>6s} {'target':>8s}"
-        f" {'verdict':>7s}  {'worker runs / tasks':>19s}  same result"
-    )
-    for r in rows:
-        print(
-            f"{r['case']:14s} {r['unit']:>7s} {r['segue']:>9,} {r['celery']:>9,}"
-            f" {r['ratio']:>5.2f}x {r['target']:>8s} {'PASS' if r['pass'] else 'MISS':>7s}"
-            f"  {r['segue_worker_runs']:>9,} / {r['celery_tasks']:<7,}  {r['same_result']}"
-        )
+    print(table(CELERY_COLUMNS, rows))
 
 
 def main() -> int:
@@ -443,11 +448,7 @@ def main() -> int:
             client, app = stack.enter_context(cluster(root))
             rows = measure(client, app, args.runs)
     except (psycopg.OperationalError, redis.ConnectionError) as exc:
-        print(
-            f"bench_celery needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on"
-            f" 127.0.0.1:6379: {exc}; start them with scripts/ensure-services.sh",
-            file=sys.stderr,
-        )
+        print(services_missing("bench_celery", exc), file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -41,6 +41,7 @@ from typing import Any
 import psycopg
 import redis
 from bench_celery import Processes, postgres_database, redis_database  # beside this file
+from report import Column, services_missing, table, verdict  # beside this file
 
 from orchestrator import Client, Workflow, WorkflowBuilder
 from orchestrator.settings import Settings
@@ -171,23 +172,54 @@ def measure(
     }
 
 
+GPU_COLUMNS = (
+    Column("case", "case", align="<"),
+    Column("figure", "figure", align="<"),
+    Column("value", lambda r: None if r["value"] is None else format(r["value"], r["fmt"])),
+    Column("unit", "unit", align="<"),
+    Column("target", "target", align="<"),
+    Column("verdict", lambda r: verdict(r.get("pass"))),
+)
+
+
+def table_rows(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures as rows of :data:`GPU_COLUMNS`, each against its target."""
+    busy, packing = figures["busy"], figures["packing"]
+    fraction, gap, speedup = busy["busy_fraction"], busy["idle_gap_ms_median"], packing["speedup"]
+
+    def row(case: str, figure: str, value: Any, fmt: str, unit: str) -> dict[str, Any]:
+        return {"case": case, "figure": figure, "value": value, "fmt": fmt, "unit": unit}
+
+    return [
+        row("busy", "run (median)", busy["run_ms_median"], ".2f", "ms"),
+        {
+            **row("busy", "busy fraction", fraction * 100, ".1f", "%"),
+            "target": ">= 90 % (100 ms runs)",
+            "pass": fraction >= 0.9,
+        },
+        {**row("busy", "idle gap median", gap, ".2f", "ms"), "target": "<= 5 ms", "pass": gap <= 5},
+        row("busy", "idle gap p99", busy["idle_gap_ms_p99"], ".2f", "ms"),
+        row("packing", "one at a time", packing["one_at_a_time_runs_per_s"], ".2f", "runs/s"),
+        row("packing", "packed (--gpu-share)", packing["packed_runs_per_s"], ".2f", "runs/s"),
+        {
+            **row("packing", "speedup", speedup, ".2f", "x"),
+            "target": ">= 3x",
+            "pass": None if speedup is None else speedup >= 3,
+        },
+    ]
+
+
 def print_table(figures: dict[str, Any]) -> None:
     busy, packing = figures["busy"], figures["packing"]
     print(f"device: {figures['device']}")
     if figures["device_total_mb"] is None:
         print("  (CPU-only machine: the GPU worker serves the gpu queue on the CPU build)")
-    print(f"busy: {busy['runs']} runs of a {busy['size']}x{busy['size']} float32 matmul")
-    print(f"  run (median)            {busy['run_ms_median']:>9.2f} ms")
-    print(f"  busy fraction           {busy['busy_fraction']:>9.1%}   target >= 90% (100 ms runs)")
-    print(f"  idle gap median         {busy['idle_gap_ms_median']:>9.2f} ms   target <= 5 ms")
-    print(f"  idle gap p99            {busy['idle_gap_ms_p99']:>9.2f} ms")
     print(
+        f"busy: {busy['runs']} runs of a {busy['size']}x{busy['size']} float32 matmul; "
         f"packing: {PACKED} runs of a {packing['size']}x{packing['size']} matmul, "
         f"vram_mb {packing['vram_mb_each']} each"
     )
-    print(f"  one at a time           {packing['one_at_a_time_runs_per_s']:>9.2f} runs/s")
-    print(f"  packed (--gpu-share)    {packing['packed_runs_per_s']:>9.2f} runs/s")
-    print(f"  speedup                 {packing['speedup']:>9}x   target >= 3x")
+    print(table(GPU_COLUMNS, table_rows(figures)))
 
 
 def main() -> int:
@@ -212,11 +244,7 @@ def main() -> int:
             figures = measure(client, processes, device, args)
             figures["seconds"] = round(time.monotonic() - started, 1)
     except (psycopg.OperationalError, redis.ConnectionError) as exc:
-        print(
-            f"bench_gpu needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on"
-            f" 127.0.0.1:6379: {exc}; start them with scripts/ensure-services.sh",
-            file=sys.stderr,
-        )
+        print(services_missing("bench_gpu", exc), file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(figures, indent=2))

@@ -57,8 +57,9 @@ def live_gpus(
 def gpu_waits(waiting_vram: Mapping[str, int], gpus: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Per node with runs waiting: why no live GPU worker takes them, when their
     declared ``vram_mb`` exceeds what the largest live GPU offers (a worker
-    serving the gpu queue on the CPU takes any)."""
-    gpus = list(gpus)
+    serving the gpu queue on the CPU takes any; an embedded engine's GPU serves
+    no queue)."""
+    gpus = [gpu for gpu in gpus if not gpu.get("embedded")]
     if any("usable_mb" not in gpu for gpu in gpus):
         return {}
     offers = [int(gpu["usable_mb"]) for gpu in gpus]

@@ -12,6 +12,7 @@ from nodes.library import default_registry
 from nodes.registry import NodeRegistry
 from orchestrator.broker import REDIS_SCHEMES, scheme
 from orchestrator.celery import make_celery, task_name
+from orchestrator.messages import RunRequest
 from orchestrator.settings import Settings
 from workers import lost
 from workers import runtime as runtimes
@@ -63,7 +64,12 @@ def _register(app: Celery, name: str) -> None:
             publish_with(self.app, record)
             return f"dead-lettered: {request}"
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-        return execute(runtimes.runtime(self.request.hostname), request, redelivered)
+
+        def forward(run: RunRequest, queue: str) -> None:
+            body = run.model_dump(mode="json", exclude_defaults=True)
+            self.app.send_task(self.name, args=[body], task_id=run.run_id, queue=queue)
+
+        return execute(runtimes.runtime(self.request.hostname), request, redelivered, forward)
 
     app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True, Request=NodeRequest)(
         run_node

@@ -22,6 +22,7 @@ from kombu.exceptions import OperationalError
 
 from nodes.library import default_registry
 from nodes.registry import NodeRegistry
+from orchestrator.celery.placement import fit_queue
 from orchestrator.settings import Settings
 from workers import runtime as runtimes
 from workers.app import create_app
@@ -70,6 +71,9 @@ def worker_argv(options: WorkerOptions) -> list[str]:
         pool = "threads"
         slots = options.concurrency or (SHARE_RUNS if options.gpu_share else 1)
         queues = options.queues or ("gpu",)
+        plan = gpu_plan(options)
+        if plan.device is not None:  # and the runs sent to GPUs of its memory (placement)
+            queues = (*queues, *(fit_queue(q, plan.capacity_mb) for q in queues))
     else:
         pool = CELERY_POOLS[options.pool]
         slots = options.concurrency or (os.cpu_count() or 2) * (4 if pool == "threads" else 1)

@@ -22,6 +22,7 @@ acknowledged as failed: it is rejected back to the broker, to run again
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -29,6 +30,7 @@ from celery.exceptions import Reject
 from pydantic import ValidationError
 
 from nodes.errors import SegueError
+from orchestrator.celery.placement import Offer, offers, place
 from orchestrator.errors import BrokerUnavailable
 from orchestrator.messages import RunRequest
 from orchestrator.results import RunResult
@@ -40,7 +42,11 @@ from workers.gpu import serving
 from workers.runtime import WorkerRuntime
 
 MISFIT_PAUSE_S = 1.0
-"""How long a GPU worker holds a run too large for its device before handing it back."""
+"""How long a GPU worker holds a run too large for its device, that no live GPU fits,
+before handing it back to the broker."""
+
+Forward = Callable[[RunRequest, str], None]
+"""Sends a run's task, unchanged, to another queue."""
 
 
 def parse_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RunRequest | str:
@@ -57,12 +63,16 @@ def parse_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RunRequest |
 
 
 def execute(
-    rt: WorkerRuntime, payload: RunRequest | dict[str, Any], redelivered: bool = False
+    rt: WorkerRuntime,
+    payload: RunRequest | dict[str, Any],
+    redelivered: bool = False,
+    forward: Forward | None = None,
 ) -> str:
     """Run one node run described by a (JSON) ``RunRequest``; returns what happened.
 
     ``redelivered``: the broker delivered this task before (its worker died, or
     the visibility timeout passed), so the run may have finished already.
+    ``forward``: how a GPU run too large for this device is sent on to a GPU that fits it.
 
     Raises:
         Reject: The store or the broker is unreachable: the task goes back to
@@ -70,14 +80,38 @@ def execute(
     """
     gpu = serving.current()
     if gpu is not None and isinstance(payload, RunRequest) and (misfit := gpu.misfit(payload)):
-        # Back to the broker before any claim, for a GPU worker that can fit it;
-        # the pause keeps a lone worker from taking it again at once.
-        time.sleep(MISFIT_PAUSE_S)
-        raise Reject(misfit, requeue=True)
+        return _misfit(rt, payload, misfit, gpu.plan.capacity_mb, forward)
     try:
         return _execute(rt, payload, redelivered)
     except (BrokerUnavailable, StoreUnavailable) as exc:
         raise Reject(_unreachable(payload, exc), requeue=True) from exc
+
+
+def _misfit(
+    rt: WorkerRuntime, request: RunRequest, misfit: str, offers_mb: int, forward: Forward | None
+) -> str:
+    """A run this GPU cannot fit (the coordinator sends such runs only to GPUs that
+    fit them: it was sent before the one that fitted went away, or by another
+    sender) goes on, unclaimed, to the memory queue of a live GPU that fits it.
+
+    Raises:
+        Reject: No live GPU fits it: back to the broker, after a pause that keeps
+            a lone worker from taking it again at once.
+    """
+    queue = None
+    if forward is not None:
+        try:
+            processes = rt.store.list_processes()
+        except SegueError:
+            processes = []
+        own = Offer(frozenset({request.queue}), offers_mb)  # its heartbeat may not be out yet
+        live = [*offers(processes, time.time(), rt.settings.worker_timeout_s), own]
+        queue = place(request.queue, request.vram_mb, live)
+    if queue is None or queue == request.queue or forward is None:
+        time.sleep(MISFIT_PAUSE_S)
+        raise Reject(misfit, requeue=True)
+    forward(request, queue)
+    return f"handed on to {queue}: {misfit}"
 
 
 def _unreachable(payload: RunRequest | dict[str, Any], exc: SegueError) -> str:

@@ -31,6 +31,7 @@ from kombu.transport import redis as kombu_redis
 from nodes.base import Role
 from orchestrator.broker import redact
 from orchestrator.celery.app import task_name
+from orchestrator.celery.placement import READ_EVERY_S, GpuPlacement
 from orchestrator.driver.executor import ResultSink
 from orchestrator.inflight import IN_FLIGHT_S, InFlight
 from orchestrator.outage import Outbox, watch
@@ -48,8 +49,19 @@ KEEP_LIMIT = 1_000_000
 class CeleryExecutor:
     """Publishes dispatches as Celery tasks; runs queue nodes locally."""
 
-    def __init__(self, app: Celery, runner: NodeRunner, on_results: ResultSink) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        runner: NodeRunner,
+        on_results: ResultSink,
+        placement: GpuPlacement | None = None,
+    ) -> None:
         self.app = app
+        self.placement = placement
+        self._held: list[Dispatch] = []  # GPU runs no live GPU worker fits yet
+        self._holding: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._held_lock = threading.Lock()
         self.runner = runner
         self.on_results = on_results
         # Tasks no worker has reported for a while show ``queued`` (a worker's own
@@ -101,9 +113,17 @@ class CeleryExecutor:
             return []
         for dispatch in remote:
             self.in_flight.queued(dispatch)
+        if self.placement is not None:
+            remote = self._hold_misfits(remote)
+        self._send_out(remote)
+        return []
+
+    def _send_out(self, remote: list[Dispatch]) -> None:
+        if not remote:
+            return
         if self._outbox.kept:  # the broker is away: after the tasks waiting for it
             self._outbox.keep([d._replace(resent=True) for d in remote])
-            return []
+            return
         try:
             self._publish(remote)
         except Exception as exc:
@@ -114,7 +134,40 @@ class CeleryExecutor:
             )
         else:
             self.outage.ok()
-        return []
+
+    def _hold_misfits(self, remote: list[Dispatch]) -> list[Dispatch]:
+        """Keep back the GPU runs no live GPU worker fits (see :mod:`.placement`);
+        returns the others. A thread sends those kept as soon as one fits."""
+        placement = self.placement
+        assert placement is not None
+        held = [
+            d
+            for d in remote
+            if d.node.route.gpu and placement.queue(d.node.route.queue, d.vram_mb) is None
+        ]
+        if not held:
+            return remote
+        with self._held_lock:
+            self._held.extend(held)
+            if self._holding is None:
+                self._holding = threading.Thread(
+                    target=self._send_held, name="segue-gpu-held", daemon=True
+                )
+                self._holding.start()
+        kept = {d.run_id for d in held}
+        return [d for d in remote if d.run_id not in kept]
+
+    def _send_held(self) -> None:
+        placement = self.placement
+        assert placement is not None
+        while not self._closing.wait(READ_EVERY_S):
+            with self._held_lock:
+                fits = [d for d in self._held if placement.queue(d.node.route.queue, d.vram_mb)]
+                sent = {d.run_id for d in fits}
+                self._held = [d for d in self._held if d.run_id not in sent]
+            if fits:
+                log.info("%d GPU run(s) held for a GPU that fits them are sent", len(fits))
+                self._send_out(fits)
 
     def _publish(self, remote: list[Dispatch]) -> None:
         resent = [d for d in remote if d.resent]
@@ -123,7 +176,7 @@ class CeleryExecutor:
             with self._lock, self.app.producer_or_acquire() as producer:
                 for dispatch in resent:
                     self._send(producer, [dispatch])
-                    _to_head(producer, dispatch.node.route.queue)
+                    _to_head(producer, self._queue(dispatch))
         if not remote:
             return
         with self._lock, self.app.producer_or_acquire() as producer:
@@ -151,7 +204,7 @@ class CeleryExecutor:
         amqp = self.app.amqp
         for dispatch in dispatches:
             name = task_name(dispatch.type_name)
-            queue = dispatch.node.route.queue
+            queue = self._queue(dispatch)
             request: dict[str, Any] = dispatch.to_request(dispatch.job_id, {}).model_dump(
                 mode="json",
                 exclude_defaults=True,  # the worker fills them in again
@@ -174,6 +227,14 @@ class CeleryExecutor:
             amqp.send_task_message(producer, name, message, queue=queue, declare=declare)
             self._declared.add(queue)
 
+    def _queue(self, dispatch: Dispatch) -> str:
+        """The queue a dispatch is sent to: its route's, or, for a GPU run, the
+        queue of the GPUs that fit it (:mod:`.placement`)."""
+        route = dispatch.node.route
+        if self.placement is None or not route.gpu or not route.vram_mb:
+            return route.queue
+        return self.placement.queue(route.queue, route.vram_mb) or route.queue
+
     def _run_local(self, dispatch: Dispatch) -> None:
         self.on_results([self.runner.run(dispatch)])
 
@@ -181,6 +242,7 @@ class CeleryExecutor:
         """Stop the local pools and the outbox (tasks still waiting for the broker are
         sent again by the coordinator that takes the jobs over)."""
         self.in_flight.close()
+        self._closing.set()
         self._local.shutdown(wait=wait, cancel_futures=True)
         self._writes.shutdown(wait=wait, cancel_futures=True)
         left = self._outbox.close(0)

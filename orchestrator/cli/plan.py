@@ -50,6 +50,8 @@ def plan(file: FileArg, json_: JsonOpt = False) -> None:
         tree.add(f"queue [bold]{queue.name}[/bold] ({queue.scope}): {writers} → {readers}")
     for node_id, text in compiled.comments.items():
         tree.add(f"[dim]note {node_id}:[/dim] {escape(text)}")
+    for node_id, text in compiled.notes.items():
+        tree.add(f"[yellow]planned {node_id}:[/yellow] {escape(text)}")
     out.print(tree)
 
 

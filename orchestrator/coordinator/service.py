@@ -32,6 +32,7 @@ from nodes.registry import NodeRegistry
 from orchestrator.artifacts import open_artifacts
 from orchestrator.broker import REDIS_SCHEMES, scheme
 from orchestrator.celery import CeleryExecutor, make_celery
+from orchestrator.celery.placement import GpuPlacement
 from orchestrator.channels import Channels, Delivery
 from orchestrator.coordinator.watch import Watch
 from orchestrator.depths import TaskQueueCounter
@@ -82,7 +83,8 @@ class Coordinator:
         self.channels = channels if channels is not None else Channels(settings.broker_url)
         self._tasks: TaskQueueCounter | None = None
         if executor is None:
-            executor = partial(CeleryExecutor, make_celery(settings))
+            placement = GpuPlacement(self.store.list_processes, settings.worker_timeout_s)
+            executor = partial(CeleryExecutor, make_celery(settings), placement=placement)
             if scheme(settings.broker_url) in REDIS_SCHEMES:
                 self._tasks = TaskQueueCounter(settings.broker_url)
         self._probe: KombuQueueBackend | None = None

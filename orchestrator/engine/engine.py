@@ -23,6 +23,8 @@ from orchestrator.engine.child import refuse_in_starting_child
 from orchestrator.engine.executor import LocalExecutor
 from orchestrator.engine.gctune import gc_tuning
 from orchestrator.errors import UnknownJobError
+from orchestrator.gpumemory import GpuMemory, TorchMemory
+from orchestrator.gpumeter import GpuMeter
 from orchestrator.liveness import (
     HEARTBEAT_INTERVAL_S,
     WORKER_TIMEOUT_S,
@@ -55,6 +57,8 @@ class Engine:
         processes: Process pool size.
         clock: Seconds since the epoch (tests pass their own).
         executor: Builds another executor than the local pools (tests).
+        gpu_memory: The GPU memory boundary GPU runs are measured through
+            (default: torch's; tests pass :class:`~orchestrator.gpumemory.FakeMemory`).
         lease_s: How long this process's hold on its jobs lasts unless renewed.
     """
 
@@ -74,11 +78,13 @@ class Engine:
         lease_s: float = LEASE_S,
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
         worker_timeout_s: float = WORKER_TIMEOUT_S,
+        gpu_memory: GpuMemory | None = None,
     ) -> None:
         refuse_in_starting_child()
+        self.gpu = GpuMeter(gpu_memory if gpu_memory is not None else TorchMemory())
 
         def local(runner: NodeRunner, sink: Callable[..., None]) -> LocalExecutor:
-            return LocalExecutor(runner, sink, threads, processes, artifacts_root)
+            return LocalExecutor(runner, sink, threads, processes, artifacts_root, gpu=self.gpu)
 
         self.store = store
         self.clock = clock
@@ -103,7 +109,7 @@ class Engine:
             store,
             self.steward.owner,
             "engine",
-            lambda: Holding(holds=tuple(self.driver.driving())),
+            lambda: Holding(holds=tuple(self.driver.driving()), info=self._gpu_info()),
             heartbeat_interval_s,
             clock=clock,
         ).start()
@@ -171,6 +177,13 @@ class Engine:
     def flush(self) -> None:
         """Write everything recorded so far to the store."""
         self.driver.flush()
+
+    def _gpu_info(self) -> dict[str, object]:
+        """The GPU runs measured here, for the heartbeat (metrics read them), once
+        there are any; ``embedded``: this process serves no GPU queue."""
+        if not self.gpu.runs:
+            return {}
+        return {"gpu": {**self.gpu.announce(), "embedded": True}}
 
     def _here(self, job_id: str) -> bool:
         try:

@@ -9,7 +9,8 @@
   node's type name, JSON config and JSON inputs - never a pickled node - and
   builds the node from its own registry.
 * GPU runs (``route.gpu > 0``) go through one thread, one at a time, in
-  submission order (a FIFO lock).
+  submission order, each measured by a :class:`~orchestrator.gpumeter.GpuMeter`
+  (device, peak memory: the same ``gpu`` event a GPU worker reports).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import Sequence
 from nodes.base import Node
 from orchestrator.driver.executor import ResultSink
 from orchestrator.engine.processes import ProcessPool
+from orchestrator.gpufacts import GPU_EVENT
+from orchestrator.gpumeter import GpuMeter
 from orchestrator.inflight import IN_FLIGHT_S, InFlight
 from orchestrator.planner.plan import PlannedNode
 from orchestrator.results import RunError, RunResult
@@ -47,6 +50,7 @@ class LocalExecutor:
         artifacts_root: Artifacts folder or URL the process pool's children open.
         in_flight_s: How long a run is queued or running before it shows so
             (:mod:`orchestrator.inflight`; 0: never).
+        gpu: Measures GPU runs (default: torch's device memory).
     """
 
     def __init__(
@@ -57,8 +61,10 @@ class LocalExecutor:
         processes: int | None = None,
         artifacts_root: str | None = None,
         in_flight_s: float = IN_FLIGHT_S,
+        gpu: GpuMeter | None = None,
     ) -> None:
         self.runner = runner
+        self.gpu = gpu if gpu is not None else GpuMeter()
         self.in_flight = InFlight(runner.on_event, in_flight_s, runner.worker)
         self.on_results = on_results
         self._workers = threads or min(32, (os.cpu_count() or 2) * 4)
@@ -113,7 +119,7 @@ class LocalExecutor:
             elif node.role.queue:
                 threads.append(dispatch)  # queue nodes use this process's queue backend
             elif node.route.gpu:
-                self._gpu.submit(self._run_chunk, [dispatch])
+                self._gpu.submit(self._run_gpu, dispatch)
             elif where is _ASYNCIO:
                 self._submit_async(dispatch)
             elif where is _PROCESS:
@@ -172,6 +178,16 @@ class LocalExecutor:
             # the chunk's other runs are still reported.
             failed = [_lost(d) for d in dispatches[len(results) :]]
             self.on_results(results + failed)
+
+    def _run_gpu(self, dispatch: Dispatch) -> None:
+        result: RunResult | None = None
+        try:
+            self.in_flight.started(dispatch.run_id, dispatch)
+            result, facts = self.gpu.measure(dispatch, self.runner.run)
+            self.in_flight.ended(dispatch.run_id)
+            self.runner.on_event(dispatch.run_id, GPU_EVENT, facts)
+        finally:
+            self.on_results([result if result is not None else _lost(dispatch)])
 
     def _submit_async(self, dispatch: Dispatch) -> None:
         loop = self._event_loop()

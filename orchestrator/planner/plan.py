@@ -170,6 +170,9 @@ class Plan:
     subplans: Mapping[str, Plan]
     comments: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """``Comment`` nodes (id to text): shown, never run, in no loop."""
+    notes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """What the planner decided that a reader would not guess, per node (a stream
+    between GPU nodes accumulated: :mod:`orchestrator.planner.gpustreams`)."""
 
     def loop(self, name: str) -> LoopPlan:
         """The loop called ``name`` (``main`` for the main stage).
@@ -217,6 +220,7 @@ class Plan:
                 for o in self.outputs.values()
             },
             "comments": [{"id": node, "text": text} for node, text in self.comments.items()],
+            "notes": dict(self.notes),
         }
 
 

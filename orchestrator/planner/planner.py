@@ -15,6 +15,7 @@ from nodes.registry import NodeRegistry
 from orchestrator.graph import gc_paused
 from orchestrator.model.spec import LoopPolicy, Pool, RetryPolicy
 from orchestrator.model.workflow import Workflow
+from orchestrator.planner.gpustreams import accumulate_gpu_streams
 from orchestrator.planner.plan import (
     InputBinding,
     InputPlan,
@@ -74,6 +75,7 @@ def _build(validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits 
         nodes[node.id] = _planned(validated, at, loop, policies[loop].pool)
         if loop != node.id:  # a producer is put first below
             members[loop].append(node.id)
+    notes = accumulate_gpu_streams(nodes)
     _link_streams(nodes)
     loops = {
         name: _loop(name, policies[name], ids if name == MAIN else [name, *ids], nodes)
@@ -90,6 +92,7 @@ def _build(validated: ValidatedWorkflow, registry: NodeRegistry, limits: Limits 
         outputs=MappingProxyType(_outputs(special, names, graph.index)),
         subplans=MappingProxyType(_subplans(special, registry, limits)),
         comments=MappingProxyType(comments),
+        notes=MappingProxyType(notes),
     )
 
 

@@ -82,6 +82,11 @@ class Dispatch(NamedTuple):
         return self.node.streams
 
     @property
+    def vram_mb(self) -> int:
+        """GPU memory one run declares, in MiB (0: not declared)."""
+        return self.node.route.vram_mb
+
+    @property
     def attempts(self) -> int:
         """The retry policy's total attempts."""
         return self.node.retry.attempts

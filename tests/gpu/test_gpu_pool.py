@@ -105,9 +105,7 @@ def test_gpu_runs_record_their_device_and_peak_in_jobs_show(pool: Cluster) -> No
     assert "GPU runs" in text and "Fake GPU" in text
 
 
-def test_a_run_too_large_for_one_gpu_is_handed_back_until_the_larger_one_runs_it(
-    pool: Cluster,
-) -> None:
+def test_a_run_too_large_for_one_gpu_is_sent_only_to_the_larger_one(pool: Cluster) -> None:
     b = WorkflowBuilder("medium")
     seeds = b.node("seeds", "Range", config={"stop": 3})
     mm = b.node("mm", "TorchMatmul", config={"size": 8}, resources={"vram_mb": 5000})
@@ -117,6 +115,9 @@ def test_a_run_too_large_for_one_gpu_is_handed_back_until_the_larger_one_runs_it
         assert job.wait(120).status == "completed"
     shown = json.loads(segue(pool, "jobs", "show", job.id, "--json").stdout)
     assert shown["gpu"]["mm"]["devices"] == ["Fake GPU B"]  # 5000 MiB: only B's 7168 fit
+    # Placed on B's memory queue by the coordinator: A never took it to hand it back.
+    log = (pool.root / "gpu.log").read_text()
+    assert "declares vram_mb 5000" not in log
 
 
 def test_a_run_no_live_gpu_fits_waits_and_its_health_says_why(pool: Cluster) -> None:
@@ -139,6 +140,34 @@ def test_a_run_no_live_gpu_fits_waits_and_its_health_says_why(pool: Cluster) -> 
         finally:
             job.cancel()
         assert job.wait(60).status == "cancelled"
+
+
+def test_a_run_no_live_gpu_fits_is_held_until_a_larger_gpu_worker_joins(
+    tmp_path: Path,
+) -> None:
+    with postgres_database() as database, redis_database() as broker:
+        cluster = Cluster(tmp_path, broker, database, extra_env=ENV)
+        try:
+            cluster.start("coordinator")
+            cluster.start("gpu", "--gpus", "0")  # Fake GPU A: 3072 MiB for runs
+            cluster.wait_ready("coordinator", "gpu")
+            wait_for(lambda: len(gpu_workers(cluster)) == 1, "GPU worker A")
+            b = WorkflowBuilder("later")
+            b.node("mm", "TorchMatmul", config={"size": 8}, resources={"vram_mb": 5000})
+            with cluster.client() as client:
+                job = client.submit(b.build())
+                wait_for(lambda: "waits" in client.node_health(job.id).get("mm", {}), "waits")
+                waits = client.node_health(job.id)["mm"]["waits"]
+                assert "needs 5000 MiB (vram_mb), and the largest live GPU offers 3072 MiB" in waits
+                time.sleep(2)  # held by the coordinator: A is never offered it
+                assert not [r for r in job.runs() if r.status == "succeeded"]
+                cluster.start("gpu-b", "--gpus", "1")  # Fake GPU B: 7168 MiB
+                assert job.wait(120).status == "completed"
+            shown = json.loads(segue(cluster, "jobs", "show", job.id, "--json").stdout)
+            assert shown["gpu"]["mm"]["devices"] == ["Fake GPU B"]
+            assert "declares vram_mb 5000" not in (tmp_path / "gpu.log").read_text()
+        finally:
+            cluster.stop()
 
 
 def test_the_supervisor_stops_its_worker_processes_on_sigterm(tmp_path: Path) -> None:

@@ -1,11 +1,12 @@
 """GPU runs through the node task on a real store and broker, the device faked at
-the torch boundary (:class:`~workers.gpu.memory.FakeMemory`): per-run facts,
+the torch boundary (:class:`~orchestrator.gpumemory.FakeMemory`): per-run facts,
 memory freed between runs, out-of-memory as a retryable failure, runs too large
 for the device handed back before any claim."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,13 @@ from celery.exceptions import Reject
 from nodes import Node, NodeConfig, Ports, Resources, RunContext
 from nodes.library import builtin_registry
 from orchestrator.channels import Channels
+from orchestrator.gpumemory import FakeMemory
 from orchestrator.settings import Settings
+from orchestrator.store.base import ProcessRecord
 from tests.support.services import redis_database
 from workers import task
 from workers.gpu import serving
 from workers.gpu.devices import GpuDevice
-from workers.gpu.memory import FakeMemory
 from workers.gpu.serving import GpuPlan, GpuServing
 from workers.runtime import WorkerRuntime
 from workers.task import execute
@@ -143,3 +145,29 @@ def test_the_heartbeat_announces_the_device_with_its_memory(memory: FakeMemory) 
     info = served.announce()
     assert info["index"] == 1 and info["name"] == "NVIDIA L4"
     assert info["total_mb"] == 23034 and info["free_mb"] == 21000 and info["usable_mb"] == 22034
+
+
+def test_a_run_larger_than_the_device_goes_on_unclaimed_to_a_live_gpu_that_fits_it(
+    runtime: WorkerRuntime,
+) -> None:
+    runtime.store.announce(
+        ProcessRecord(
+            name="segue-gpu-2@h:9",
+            kind="worker",
+            host="h",
+            pid=9,
+            started_at=time.time(),
+            beat_at=time.time(),
+            queues=("gpu", "gpu.79000mb"),
+            info={"gpu": {"index": 0, "name": "NVIDIA H100", "usable_mb": 79000}},
+        )
+    )
+    forwarded: list[tuple[str, str]] = []
+    run = task.RunRequest.model_validate(request("huge", vram_mb=40000))
+    started = time.monotonic()
+    outcome = execute(runtime, run, forward=lambda r, queue: forwarded.append((r.run_id, queue)))
+    assert time.monotonic() - started < task.MISFIT_PAUSE_S  # not held by this worker
+    assert outcome.startswith("handed on to gpu.79000mb: node 'huge' declares vram_mb 40000")
+    assert forwarded == [("job1:main:0:huge", "gpu.79000mb")]
+    assert runtime.store.get_run("job1:main:0:huge") is None
+    assert reported(runtime) == []

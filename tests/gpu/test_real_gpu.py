@@ -14,10 +14,10 @@ import torch
 from nodes import RunContext
 from nodes.artifacts import MemoryArtifactStore
 from nodes.library import TorchEmbed, TorchRandomBatch
+from orchestrator.gpumemory import TorchMemory
 from orchestrator.messages import RunRequest
 from orchestrator.results import RunError, RunResult
 from workers.gpu.devices import InProcessTorchProbe, TorchProbe, default_probe
-from workers.gpu.memory import TorchMemory
 from workers.gpu.serving import GpuPlan, GpuServing
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

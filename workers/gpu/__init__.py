@@ -1,8 +1,8 @@
 """GPU pools (DESIGN section 7): devices, one process per GPU, VRAM-aware admission."""
 
+from orchestrator.gpumemory import FakeMemory, GpuMemory, TorchMemory
 from workers.gpu.admission import Admission, TooLarge, VramSemaphore
 from workers.gpu.devices import DeviceProbe, FakeProbe, GpuDevice, NoGpu
-from workers.gpu.memory import FakeMemory, GpuMemory, TorchMemory
 
 __all__ = [
     "Admission",

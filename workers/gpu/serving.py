@@ -3,26 +3,27 @@
 The supervisor (:mod:`workers.gpu.supervisor`) starts this process with
 ``CUDA_VISIBLE_DEVICES`` naming its one device and the device's facts in
 ``SEGUE_GPU_DEVICE``. Around each GPU run it waits for admission (one run at a
-time, or, with ``--gpu-share``, while the declared ``vram_mb`` fits), measures
-the run's peak memory, frees cached memory after it, reports the facts as a
-``gpu`` event, and turns CUDA running out of memory into a retryable failure
-naming the node, the device and the memory asked for.
+time, or, with ``--gpu-share``, while the declared ``vram_mb`` fits); the
+:class:`~orchestrator.gpumeter.GpuMeter` an embedded engine uses too measures
+the run's peak memory, frees cached memory after it and makes CUDA running out
+of memory a clear, retryable failure; the facts are reported as a ``gpu`` event.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.gpufacts import GPU_EVENT
+from orchestrator.gpumemory import GpuMemory, TorchMemory
+from orchestrator.gpumeter import GpuMeter
 from orchestrator.messages import RunRequest
-from orchestrator.results import RunError, RunResult
+from orchestrator.results import RunResult
 from workers.gpu.admission import VramSemaphore
 from workers.gpu.devices import GpuDevice
-from workers.gpu.memory import GpuMemory, TorchMemory
 
 DEVICE_ENV = "SEGUE_GPU_DEVICE"
 """The device a GPU worker process serves, as JSON (set by the supervisor)."""
@@ -91,8 +92,17 @@ class GpuServing:
 
     def __post_init__(self) -> None:
         self.semaphore = VramSemaphore(self.plan.capacity_mb, self.plan.slots)
-        self.runs = 0
-        self.last_peak_mb: float | None = None
+        device = self.plan.device
+        self.meter = GpuMeter(
+            self.memory,
+            None if device is None else (device.index, device.name),
+            None if device is None else self.plan.capacity_mb,
+        )
+
+    @property
+    def runs(self) -> int:
+        """GPU runs this process ran."""
+        return self.meter.runs
 
     def announce(self) -> dict[str, Any]:
         """The device as the worker's heartbeat carries it (``info["gpu"]``)."""
@@ -107,7 +117,7 @@ class GpuServing:
             "share": self.plan.share,
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "runs": self.runs,
-            "last_peak_mb": self.last_peak_mb,
+            "last_peak_mb": self.meter.last_peak_mb,
         }
 
     def misfit(self, request: RunRequest) -> str | None:
@@ -128,42 +138,9 @@ class GpuServing:
         """Run ``request`` through ``execute`` once admitted; ``report(run_id, kind,
         data)`` receives the run's ``gpu`` event."""
         with self.semaphore.hold(request.vram_mb):
-            self.memory.reset_peak()
-            started = time.perf_counter()
-            try:
-                finished = execute(request)
-            finally:
-                peak = self.last_peak_mb = self.memory.peak_mb()
-                self.memory.free_cache()
-                self.runs += 1
-            seconds = time.perf_counter() - started
-        report(request.run_id, "gpu", self.facts(request, peak, seconds))
-        error = finished.error
-        if error is not None and self.memory.is_oom(error.type):
-            finished = finished._replace(error=self._oom(request, error))
+            finished, facts = self.meter.measure(request, execute)
+        report(request.run_id, GPU_EVENT, facts)
         return finished
-
-    def facts(self, request: RunRequest, peak_mb: float | None, seconds: float) -> dict[str, Any]:
-        """A GPU run's facts, as its ``gpu`` event and ``segue jobs show`` give them."""
-        device = self.plan.device
-        return {
-            "device": "cpu" if device is None else f"cuda:{device.index}",
-            "device_name": "cpu" if device is None else device.name,
-            "peak_mb": peak_mb,
-            "vram_mb": request.vram_mb,
-            "seconds": round(seconds, 4),
-        }
-
-    def _oom(self, request: RunRequest, error: RunError) -> RunError:
-        device = self.plan.device
-        where = "the CPU" if device is None else f"GPU {device.index} ({device.name})"
-        asked = f"vram_mb {request.vram_mb}" if request.vram_mb else "no vram_mb declared"
-        message = (
-            f"node {request.node_id!r} ran out of GPU memory on {where} ({asked}; the device "
-            f"has {self.plan.capacity_mb} MiB for runs): {error.message}; it is retried, and "
-            f"raising its resources.vram_mb keeps runs that would not fit off a shared GPU"
-        )
-        return RunError("GpuOutOfMemory", message, True, error.traceback)
 
 
 _serving: GpuServing | None = None

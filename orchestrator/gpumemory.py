@@ -36,6 +36,11 @@ class GpuMemory(Protocol):
         """Whether a run's error (its exception's class name) is CUDA running out of memory."""
         ...
 
+    def device(self) -> tuple[int, str] | None:
+        """The CUDA device this process's runs use (torch's index, name) once a
+        node started CUDA here; None before, and on a machine without CUDA."""
+        ...
+
 
 def _started_torch() -> Any | None:
     torch = sys.modules.get("torch")
@@ -75,13 +80,21 @@ class TorchMemory:
         # torch.cuda.OutOfMemoryError (an alias of torch.OutOfMemoryError)
         return error_type == "OutOfMemoryError"
 
+    def device(self) -> tuple[int, str] | None:
+        torch = _started_torch()
+        if torch is None:
+            return None
+        index = int(torch.cuda.current_device())
+        return index, str(torch.cuda.get_device_name(index))
+
 
 class FakeMemory:
     """A device's memory set by hand: the twin of :class:`TorchMemory`."""
 
-    def __init__(self, free_mb: int | None = None) -> None:
+    def __init__(self, free_mb: int | None = None, device: tuple[int, str] | None = None) -> None:
         self.peak: float | None = None
         self.free: int | None = free_mb
+        self.cuda = device
         self.resets = 0
         self.frees = 0
 
@@ -99,3 +112,6 @@ class FakeMemory:
 
     def is_oom(self, error_type: str) -> bool:
         return error_type == "OutOfMemoryError"
+
+    def device(self) -> tuple[int, str] | None:
+        return self.cuda
