@@ -21,22 +21,17 @@ import os
 import threading
 from collections.abc import Sequence
 
-from nodes.base import Node
 from orchestrator.driver.executor import ResultSink
 from orchestrator.engine.processes import ProcessPool
 from orchestrator.gpufacts import GPU_EVENT
 from orchestrator.gpumeter import GpuMeter
 from orchestrator.inflight import IN_FLIGHT_S, InFlight
-from orchestrator.planner.plan import PlannedNode
 from orchestrator.results import RunError, RunResult
 from orchestrator.runner import NodeRunner
 from orchestrator.scheduler.commands import Dispatch
 from orchestrator.streams.channels import MemoryStreamHub
 
 CHUNK = 64
-PLACED_SIZE = 4096
-"""Planned nodes whose placement is remembered (cleared when full)."""
-_INLINE, _ALONE, _ASYNCIO, _PROCESS, _THREAD = "inline", "alone", "asyncio", "process", "thread"
 
 
 class LocalExecutor:
@@ -84,9 +79,6 @@ class LocalExecutor:
         self._loop_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._types: dict[str, type[Node]] = {}
-        # the placement of each planned node, by identity (see _place)
-        self._placed: dict[int, tuple[PlannedNode, str]] = {}
         if isinstance(runner.streams, MemoryStreamHub):
             runner.streams.also_end.append(self.end_job)  # the process pool's channels end too
 
@@ -101,62 +93,31 @@ class LocalExecutor:
         threads: list[Dispatch] = []
         inline: list[RunResult] = []
         queued = self.in_flight.queued
-        placed = self._placed
         run = self.runner.run
         for dispatch in dispatches:
             node = dispatch.node
-            entry = placed.get(id(node))
-            if entry is None or entry[0] is not node:
-                entry = self._place(node, dispatch)
-            where = entry[1]
-            if where is _INLINE:
+            route = node.route
+            streaming = node.live or bool(node.streams)
+            if node.inline and not (route.gpu or streaming) and route.pool != "process":
                 inline.append(run(dispatch))
                 continue
             queued(dispatch)
-            if where is _ALONE:
+            if streaming and not route.gpu and route.pool == "thread":
                 # alone on a thread: a stream's consumer must run beside its producer
                 self._threads.submit(self._run_chunk, [dispatch])
             elif node.role.queue:
                 threads.append(dispatch)  # queue nodes use this process's queue backend
-            elif node.route.gpu:
+            elif route.gpu:
                 self._gpu.submit(self._run_gpu, dispatch)
-            elif where is _ASYNCIO:
+            elif route.pool == "asyncio":
                 self._submit_async(dispatch)
-            elif where is _PROCESS:
+            elif route.pool == "process":
                 self._submit_process(dispatch)
             else:
                 threads.append(dispatch)
         if threads:
             self._submit_threads(threads)
         return inline
-
-    def _place(self, node: PlannedNode, dispatch: Dispatch) -> tuple[PlannedNode, str]:
-        """Where the runs of a planned node go, decided once per node (its route and
-        config are fixed): inline, alone on a thread, or by its pool."""
-        route = node.route
-        streaming = bool(node.streams) or node.live
-        if streaming and not route.gpu and route.pool == "thread":
-            where = _ALONE
-        elif route.pool != "process" and not route.gpu and not streaming and self._inline(dispatch):
-            where = _INLINE
-        elif route.pool == "asyncio":
-            where = _ASYNCIO
-        elif route.pool == "process":
-            where = _PROCESS
-        else:
-            where = _THREAD
-        if len(self._placed) >= PLACED_SIZE:
-            self._placed.clear()
-        entry = self._placed[id(node)] = (node, where)
-        return entry
-
-    def _inline(self, dispatch: Dispatch) -> bool:
-        node_type = self._types.get(dispatch.type_name)
-        if node_type is None:
-            node_type = self._types[dispatch.type_name] = self.runner.registry.get(
-                dispatch.type_name
-            )
-        return node_type.runs_inline(dispatch.settings)
 
     def _submit_threads(self, dispatches: list[Dispatch]) -> None:
         # Spread runs over the pool's workers, in chunks of at most CHUNK.

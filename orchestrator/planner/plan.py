@@ -77,6 +77,10 @@ class PlannedNode(NamedTuple):
     """Nodes whose outputs this one waits for in the same iteration (from ``inputs``)."""
     live: bool = False
     """Whether an input reads a stream while its source runs (from ``inputs``)."""
+    inline: bool = False
+    """Whether its type says a run with this config is cheap enough to run on the
+    engine's own thread (``Node.runs_inline``); the embedded executor does so unless
+    its route or a live stream sends it elsewhere."""
 
 
 @dataclass(frozen=True)

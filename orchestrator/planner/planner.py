@@ -130,6 +130,7 @@ def _planned(validated: ValidatedWorkflow, at: int, loop: str, pool: Pool) -> Pl
         node.position,
         upstream=tuple(dict.fromkeys(b.source for b in inputs if not b.feedback)),
         live=any(b.stream for b in inputs),
+        inline=node_type.runs_inline(node.config),
     )
 
 
