@@ -444,3 +444,16 @@ def test_record_is_one_transaction_an_event_that_fails_takes_its_runs_back(
         sql_store.record([run], [unwritable])
     assert sql_store.get_run("j1:main:0:a") is None
     assert sql_store.read_events("j1") == []
+
+
+def test_outputs_that_json_cannot_hold_are_stored_as_valid_json(sql_store: SqlStore) -> None:
+    # A node may return NaN or infinity (its Outputs ports allow them). JSON has no
+    # such numbers, and PostgreSQL's json type refuses text that holds them: the
+    # run is recorded with null in their place, on every SQL store alike.
+    run = dataclasses.replace(
+        _run("odd"), outputs={"mean": float("nan"), "top": float("inf"), "name": "ünï", "n": 2}
+    )
+    assert sql_store.record_runs([run]) == 1
+    stored = sql_store.get_run(run.run_id)
+    assert stored is not None
+    assert stored.outputs == {"mean": None, "top": None, "name": "ünï", "n": 2}

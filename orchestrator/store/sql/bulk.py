@@ -12,7 +12,6 @@ go to PostgreSQL with ``COPY``, a fraction of an executemany's cost per row
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -80,7 +79,9 @@ class RunWriter:
 
 
 def run_tuple(r: RunRecord) -> tuple[Any, ...]:
-    """A run's values in :data:`RUN_COLUMNS` order, outputs as JSON text."""
+    """A run's values in :data:`RUN_COLUMNS` order, outputs as JSON text (as
+    :func:`_dumps` writes it: every store gets valid JSON, PostgreSQL's ``json``
+    type included)."""
     return (
         r.run_id,
         r.job_id,
@@ -95,15 +96,16 @@ def run_tuple(r: RunRecord) -> tuple[Any, ...]:
         r.queued_at,
         r.started_at,
         r.finished_at,
-        None if r.outputs is None else json.dumps(r.outputs),
+        None if r.outputs is None else _dumps(r.outputs),
         r.error,
         r.traceback,
     )
 
 
 def _dumps(data: object) -> str:
-    """An event's data as JSON text: orjson, a tenth of ``json.dumps``'s cost on
-    the journal's many times (a number that is not finite becomes ``null``)."""
+    """Run outputs and event data as JSON text: orjson, a tenth of ``json.dumps``'s
+    cost, written for every run and every journal entry (a number that is not
+    finite becomes ``null``: JSON has no NaN, and PostgreSQL refuses it)."""
     return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
