@@ -14,9 +14,7 @@ import queue
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any, TypeVar
 
 from nodes.artifacts import ArtifactStore
@@ -26,14 +24,12 @@ from nodes.registry import NodeRegistry
 from orchestrator.driver.applier import Applier
 from orchestrator.driver.executor import Executor, ExecutorFactory
 from orchestrator.driver.inputs import (
-    Adopt,
     Chase,
     Flush,
     Input,
     Inspect,
     NodeReport,
     Reconcile,
-    Release,
     Results,
     Schedule,
     Stop,
@@ -41,6 +37,7 @@ from orchestrator.driver.inputs import (
 from orchestrator.driver.jobs import DrivenJob
 from orchestrator.driver.journal import Journal
 from orchestrator.driver.plans import PlanCache
+from orchestrator.driver.serving import Serving
 from orchestrator.driver.takeover import Takeover
 from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
 from orchestrator.inflight import IN_FLIGHT_EVENT, keep_in_flight
@@ -50,8 +47,8 @@ from orchestrator.planner import Plan
 from orchestrator.queues import MemoryQueueBackend, QueueBackend, queue_key
 from orchestrator.results import RunResult
 from orchestrator.runner import DEFAULT_THRESHOLD, NodeRunner
-from orchestrator.scheduler import Command, Dispatch, Scheduler, Start, Tick
-from orchestrator.store.base import EventRecord, Store
+from orchestrator.scheduler import Scheduler, Start
+from orchestrator.store.base import Store
 from orchestrator.store.batching import BatchingRecorder
 from orchestrator.streams.channels import MemoryStreamHub, StreamHub
 from orchestrator.submission import check_inputs, record_submission
@@ -62,15 +59,9 @@ log = logging.getLogger("segue.driver")
 # A run that simply succeeded is stored as its node_runs row; the event log keeps
 # the transitions worth replaying (job, loop, retrying, failed, skipped, cancelled).
 QUIET_RUN_STATUSES = frozenset({"succeeded"})
-# Previews, stream chunks (reported in batches of 5 ms), stream restarts and GPU run
-# facts (device, peak memory) go to the event log, which cluster clients read;
-# progress is shown live only (a node may report it often).
-STORED_NODE_EVENTS = frozenset({"preview", "chunk", "restart", "gpu"})
-INLINE_ROUNDS = 256  # cheap runs decided in a row before other work gets a turn
-BATCH = 512  # inputs taken from the inbox per step
 
 
-class Driver:
+class Driver(Serving):
     """Drives jobs: owns their schedulers on one thread, fed through an inbox.
 
     Args:
@@ -327,170 +318,3 @@ class Driver:
         self._thread.join(timeout=30)
         self.executor.close(wait=False)
         self.recorder.close()
-
-    # the driver's thread --------------------------------------------------------------
-    def _serve(self) -> None:
-        try:
-            while self._step():
-                pass
-        except BaseException as exc:
-            log.exception("the driver failed")
-            self._failure = exc
-            for job in list(self._jobs.values()):
-                job.fail_driver(exc)
-
-    def _step(self) -> bool:
-        try:
-            first = self._inbox.get(timeout=self._next_timeout())
-            batch = [first]
-        except queue.Empty:
-            batch = []
-        while len(batch) < BATCH:
-            try:
-                batch.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
-        now = self.clock()
-        jobs = self._jobs
-        results: dict[str, list[RunResult]] = defaultdict(list)
-        out: dict[str, list[Command]] = defaultdict(list)
-        journaled: list[Callable[[], None]] = []
-        held: set[str] = set()  # jobs whose dispatches wait for the journal
-        later: list[Reconcile | Chase | Inspect] = []
-        for item in batch:
-            match item:
-                case Release(job_id=job_id, dispatches=dispatches):
-                    job = jobs.get(job_id)
-                    if job is not None and not job.done.is_set():
-                        self._dispatch(job, self._still_owed(job, dispatches), now)
-                case Results(results=finished, on_journaled=callback):
-                    for result in finished:
-                        results[RunId.job_of(result.run_id)].append(result)
-                    if callback is not None and all(
-                        RunId.job_of(r.run_id) in jobs for r in finished
-                    ):
-                        journaled.append(callback)  # a dropped job's results are not ours
-                case Schedule(job_id=job_id, event=event):
-                    job = jobs.get(job_id)
-                    if job is not None:
-                        self.journal.record(job_id, event, now)
-                        out[job_id].extend(job.scheduler.handle(event, now))
-                case NodeReport():
-                    self._node_report(item, now)
-                case Adopt():
-                    self.takeover.resume(item, now)
-                case Reconcile() | Chase() | Inspect():
-                    later.append(item)  # once this batch's results are decided on
-                case Flush(done=done):
-                    self.applier.flush_loops(now, force=True)
-                    done.set()
-                case Stop():
-                    return False
-        for job_id, finished in results.items():
-            job = jobs.get(job_id)
-            if job is not None:
-                self.journal.record_many(job_id, finished, now)
-                out[job_id].extend(job.scheduler.handle_many(finished, now))
-                if self.journal_first and any(r.delivery is not None for r in finished):
-                    held.add(job_id)
-        for job in list(jobs.values()):
-            deadline = job.scheduler.next_deadline()
-            if deadline is not None and deadline <= now and not job.done.is_set():
-                self.journal.record(job.id, Tick(), now)
-                out[job.id].extend(job.scheduler.handle(Tick(), now))
-        for job_id, commands in out.items():
-            self.carry_out(jobs[job_id], commands, now, hold=job_id in held)
-        for request in later:
-            self._look(request, now)
-        self.applier.flush_loops(now)
-        for callback in journaled:
-            self.recorder.when_written(callback)
-        return True
-
-    def _look(self, request: Reconcile | Chase | Inspect, now: float) -> None:
-        """Requests that read which runs are in flight: answered after the results that
-        came with them (a result read from the broker with a chase of its run must
-        not see the run sent again)."""
-        match request:
-            case Reconcile(older_than_s=age):
-                self.takeover.reconcile(age, now)
-            case Chase(job_id=job_id, run_ids=run_ids, reason=reason):
-                self.takeover.chase_lost(job_id, run_ids, reason, now)
-            case Inspect(read=read, reply=reply):
-                reply.put(
-                    {j.id: read(j.scheduler) for j in self._jobs.values() if not j.done.is_set()}
-                )
-
-    def carry_out(
-        self, job: DrivenJob, commands: list[Command], now: float, hold: bool = False
-    ) -> None:
-        """Record the commands and dispatch their runs (once the journal is written,
-        if ``hold``: see ``journal_first``)."""
-        dispatches = self.applier.apply(job, commands, now) if commands else []
-        if dispatches and hold:
-            release = Release(job.id, tuple(dispatches))
-            self.recorder.when_written(partial(self._inbox.put, release), even_if_failed=True)
-            self.recorder.expedite()
-        else:
-            self._dispatch(job, dispatches, now)
-
-    def _dispatch(self, job: DrivenJob, dispatches: list[Dispatch], now: float) -> None:
-        """Hand runs to the executor; decide at once on runs it ran inline (cheap
-        ones), up to ``INLINE_ROUNDS`` in a row."""
-        rounds = 0
-        while dispatches:
-            inline = self.executor.submit(dispatches)
-            rounds += 1
-            dispatches = []
-            if inline and rounds < INLINE_ROUNDS:
-                self.journal.record_many(job.id, inline, now)
-                commands = job.scheduler.handle_many(inline, now)
-                dispatches = self.applier.apply(job, commands, now)
-            elif inline:
-                self._inbox.put(Results(inline))  # let requests and other jobs in first
-
-    @staticmethod
-    def _still_owed(job: DrivenJob, dispatches: tuple[Dispatch, ...]) -> list[Dispatch]:
-        """The held dispatches whose runs still wait for them (not cancelled meanwhile)."""
-        active = job.scheduler.state.active
-        return [
-            d
-            for d in dispatches
-            if (run := active.get(d.run_id)) is not None
-            and run.attempt == d.attempt
-            and not run.status.terminal
-        ]
-
-    def _node_report(self, report: NodeReport, now: float) -> None:
-        job = self._jobs.get(RunId.job_of(report.run_id))
-        if job is None:
-            return
-        live = job.node_event(report.run_id, report.kind, report.data, now)
-        if live.kind in STORED_NODE_EVENTS:
-            self.recorder.submit_events(
-                [
-                    EventRecord(
-                        job_id=job.id,
-                        kind=live.kind,
-                        at=now,
-                        loop=live.loop,
-                        iteration=live.iteration,
-                        node=live.node,
-                        run_id=live.run_id,
-                        data=live.data,
-                    )
-                ]
-            )
-
-    def _next_timeout(self) -> float | None:
-        deadlines = [
-            d
-            for job in list(self._jobs.values())
-            if not job.done.is_set() and (d := job.scheduler.next_deadline()) is not None
-        ]
-        flush_at = self.applier.loop_flush_at
-        if flush_at is not None:
-            deadlines.append(flush_at)
-        if not deadlines:
-            return None
-        return max(0.0, min(deadlines) - self.clock())
