@@ -114,10 +114,10 @@ def test_a_state_and_its_event_are_written_together_or_not_at_all(store: Store) 
 
     assert store.queue_run(queued, event)
     assert not store.queue_run(queued, event), "the same attempt again: no second event"
-    assert store.claim_run(_claim(), event=EventRecord(**{**vars(event), "status": "running"}))
+    running = EventRecord(**{**vars(event), "status": "running"})
+    assert store.claim_run(_claim(), live_after=0.0, event=running), "a guarded claim too"
     store.record_runs([RunRecord(RUN, "j1", "main", 0, "n", "Sleep", "succeeded", 1)])
-    late = EventRecord(**{**vars(event), "status": "running"})
-    assert not store.claim_run(_claim(), event=late), "never over a finished run"
+    assert not store.claim_run(_claim(), event=running), "never over a finished run"
     assert not store.queue_run(RunRecord(**{**vars(queued), "attempt": 2}), event)
 
     assert _states(store) == ["queued", "running"]
