@@ -167,11 +167,16 @@ def in_flight_event(record: RunRecord, at: float) -> EventRecord:
 
 def keep_in_flight(store: Store, run_id: str, data: dict[str, Any]) -> EventRecord | None:
     """Write an in-flight state: the row only if the stored run is not finished
-    (nor a newer attempt; a queued state not over any row of its attempt), then its
-    event; the event, or ``None`` when refused."""
+    (nor a newer attempt; a queued state not over any row of its attempt), and its
+    event in the same transaction; the event, or ``None`` when refused.
+
+    Row and event go together: a coordinator's queued state and a worker's claim
+    of the same run race, and an event appended after its row could land after
+    the claim's, showing ``queued`` after ``running``.
+    """
     record, event = in_flight_record(run_id, data)
-    written = store.claim_run(record) if record.status == "running" else store.queue_run(record)
-    if not written:
-        return None
-    store.append_events([event])
-    return event
+    if record.status == "running":
+        written = store.claim_run(record, event=event)
+    else:
+        written = store.queue_run(record, event=event)
+    return event if written else None

@@ -140,10 +140,9 @@ class DelayedClaims:
 
     def _write(self, claim: Claim) -> None:
         record = claim.record()
+        event = in_flight_event(record, record.started_at or time.time())  # shows it live
         try:
-            if self.store.claim_run(record):
-                at = record.started_at or time.time()
-                self.store.append_events([in_flight_event(record, at)])  # shows it live
+            self.store.claim_run(record, event=event)  # one transaction: ordered with queued
         except SegueError as exc:  # the run's end is still recorded when it comes
             log.warning("could not record run %s as running: %s", record.run_id, exc)
         finally:

@@ -128,7 +128,9 @@ class Store(Protocol):
         ...
 
     # runs -----------------------------------------------------------------
-    def claim_run(self, run: RunRecord, live_after: float | None = None) -> bool:
+    def claim_run(
+        self, run: RunRecord, live_after: float | None = None, event: EventRecord | None = None
+    ) -> bool:
         """Record ``run`` as running for ``run.attempt``, unless already finished.
 
         Returns False (and changes nothing) when the stored run is finished or
@@ -136,14 +138,17 @@ class Store(Protocol):
         ``live_after``, also when the run is ``running`` for another worker
         that is alive: announced ``alive`` with a heartbeat at or after
         ``live_after`` (a second delivery never runs beside the first).
+        ``event`` is appended with the claim, in its transaction, only if the
+        claim is written: a job's events show its runs' states in the order
+        their rows took them (never ``queued`` after ``running``).
         """
         ...
 
-    def queue_run(self, run: RunRecord) -> bool:
+    def queue_run(self, run: RunRecord, event: EventRecord | None = None) -> bool:
         """Record ``run`` as queued for ``run.attempt``: only when the store holds
         no row for it, or an unfinished one of an older attempt. False (nothing
         changed) when it is finished or already holds this attempt (a worker's
-        claim may have come first)."""
+        claim may have come first). ``event`` as for :meth:`claim_run`."""
         ...
 
     def complete_run(self, run: RunRecord) -> bool:

@@ -180,27 +180,37 @@ class MemoryStore:
             return True
 
     # runs -------------------------------------------------------------------
-    def claim_run(self, run: RunRecord, live_after: float | None = None) -> bool:
+    def claim_run(
+        self, run: RunRecord, live_after: float | None = None, event: EventRecord | None = None
+    ) -> bool:
         """Record ``run`` as running for ``run.attempt``, unless already finished
-        or (with ``live_after``) running for another live worker."""
+        or (with ``live_after``) running for another live worker; ``event`` with it."""
         with self._lock:
             if live_after is not None and rules.held_elsewhere(
                 self._runs.get(run.run_id), run.worker, lambda name: self._live(name, live_after)
             ):
                 return False
-            return self._write_run(replace(run, status="running"))
+            return self._with_event(self._write_run(replace(run, status="running")), event)
 
     def _live(self, name: str, after: float) -> bool:
         process = self._processes.get(name)
         return process is not None and process.state == "alive" and process.beat_at >= after
 
-    def queue_run(self, run: RunRecord) -> bool:
-        """Record ``run`` as queued unless its row is finished or holds this attempt."""
+    def queue_run(self, run: RunRecord, event: EventRecord | None = None) -> bool:
+        """Record ``run`` as queued unless its row is finished or holds this attempt;
+        ``event`` with it."""
         with self._lock:
             if not rules.queue_accepts(self._runs.get(run.run_id), run):
                 return False
             self._runs[run.run_id] = _copy(replace(run, status="queued"))
-            return True
+            return self._with_event(True, event)
+
+    def _with_event(self, written: bool, event: EventRecord | None) -> bool:
+        """Append ``event`` if its run's state was ``written`` (the lock held, as one
+        transaction): another writer's state and event come wholly before or after."""
+        if written and event is not None:
+            self.append_events([event])
+        return written
 
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False when it was already finished."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from orchestrator.store import MemoryStore, RunRecord
+from orchestrator.store import EventRecord, MemoryStore, RunRecord
 from workers.claims import DelayedClaims
 
 
@@ -53,10 +53,12 @@ class SlowClaims(MemoryStore):
         self.writing = threading.Event()
         self.release = threading.Event()
 
-    def claim_run(self, run: RunRecord) -> bool:
+    def claim_run(
+        self, run: RunRecord, live_after: float | None = None, event: EventRecord | None = None
+    ) -> bool:
         self.writing.set()
         self.release.wait(5)
-        return super().claim_run(run)
+        return super().claim_run(run, live_after, event)
 
 
 def test_settling_waits_for_a_claim_being_written() -> None:

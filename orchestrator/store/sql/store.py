@@ -16,7 +16,7 @@ transaction, and its row counts are summed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -221,27 +221,50 @@ class SqlStore:
         """Upsert ``runs`` (unique run ids); the count of rows inserted or updated."""
         return self._runs.write(conn, runs)
 
-    def claim_run(self, run: RunRecord, live_after: float | None = None) -> bool:
+    def claim_run(
+        self, run: RunRecord, live_after: float | None = None, event: EventRecord | None = None
+    ) -> bool:
         """Record ``run`` as running for ``run.attempt``, unless already finished
-        or (with ``live_after``) running for another live worker."""
+        or (with ``live_after``) running for another live worker; ``event`` with it."""
         claim = replace(run, status=RunStatus.RUNNING.value)
         what = f"claiming run {run.run_id!r} attempt {run.attempt} in table node_runs"
         if live_after is None:
-            return self._write_one_run(what, claim)
+            return self._write_state(what, lambda conn: self._write_runs(conn, [claim]) == 1, event)
         insert = self._db.insert(RUNS)
-        return self._db.write(
-            what, lambda conn: processes.guarded_claim(conn, insert, claim, live_after), single=True
+        return self._write_state(
+            what, lambda conn: processes.guarded_claim(conn, insert, claim, live_after), event
         )
 
-    def queue_run(self, run: RunRecord) -> bool:
-        """Record ``run`` as queued unless its row is finished or holds this attempt."""
+    def queue_run(self, run: RunRecord, event: EventRecord | None = None) -> bool:
+        """Record ``run`` as queued unless its row is finished or holds this attempt;
+        ``event`` with it."""
         queued = replace(run, status=RunStatus.QUEUED.value)
         insert = self._db.insert(RUNS)
-        return self._db.write(
+        return self._write_state(
             f"recording run {run.run_id!r} attempt {run.attempt} queued in table node_runs",
             lambda conn: processes.queue_run(conn, insert, queued),
-            single=True,
+            event,
         )
+
+    def _write_state(
+        self, what: str, write: Callable[[Connection], bool], event: EventRecord | None
+    ) -> bool:
+        """Run the conditional ``write`` of one run's state and, if it wrote, append
+        ``event`` in the same transaction. The row's lock orders the transactions:
+        a writer of the same run waits for this commit, so the events' ``seq``
+        follow the row's states (a claim's event never precedes a queued one)."""
+        if event is None:
+            return self._db.write(what, write, single=True)
+
+        def write_both(conn: Connection) -> bool:
+            written = write(conn)
+            if written:
+                self._write_events(conn, [event])
+            return written
+
+        # Not repeated after a commit that may have landed: a claim written twice
+        # would show its event twice.
+        return self._db.write(f"{what} with its event", write_both, idempotent=False)
 
     def complete_run(self, run: RunRecord) -> bool:
         """Record the end of ``run``; False when it was already finished."""
