@@ -26,7 +26,10 @@ from orchestrator.scheduler.commands import Dispatch
 from orchestrator.store.base import EventRecord, RunRecord, Store
 
 IN_FLIGHT_EVENT = "in_flight"
-"""The node-event kind an in-flight state travels as."""
+"""The node-event kind in-flight states travel as: one report per look, under the
+run id :data:`SEVERAL_RUNS`, its data a list of ``(run id, state)``."""
+SEVERAL_RUNS = "*"
+"""The run id of a report about the runs its data names."""
 log = logging.getLogger("segue.engine")
 IN_FLIGHT_S = 0.25
 """The default delay: a run shows queued or running once it has been so this long."""
@@ -100,32 +103,35 @@ class InFlight:
             self.look(time.monotonic())
 
     def look(self, now: float) -> None:
-        """Report the runs in a state for over ``delay_s`` at ``now`` (monotonic)."""
+        """Report the runs in a state for over ``delay_s`` at ``now`` (monotonic),
+        all in one report (their rows are written in one transaction)."""
         due = now - self.delay_s
         said = self._said
+        states: list[tuple[str, dict[str, Any]]] = []
         for status, notes in (("queued", self._queued), ("running", self._running)):
             for run_id, (dispatch, since) in list(notes.items()):
                 if since <= due and said.get(run_id) != status:
                     said[run_id] = status
-                    self._report(dispatch, status, time.time() - (now - since))
+                    states.append((run_id, self._state(dispatch, status, now - since)))
         live = self._queued.keys() | self._running.keys()
         for run_id in [r for r in said if r not in live]:
             del said[run_id]
+        if states:
+            try:
+                self.report(SEVERAL_RUNS, IN_FLIGHT_EVENT, states)
+            except Exception as exc:  # states not shown are no reason to stop looking
+                log.warning("could not show %d runs in flight: %s", len(states), exc)
 
-    def _report(self, dispatch: Dispatch, status: str, at: float) -> None:
-        """Report a state, with when the run entered it (wall clock)."""
-        data = {
+    def _state(self, dispatch: Dispatch, status: str, for_s: float) -> dict[str, Any]:
+        """A run's state, with when it entered it (wall clock)."""
+        return {
             "status": status,
             "attempt": dispatch.attempt,
             "type": dispatch.node.type_name,
             "queue": dispatch.node.route.queue,
             "worker": self.worker if status == "running" else None,
-            "at": at,
+            "at": time.time() - for_s,
         }
-        try:
-            self.report(dispatch.run_id, IN_FLIGHT_EVENT, data)
-        except Exception as exc:  # a state not shown is no reason to stop showing others
-            log.warning("could not show run %s as %s: %s", dispatch.run_id, status, exc)
 
 
 def in_flight_record(run_id: str, data: dict[str, Any]) -> tuple[RunRecord, EventRecord]:
@@ -163,6 +169,16 @@ def in_flight_event(record: RunRecord, at: float) -> EventRecord:
         status=record.status,
         data={"type": record.type_name, "attempt": record.attempt},
     )
+
+
+def keep_in_flight_many(
+    store: Store, states: list[tuple[str, dict[str, Any]]]
+) -> list[EventRecord]:
+    """Write in-flight states as :func:`keep_in_flight` does, all in one transaction;
+    the events of those written."""
+    pairs = [in_flight_record(run_id, data) for run_id, data in states]
+    written = store.record_in_flight(pairs)
+    return [event for (_, event), ok in zip(pairs, written, strict=True) if ok]
 
 
 def keep_in_flight(store: Store, run_id: str, data: dict[str, Any]) -> EventRecord | None:

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 from nodes.artifacts import ArtifactStore
 from nodes.errors import SegueError
-from nodes.ids import RunId
 from nodes.registry import NodeRegistry
 from orchestrator.driver.applier import Applier
 from orchestrator.driver.executor import Executor, ExecutorFactory
@@ -40,7 +39,7 @@ from orchestrator.driver.plans import PlanCache
 from orchestrator.driver.serving import Serving
 from orchestrator.driver.takeover import Takeover
 from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
-from orchestrator.inflight import IN_FLIGHT_EVENT, keep_in_flight
+from orchestrator.inflight import IN_FLIGHT_EVENT, keep_in_flight_many
 from orchestrator.logs import LOGS_EVENT, keep_logs
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan
@@ -223,21 +222,22 @@ class Driver(Serving):
                 log.warning("could not keep the log of run %s: %s", run_id, exc)
             return
         if kind == IN_FLIGHT_EVENT:
-            self._in_flight(run_id, data)
+            self._in_flight(data)
             return
         self._inbox.put(NodeReport(run_id, kind, data))
 
-    def _in_flight(self, run_id: str, data: Any) -> None:
-        """A run has been queued or running for a while: its row and event say so
-        (never over a finished run), and its job's listeners hear it."""
+    def _in_flight(self, states: list[tuple[str, dict[str, Any]]]) -> None:
+        """Runs have been queued or running for a while: their rows and events say
+        so (never over a finished run), and their jobs' listeners hear it."""
         try:
-            event = keep_in_flight(self.store, run_id, data)
+            events = keep_in_flight_many(self.store, states)
         except (SegueError, ValueError, KeyError) as exc:
-            log.warning("could not record run %s as %s: %s", run_id, data.get("status"), exc)
+            log.warning("could not record %d runs in flight: %s", len(states), exc)
             return
-        job = self._jobs.get(RunId.job_of(run_id))
-        if event is not None and job is not None:
-            job.publish_live(JobEvent.of(event))
+        for event in events:
+            job = self._jobs.get(event.job_id)
+            if job is not None:
+                job.publish_live(JobEvent.of(event))
 
     def reconcile(self, older_than_s: float) -> None:
         """Chase runs dispatched over ``older_than_s`` ago that never reported."""

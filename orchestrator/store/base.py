@@ -144,6 +144,12 @@ class Store(Protocol):
         """
         ...
 
+    def record_in_flight(self, states: Sequence[tuple[RunRecord, EventRecord]]) -> list[bool]:
+        """Record runs as ``running`` (as :meth:`claim_run` without ``live_after``)
+        or ``queued`` (as :meth:`queue_run`) by each record's status, each with its
+        event, all in one transaction; whether each was written."""
+        ...
+
     def queue_run(self, run: RunRecord, event: EventRecord | None = None) -> bool:
         """Record ``run`` as queued for ``run.attempt``: only when the store holds
         no row for it, or an unfinished one of an older attempt. False (nothing

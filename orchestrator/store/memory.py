@@ -205,6 +205,17 @@ class MemoryStore:
             self._runs[run.run_id] = _copy(replace(run, status="queued"))
             return self._with_event(True, event)
 
+    def record_in_flight(self, states: Sequence[tuple[RunRecord, EventRecord]]) -> list[bool]:
+        """Record each state as a claim or a queued run, with its event (see
+        :meth:`Store.record_in_flight`)."""
+        with self._lock:
+            return [
+                self.claim_run(run, event=event)
+                if run.status == "running"
+                else self.queue_run(run, event=event)
+                for run, event in states
+            ]
+
     def _with_event(self, written: bool, event: EventRecord | None) -> bool:
         """Append ``event`` if its run's state was ``written`` (the lock held, as one
         transaction): another writer's state and event come wholly before or after."""

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import pytest
 
-from orchestrator.inflight import keep_in_flight
+from orchestrator.inflight import keep_in_flight, keep_in_flight_many
 from orchestrator.store import EventRecord, MemoryStore, RunRecord, Store
 from workers.claims import DelayedClaims
 
@@ -121,3 +121,31 @@ def test_a_state_and_its_event_are_written_together_or_not_at_all(store: Store) 
     assert not store.queue_run(RunRecord(**{**vars(queued), "attempt": 2}), event)
 
     assert _states(store) == ["queued", "running"]
+
+
+def test_states_reported_together_are_written_together_each_with_its_event(
+    store: Store,
+) -> None:
+    # The coordinator reports every run queued longer than a moment in one batch
+    # (a fan-in queues hundreds at once): one transaction, each state's row by its
+    # own rule, an event for each row written and none for a refused one.
+    finished = RunRecord("j1:main:0:done", "j1", "main", 0, "done", "Sleep", "succeeded", 1)
+    store.record_runs([finished])
+    states = [
+        (RUN, QUEUED),
+        ("j1:main:0:m", {**QUEUED, "status": "running", "worker": "w1", "at": 1.2}),
+        ("j1:main:0:done", QUEUED),
+    ]
+
+    events = keep_in_flight_many(store, states)
+
+    assert [(e.run_id, e.status) for e in events] == [
+        (RUN, "queued"),
+        ("j1:main:0:m", "running"),
+    ]
+    stored = [(e.run_id, e.status) for e in store.read_events("j1")]
+    assert stored == [(RUN, "queued"), ("j1:main:0:m", "running")]
+    assert store.get_run(RUN).status == "queued"  # type: ignore[union-attr]
+    assert store.get_run("j1:main:0:m").worker == "w1"  # type: ignore[union-attr]
+    assert store.get_run("j1:main:0:done").status == "succeeded"  # type: ignore[union-attr]
+    assert keep_in_flight_many(store, []) == []

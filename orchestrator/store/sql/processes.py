@@ -9,6 +9,8 @@ every run write (see :mod:`.store`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, not_, or_, select, text, update
@@ -16,8 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator.states import RunStatus
 from orchestrator.store import rules
-from orchestrator.store.base import ProcessRecord, RunRecord
-from orchestrator.store.sql.bulk import RUN_COLUMNS, not_in, run_tuple
+from orchestrator.store.base import EventRecord, ProcessRecord, RunRecord
+from orchestrator.store.sql.bulk import RUN_COLUMNS, RunWriter, not_in, run_tuple
 from orchestrator.store.sql.models import PROCESSES, RUNS
 
 Insert = sqlite.Insert | postgresql.Insert
@@ -130,3 +132,25 @@ def queue_run(conn: Connection, insert: Insert, run: RunRecord) -> bool:
         .returning(RUNS.c.run_id)
     )
     return conn.execute(stmt).first() is not None
+
+
+def in_flight(
+    conn: Connection,
+    insert: Insert,
+    runs: RunWriter,
+    states: Sequence[tuple[RunRecord, EventRecord]],
+) -> tuple[list[bool], list[EventRecord]]:
+    """Write each in-flight state: a ``running`` one as an unguarded claim, a
+    ``queued`` one by :func:`queue_run`; whether each was written, and the events
+    of those written (for the caller to append in the same transaction)."""
+    written: list[bool] = []
+    events: list[EventRecord] = []
+    for run, event in states:
+        if run.status == RunStatus.RUNNING.value:
+            ok = runs.write(conn, [run]) == 1
+        else:
+            ok = queue_run(conn, insert, replace(run, status=RunStatus.QUEUED.value))
+        written.append(ok)
+        if ok:
+            events.append(event)
+    return written, events

@@ -36,7 +36,7 @@ from orchestrator.store.base import (
     WorkflowRecord,
 )
 from orchestrator.store.errors import JobNotFound, StoreConflict
-from orchestrator.store.sql import convert, jobs, logs, processes, tallies
+from orchestrator.store.sql import cache, convert, jobs, logs, processes, tallies
 from orchestrator.store.sql.bulk import EventWriter, RunWriter, copy_events
 from orchestrator.store.sql.connection import make_engine, upgrade
 from orchestrator.store.sql.gateway import Gateway
@@ -246,6 +246,23 @@ class SqlStore:
             event,
         )
 
+    def record_in_flight(self, states: Sequence[tuple[RunRecord, EventRecord]]) -> list[bool]:
+        """Record each state as :meth:`claim_run` (unguarded) or :meth:`queue_run`
+        would, with its event, all in one transaction (the rows stay locked until
+        it commits, so events still follow the rows' states)."""
+        if not states:
+            return []
+        insert = self._db.insert(RUNS)
+
+        def write(conn: Connection) -> list[bool]:
+            written, events = processes.in_flight(conn, insert, self._runs, states)
+            if events:
+                self._write_events(conn, events)
+            return written
+
+        what = f"recording {len(states)} runs in flight in table node_runs with their events"
+        return self._db.write(what, write, idempotent=False)
+
     def _write_state(
         self, what: str, write: Callable[[Connection], bool], event: EventRecord | None
     ) -> bool:
@@ -377,19 +394,13 @@ class SqlStore:
     # cache ------------------------------------------------------------------
     def cache_get(self, key: str) -> dict[str, JsonValue] | None:
         """Stored outputs for a cache key, or ``None``."""
-        stmt = select(CACHE.c.outputs).where(CACHE.c.key == key)
-        row = self._db.read(
-            f"reading cache entry {key!r} from table cache_entries",
-            lambda conn: conn.execute(stmt).first(),
-        )
-        return row.outputs if row is not None else None
+        what = f"reading cache entry {key!r} from table cache_entries"
+        return self._db.read(what, lambda conn: cache.get(conn, key))
 
     def cache_put(self, key: str, type_name: str, outputs: dict[str, JsonValue], at: float) -> None:
         """Store outputs under a key; the first write wins."""
-        stmt = self._db.insert(CACHE).on_conflict_do_nothing(index_elements=["key"])
-        values = {"key": key, "type_name": type_name, "outputs": outputs, "created_at": at}
+        insert = self._db.insert(CACHE)
+        what = f"storing cache entry {key!r} in table cache_entries"
         self._db.write(
-            f"storing cache entry {key!r} in table cache_entries",
-            lambda conn: conn.execute(stmt, values),
-            single=True,
+            what, lambda conn: cache.put(conn, insert, key, type_name, outputs, at), single=True
         )
