@@ -369,3 +369,25 @@ def test_the_json_summary_lists_loops_queues_inputs_and_outputs() -> None:
         "labels": {"node": "labels", "loop": "consume", "collect": "last"}
     }
     assert sensor().to_json()["loops"][1]["feedback"] == ["total.result -> total.b"]
+
+
+def test_a_planned_node_is_inline_as_its_type_says_for_its_config() -> None:
+    # Node.runs_inline decides per config: an unpaced Range is cheap, a paced one
+    # sleeps; Sleep never runs inline. The planner asks once per node.
+    plan = plan_of(
+        flow(
+            [
+                "id: fast, type: Range, config: {stop: 3}",
+                "id: slow, type: Range, config: {stop: 3, interval_s: 0.5}",
+                "id: nap, type: Sleep, config: {seconds: 0.1}",
+                "id: add, type: Math, config: {op: add}",
+                "id: one, type: Constant, config: {value: 1}",
+            ],
+            "fast.value -> nap.value | slow.value -> add.a | one.value -> add.b",
+        )
+    )
+
+    assert plan.nodes["fast"].inline is True
+    assert plan.nodes["slow"].inline is False
+    assert plan.nodes["nap"].inline is False
+    assert plan.nodes["add"].inline is True
