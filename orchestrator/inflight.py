@@ -7,9 +7,9 @@ written for short runs: an :class:`InFlight` notes each run as it is handed
 to a pool (``queued``) and as a pool thread starts it (``running``) - a dict
 store each, no lock - and a thread looks a few times per ``delay_s`` for runs
 in a state longer than ``delay_s``, and reports them (as a node event of kind
-:data:`IN_FLIGHT_EVENT`) to whoever keeps them: the embedded driver writes the
-row with a conditional update (never over a finished run, see
-:func:`keep_in_flight`) and an event. Celery workers do the same for
+:data:`IN_FLIGHT_EVENT`) to whoever keeps them: the driver writes the rows
+with conditional updates (never over a finished run, see :func:`keep_in_flight`)
+and their events, in one transaction per look. Celery workers do the same for
 ``running`` with their delayed claims (:mod:`workers.claims`).
 """
 
@@ -171,28 +171,15 @@ def in_flight_event(record: RunRecord, at: float) -> EventRecord:
     )
 
 
-def keep_in_flight_many(
-    store: Store, states: list[tuple[str, dict[str, Any]]]
-) -> list[EventRecord]:
-    """Write in-flight states as :func:`keep_in_flight` does, all in one transaction;
-    the events of those written."""
-    pairs = [in_flight_record(run_id, data) for run_id, data in states]
-    written = store.record_in_flight(pairs)
-    return [event for (_, event), ok in zip(pairs, written, strict=True) if ok]
-
-
-def keep_in_flight(store: Store, run_id: str, data: dict[str, Any]) -> EventRecord | None:
-    """Write an in-flight state: the row only if the stored run is not finished
-    (nor a newer attempt; a queued state not over any row of its attempt), and its
-    event in the same transaction; the event, or ``None`` when refused.
+def keep_in_flight(store: Store, states: list[tuple[str, dict[str, Any]]]) -> list[EventRecord]:
+    """Write in-flight states, all in one transaction: each row only if the stored
+    run is not finished (nor a newer attempt; a queued state not over any row of
+    its attempt), with its event; the events of those written.
 
     Row and event go together: a coordinator's queued state and a worker's claim
     of the same run race, and an event appended after its row could land after
     the claim's, showing ``queued`` after ``running``.
     """
-    record, event = in_flight_record(run_id, data)
-    if record.status == "running":
-        written = store.claim_run(record, event=event)
-    else:
-        written = store.queue_run(record, event=event)
-    return event if written else None
+    pairs = [in_flight_record(run_id, data) for run_id, data in states]
+    written = store.record_in_flight(pairs)
+    return [event for (_, event), ok in zip(pairs, written, strict=True) if ok]

@@ -39,7 +39,7 @@ from orchestrator.driver.plans import PlanCache
 from orchestrator.driver.serving import Serving
 from orchestrator.driver.takeover import Takeover
 from orchestrator.errors import DriverFailed, JobWaitTimeout, UnknownJobError
-from orchestrator.inflight import IN_FLIGHT_EVENT, keep_in_flight_many
+from orchestrator.inflight import IN_FLIGHT_EVENT, keep_in_flight
 from orchestrator.logs import LOGS_EVENT, keep_logs
 from orchestrator.model.workflow import Workflow
 from orchestrator.planner import Plan
@@ -230,7 +230,7 @@ class Driver(Serving):
         """Runs have been queued or running for a while: their rows and events say
         so (never over a finished run), and their jobs' listeners hear it."""
         try:
-            events = keep_in_flight_many(self.store, states)
+            events = keep_in_flight(self.store, states)
         except (SegueError, ValueError, KeyError) as exc:
             log.warning("could not record %d runs in flight: %s", len(states), exc)
             return

@@ -98,8 +98,8 @@ def test_a_late_in_flight_write_never_replaces_a_finished_run() -> None:
     store.record_runs([done])
     data = {"status": "running", "attempt": 1, "type": "Sleep", "queue": "thread", "at": 1.0}
 
-    assert keep_in_flight(store, "j:main:0:n", data) is None
-    assert keep_in_flight(store, "j:main:0:n", {**data, "status": "queued"}) is None
+    assert keep_in_flight(store, [("j:main:0:n", data)]) == []
+    assert keep_in_flight(store, [("j:main:0:n", {**data, "status": "queued"})]) == []
     stored = store.get_run("j:main:0:n")
     assert stored is not None and stored.status == "succeeded"
     assert store.read_events("j") == []

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import pytest
 
-from orchestrator.inflight import keep_in_flight, keep_in_flight_many
+from orchestrator.inflight import keep_in_flight
 from orchestrator.store import EventRecord, MemoryStore, RunRecord, Store
 from workers.claims import DelayedClaims
 
@@ -34,16 +34,16 @@ def _states(store: Store) -> list[str | None]:
 
 
 class ClaimAfterQueuedRow:
-    """A store that lets a worker's claim in as soon as a queued row is written,
-    before the queued call returns: the writes in the order that lost the race."""
+    """A store that lets a worker's claim in as soon as a queued state is written,
+    before the in-flight call returns: the writes in the order that lost the race."""
 
     def __init__(self, store: Store, claims: DelayedClaims) -> None:
         self.store = store
         self.claims = claims
 
-    def queue_run(self, run: RunRecord, *args: Any, **kwargs: Any) -> bool:
-        written = self.store.queue_run(run, *args, **kwargs)
-        if written:
+    def record_in_flight(self, states: Any) -> list[bool]:
+        written = self.store.record_in_flight(states)
+        if any(written):
             pending = self.claims.later(_claim)
             deadline = time.monotonic() + 10
             while "running" not in _states(self.store):  # the claim and its event landed
@@ -60,10 +60,10 @@ def test_a_claim_written_right_after_a_queued_row_shows_after_its_event(store: S
     claims = DelayedClaims(store, delay_s=0.01)
     racing = cast(Store, ClaimAfterQueuedRow(store, claims))
 
-    event = keep_in_flight(racing, RUN, QUEUED)
+    events = keep_in_flight(racing, [(RUN, QUEUED)])
     claims.close()
 
-    assert event is not None and event.status == "queued"
+    assert [event.status for event in events] == ["queued"]
     assert _states(store) == ["queued", "running"]
     stored = store.get_run(RUN)
     assert stored is not None and stored.status == "running" and stored.worker == "w1"
@@ -91,7 +91,7 @@ def test_a_claim_that_comes_while_a_queued_state_is_written_waits_for_it(
 
     monkeypatch.setattr(store, name, held)
     monkeypatch.setattr(store, "claim_run", watched)
-    queuer = threading.Thread(target=keep_in_flight, args=(store, RUN, QUEUED))
+    queuer = threading.Thread(target=keep_in_flight, args=(store, [(RUN, QUEUED)]))
     queuer.start()
     assert holding.wait(10), "the queued row is written, its event held"
     claims = DelayedClaims(store, delay_s=0.01)
@@ -137,7 +137,7 @@ def test_states_reported_together_are_written_together_each_with_its_event(
         ("j1:main:0:done", QUEUED),
     ]
 
-    events = keep_in_flight_many(store, states)
+    events = keep_in_flight(store, states)
 
     assert [(e.run_id, e.status) for e in events] == [
         (RUN, "queued"),
@@ -148,4 +148,4 @@ def test_states_reported_together_are_written_together_each_with_its_event(
     assert store.get_run(RUN).status == "queued"  # type: ignore[union-attr]
     assert store.get_run("j1:main:0:m").worker == "w1"  # type: ignore[union-attr]
     assert store.get_run("j1:main:0:done").status == "succeeded"  # type: ignore[union-attr]
-    assert keep_in_flight_many(store, []) == []
+    assert keep_in_flight(store, []) == []
