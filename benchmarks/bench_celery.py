@@ -334,6 +334,7 @@ class Processes:
 
     def __init__(self, root: Path, settings: Settings) -> None:
         self.root = root
+        self.settings = settings
         self.env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -384,20 +385,28 @@ class Processes:
                 process.wait(timeout=10)
 
 
+def segue_cluster(stack: ExitStack, root: Path) -> tuple[Client, Processes]:
+    """A Redis and a PostgreSQL database of their own, a client and a running
+    coordinator, all torn down with ``stack``."""
+    settings = Settings(
+        home=root / "home",
+        broker_url=stack.enter_context(redis_database()),
+        database_url=stack.enter_context(postgres_database()),
+        artifacts_url=str(root / "artifacts"),
+    )
+    client = stack.enter_context(Client(settings=settings))  # migrates the schema first
+    processes = Processes(root, settings)
+    stack.callback(processes.stop)
+    processes.start("coordinator", ["orchestrator.cli", "coordinator"])
+    return client, processes
+
+
 @contextmanager
 def cluster(root: Path) -> Iterator[tuple[Client, Celery]]:
     """Services, processes, a Segue client and the raw Celery app; all torn down after."""
     with ExitStack() as stack:
-        settings = Settings(
-            home=root / "home",
-            broker_url=stack.enter_context(redis_database()),
-            database_url=stack.enter_context(postgres_database()),
-            artifacts_url=str(root / "artifacts"),
-        )
-        client = stack.enter_context(Client(settings=settings))  # migrates the schema first
-        processes = Processes(root, settings)
-        stack.callback(processes.stop)
-        processes.start("coordinator", ["orchestrator.cli", "coordinator"])
+        client, processes = segue_cluster(stack, root)
+        settings = processes.settings
         segue_args = [f"--pool={SEGUE_WORKER.pool}", f"--concurrency={SEGUE_WORKER.concurrency}"]
         processes.start("segue-worker", ["orchestrator.cli", "worker", *segue_args])
         # Segue's worker arguments (workers.bootstrap), its own queue, a name of its own.

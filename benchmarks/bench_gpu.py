@@ -40,11 +40,10 @@ from typing import Any
 
 import psycopg
 import redis
-from bench_celery import Processes, postgres_database, redis_database  # beside this file
+from bench_celery import Processes, segue_cluster  # beside this file
 from report import Column, services_missing, table, verdict  # beside this file
 
 from orchestrator import Client, Workflow, WorkflowBuilder
-from orchestrator.settings import Settings
 from orchestrator.views import RunInfo
 from workers.gpu.devices import GpuDevice, default_probe
 
@@ -113,16 +112,7 @@ def throughput(client: Client, workflow: Workflow, rounds: int) -> float:
 @contextmanager
 def cluster(root: Path) -> Iterator[tuple[Client, Processes]]:
     with ExitStack() as stack:
-        settings = Settings(
-            home=root / "home",
-            broker_url=stack.enter_context(redis_database()),
-            database_url=stack.enter_context(postgres_database()),
-            artifacts_url=str(root / "artifacts"),
-        )
-        client = stack.enter_context(Client(settings=settings))
-        processes = Processes(root, settings)
-        stack.callback(processes.stop)
-        processes.start("coordinator", ["orchestrator.cli", "coordinator"])
+        client, processes = segue_cluster(stack, root)
         thread_worker = ["worker", "--pool=thread", "--concurrency=4"]
         processes.start("thread-worker", ["orchestrator.cli", *thread_worker])
         processes.wait_beating("coordinator", "thread-worker")
